@@ -1,0 +1,33 @@
+import * as esbuild from "esbuild";
+import { join } from "node:path";
+import { PACKAGE_ROOT } from "./package-root.ts";
+
+/**
+ * Bundles the runtime with an emitted plan module into one self-contained ES
+ * module that runs with plain `node`. Paths are relative to the package root,
+ * so the same input gives the same bytes wherever gwc is installed.
+ */
+export async function bundleGateway(planModule: string, header: string): Promise<string> {
+  const result = await esbuild.build({
+    absWorkingDir: PACKAGE_ROOT,
+    entryPoints: [join(PACKAGE_ROOT, "runtime", "main.ts")],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    legalComments: "none",
+    logLevel: "silent",
+    banner: { js: header },
+    plugins: [
+      {
+        name: "gwc-plan",
+        setup(build) {
+          build.onResolve({ filter: /^gwc:plan$/ }, () => ({ path: "plan.generated.mjs", namespace: "gwc-plan" }));
+          build.onLoad({ filter: /.*/, namespace: "gwc-plan" }, () => ({ contents: planModule, loader: "js" }));
+        },
+      },
+    ],
+  });
+  return result.outputFiles[0].text;
+}

@@ -1,0 +1,101 @@
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import pkg from "../package.json" with { type: "json" };
+import type { Plan } from "../runtime/plan.ts";
+import { bundleGateway } from "./bundle.ts";
+import { check } from "./check.ts";
+import type { Config } from "./config-types.ts";
+import { sortDiagnostics, type Diagnostic } from "./diagnostics.ts";
+import { emitPlanModule, generatedHeader } from "./emit.ts";
+import { load } from "./load.ts";
+import { buildPlan } from "./plan.ts";
+import { validate } from "./validate.ts";
+
+export const GWC_VERSION: string = pkg.version;
+
+export interface CompileResult {
+  diagnostics: Diagnostic[];
+  /** Present when there is no error (warnings allow a plan). */
+  plan?: Plan;
+}
+
+/** load → validate → check → plan, all in memory. Never throws on any input text. */
+export function compileSource(text: string, file: string): CompileResult {
+  const { value, bag } = load(text, file);
+  if (value === undefined || !validate(value, bag)) return { diagnostics: sortDiagnostics(bag.items) };
+  const config = value as Config;
+  check(config, bag);
+  if (bag.hasErrors) return { diagnostics: sortDiagnostics(bag.items) };
+  const configSha256 = createHash("sha256").update(text).digest("hex");
+  return { diagnostics: sortDiagnostics(bag.items), plan: buildPlan(config, { gwcVersion: GWC_VERSION, configSha256 }) };
+}
+
+export function compileFile(path: string): CompileResult {
+  return compileSource(readFileSync(path, "utf8"), path);
+}
+
+export interface Manifest {
+  gwcVersion: string;
+  planVersion: number;
+  configSha256: string;
+  bundle: string;
+  bundleSha256: string;
+  accounts: number;
+  routes: number;
+  virtualKeys: number;
+  /** Variables the gateway reads at start-up: names only, never values. */
+  environment: string[];
+}
+
+export interface BuildOutput {
+  diagnostics: Diagnostic[];
+  files?: { bundle: string; manifest: string };
+}
+
+/**
+ * The whole build: compile, emit, bundle, then write `gateway.mjs` and
+ * `manifest.json` into `outDir`. Everything is produced in memory first and
+ * renamed into place, so a failed build writes nothing and an old build stays.
+ */
+export async function buildToDir(configPath: string, outDir: string): Promise<BuildOutput> {
+  const { diagnostics, plan } = compileFile(configPath);
+  if (plan === undefined) return { diagnostics };
+  const bundle = await bundleGateway(emitPlanModule(plan), generatedHeader(plan));
+  const manifest: Manifest = {
+    gwcVersion: plan.gwcVersion,
+    planVersion: plan.version,
+    configSha256: plan.configSha256,
+    bundle: "gateway.mjs",
+    bundleSha256: createHash("sha256").update(bundle).digest("hex"),
+    accounts: plan.accounts.length,
+    routes: plan.routes.length,
+    virtualKeys: plan.virtualKeys.length,
+    environment: requiredEnvironment(plan),
+  };
+  const dir = resolve(outDir);
+  mkdirSync(dir, { recursive: true });
+  const files = { bundle: join(dir, "gateway.mjs"), manifest: join(dir, "manifest.json") };
+  writeAtomically(files.bundle, bundle);
+  writeAtomically(files.manifest, JSON.stringify(manifest, null, 2) + "\n");
+  return { diagnostics, files };
+}
+
+export function requiredEnvironment(plan: Plan): string[] {
+  const names = new Set<string>();
+  for (const a of plan.accounts) if (a.apiKeyEnv !== null) names.add(a.apiKeyEnv);
+  for (const k of plan.virtualKeys) if (k.keyEnv !== null) names.add(k.keyEnv);
+  if (plan.server.adminKeyEnv !== null) names.add(plan.server.adminKeyEnv);
+  return [...names].sort();
+}
+
+function writeAtomically(path: string, contents: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, contents);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}

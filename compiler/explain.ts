@@ -1,0 +1,99 @@
+import type { Plan, PlanBudget, PlanRateLimit, PlanRoute } from "../runtime/plan.ts";
+import { Router } from "../runtime/router.ts";
+import { exactShares, percent, type Share } from "./distribution.ts";
+
+/**
+ * What a plan will do, in words: per route the exact split (and under every
+ * single-account outage), the failover chains, and the budget/limit tree.
+ */
+export function explain(plan: Plan): string {
+  const router = new Router(plan);
+  const out: string[] = [];
+  const name = (account: number) => plan.accounts[account].id;
+  for (const route of plan.routes) {
+    const label = route.model === "*" ? "every model (catch-all)" : `model "${route.model}"`;
+    out.push(`route ${JSON.stringify(route.id)}: ${label}`);
+    if (route.members === 0) {
+      out.push("  no accounts: requests are refused with 503", "");
+      continue;
+    }
+    out.push("  split:");
+    out.push(...shareLines(exactShares(router, route, new Set()), "    "));
+    if (route.members > 1) {
+      for (let p = 0; p < route.members; p++) {
+        const down = route.targets[p].account;
+        out.push(`  when ${name(down)} is down:`);
+        out.push(...shareLines(exactShares(router, route, new Set([down])).filter((s) => s.account !== name(down)), "    "));
+      }
+    }
+    out.push(`  failover ${failoverWhen(route)}:`);
+    for (let p = 0; p < route.members; p++) {
+      const chain = route.fallback.enabled ? [...router.failover(route, p)].map((q) => name(route.targets[q].account)) : [];
+      out.push(`    ${[name(route.targets[p].account), ...chain].join(" → ")}${chain.length === 0 ? " (no failover)" : ""}`);
+    }
+    out.push("");
+  }
+  out.push("budgets and limits (UTC calendar periods):");
+  out.push(...governance(plan));
+  return out.join("\n") + "\n";
+}
+
+function shareLines(shares: Share[], indent: string): string[] {
+  const width = Math.max(...shares.map((s) => s.account.length));
+  return shares.map((s) => `${indent}${s.account.padEnd(width)}  ${percent(s).padStart(7)}  ${s.numerator}/${s.denominator}`);
+}
+
+function failoverWhen(route: PlanRoute): string {
+  if (!route.fallback.enabled) return "(disabled)";
+  const on = route.fallback.statuses.map(String);
+  if (route.fallback.onTimeout) on.push("timeout");
+  if (route.fallback.onConnectionError) on.push("connection error");
+  return `(on ${on.join(", ")})`;
+}
+
+function governance(plan: Plan): string[] {
+  const out: string[] = [];
+  const line = (indent: string, title: string, budget: number, limits: (PlanRateLimit | null)[]) => {
+    const parts = [budget >= 0 ? caps(plan.budgets[budget]) : "no budget", ...limits.filter((l) => l !== null).map(rate)];
+    out.push(`${indent}${title}: ${parts.join("; ")}`);
+  };
+  line("  ", `organization ${JSON.stringify(plan.organization.id)}`, plan.organization.budget, [plan.organization.rateLimit]);
+  const keysOf = (team: number) => plan.virtualKeys.filter((k) => k.team === team);
+  const key = (indent: string, k: Plan["virtualKeys"][number]) => {
+    const own = k.budgets.find((b) => plan.budgets[b].level === "virtual_key") ?? -1;
+    const extra = k.onBudgetExceeded.kind === "reject" ? "" : ` (when spent: reroute to ${k.onBudgetExceeded.kind === "route" ? `route ${JSON.stringify(plan.routes[k.onBudgetExceeded.route].id)}` : `account ${JSON.stringify(plan.accounts[k.onBudgetExceeded.account].id)}`})`;
+    line(indent, `key ${JSON.stringify(k.id)}${extra}`, own, [k.rateLimits.find((r) => r.key === `vk:${k.id}`) ?? null]);
+    for (const [provider, b] of k.providerBudgets) line(indent + "  ", `provider ${provider}`, b, []);
+  };
+  plan.teams.forEach((t, i) => {
+    line("    ", `team ${JSON.stringify(t.id)}`, t.budget, [t.rateLimit]);
+    for (const k of keysOf(i)) key("      ", k);
+  });
+  for (const k of keysOf(-1)) key("    ", k);
+  if (plan.virtualKeys.length === 0) out.push("    no virtual keys: the gateway is open to every caller");
+  for (const a of plan.accounts) if (a.rateLimit !== null) out.push(`  account ${JSON.stringify(a.id)}: ${rate(a.rateLimit)}`);
+  return out;
+}
+
+function caps(b: PlanBudget): string {
+  const usd = (nano: number) => `$${(nano / 1e9).toFixed(2)}`;
+  const parts: string[] = [];
+  if (b.dailyNano >= 0) parts.push(`${usd(b.dailyNano)}/day`);
+  if (b.weeklyNano >= 0) parts.push(`${usd(b.weeklyNano)}/week`);
+  if (b.monthlyNano >= 0) parts.push(`${usd(b.monthlyNano)}/month`);
+  return parts.join(", ");
+}
+
+function rate(r: PlanRateLimit): string {
+  const parts: string[] = [];
+  if (r.requests) parts.push(`${r.requests.limit} requests/${window(r.requests.windowMs)}`);
+  if (r.tokens) parts.push(`${r.tokens.limit} tokens/${window(r.tokens.windowMs)}`);
+  return parts.join(", ");
+}
+
+function window(ms: number): string {
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

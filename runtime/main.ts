@@ -1,0 +1,22 @@
+// Entry of the bundle `gwc build` writes. Importing it (as gwc/testing does)
+// only exposes the plan and its router; running it with `node` serves.
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { plan } from "gwc:plan";
+import { Router } from "./router.ts";
+import { serve } from "./server.ts";
+
+export { plan };
+export const router = new Router(plan);
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return pathToFileURL(realpathSync(entry)).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) serve(plan);

@@ -1,0 +1,4 @@
+// The emitted plan, supplied by the compiler when it bundles the runtime.
+declare module "gwc:plan" {
+  export const plan: import("./plan.ts").Plan;
+}
