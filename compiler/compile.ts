@@ -3,11 +3,9 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { basename, dirname, join, resolve } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import type { Plan } from "../runtime/plan.ts";
-import { bundleGateway } from "./bundle.ts";
 import { check } from "./check.ts";
 import type { Config } from "./config-types.ts";
 import { sortDiagnostics, type Diagnostic } from "./diagnostics.ts";
-import { emitPlanModule, generatedHeader } from "./emit.ts";
 import { load } from "./load.ts";
 import { buildPlan } from "./plan.ts";
 import { validate } from "./validate.ts";
@@ -61,6 +59,8 @@ export interface BuildOutput {
 export async function buildToDir(configPath: string, outDir: string): Promise<BuildOutput> {
   const { diagnostics, plan } = compileFile(configPath);
   if (plan === undefined) return { diagnostics };
+  // Loaded on demand: `gwc check` should not pay for the TypeScript compiler and esbuild.
+  const [{ emitPlanModule, generatedHeader }, { bundleGateway }] = await Promise.all([import("./emit.ts"), import("./bundle.ts")]);
   const bundle = await bundleGateway(emitPlanModule(plan), generatedHeader(plan));
   const manifest: Manifest = {
     gwcVersion: plan.gwcVersion,

@@ -1,6 +1,6 @@
 import type { Plan, PlanBudget, PlanRateLimit, PlanRoute } from "../runtime/plan.ts";
 import { Router } from "../runtime/router.ts";
-import { exactShares, percent, type Share } from "./distribution.ts";
+import { exactShares, percent } from "./distribution.ts";
 
 /**
  * What a plan will do, in words: per route the exact split (and under every
@@ -17,17 +17,22 @@ export function explain(plan: Plan): string {
       out.push("  no accounts: requests are refused with 503", "");
       continue;
     }
-    out.push("  split:");
-    out.push(...shareLines(exactShares(router, route, new Set()), "    "));
+    const width = Math.max(...route.targets.slice(0, route.members).map((t) => name(t.account).length));
+    const shares = (down: Set<number>, indent: string): string[] => {
+      const lines = exactShares(router, route, down).filter((s) => s.numerator > 0);
+      if (lines.length === 0) return [`${indent}no account with weight is up: requests go straight down the failover order`];
+      return lines.map((s) => `${indent}${s.account.padEnd(width)}  ${percent(s).padStart(7)}  ${s.numerator}/${s.denominator}`);
+    };
+    out.push("  split:", ...shares(new Set(), "    "));
+    const weighted = route.targets.slice(0, route.members).flatMap((t, p) => (t.weight > 0 ? [p] : []));
     if (route.members > 1) {
-      for (let p = 0; p < route.members; p++) {
+      for (const p of weighted) {
         const down = route.targets[p].account;
-        out.push(`  when ${name(down)} is down:`);
-        out.push(...shareLines(exactShares(router, route, new Set([down])).filter((s) => s.account !== name(down)), "    "));
+        out.push(`  when ${name(down)} is down:`, ...shares(new Set([down]), "    "));
       }
     }
     out.push(`  failover ${failoverWhen(route)}:`);
-    for (let p = 0; p < route.members; p++) {
+    for (const p of weighted) {
       const chain = route.fallback.enabled ? [...router.failover(route, p)].map((q) => name(route.targets[q].account)) : [];
       out.push(`    ${[name(route.targets[p].account), ...chain].join(" → ")}${chain.length === 0 ? " (no failover)" : ""}`);
     }
@@ -36,11 +41,6 @@ export function explain(plan: Plan): string {
   out.push("budgets and limits (UTC calendar periods):");
   out.push(...governance(plan));
   return out.join("\n") + "\n";
-}
-
-function shareLines(shares: Share[], indent: string): string[] {
-  const width = Math.max(...shares.map((s) => s.account.length));
-  return shares.map((s) => `${indent}${s.account.padEnd(width)}  ${percent(s).padStart(7)}  ${s.numerator}/${s.denominator}`);
 }
 
 function failoverWhen(route: PlanRoute): string {

@@ -63,7 +63,7 @@ function describe(e: ErrorObject): { code: string; pointer: string; message: str
         };
       }
       const code = name === "provider" ? "GWC_E_UNKNOWN_PROVIDER" : "GWC_E_ENUM";
-      const given = String(e.data);
+      const given = show(e.data);
       return { code, pointer: at, message: `'${given}' is not a valid ${name}.${didYouMean(given, choices)} Choose one of: ${choices.join(", ")}.` };
     }
     case "oneOf":
@@ -73,7 +73,7 @@ function describe(e: ErrorObject): { code: string; pointer: string; message: str
     case "exclusiveMinimum":
     case "exclusiveMaximum": {
       const p = e.params as { comparison: string; limit: number };
-      return { code: "GWC_E_RANGE", pointer: at, message: `'${name}' must be ${p.comparison} ${p.limit}; it is ${String(e.data)}.` };
+      return { code: "GWC_E_RANGE", pointer: at, message: `'${name}' must be ${p.comparison} ${p.limit}; it is ${show(e.data)}.` };
     }
     case "minLength":
       return { code: "GWC_E_EMPTY", pointer: at, message: `'${name}' must not be empty.` };
@@ -92,6 +92,12 @@ function lastSegment(pointer: string): string {
   const last = segs.at(-1);
   if (last === undefined) return "config";
   return /^\d+$/.test(last) && segs.length > 1 ? `${segs.at(-2)}[${last}]` : last;
+}
+
+/** A value as a person would write it, short (config objects have no prototype). */
+function show(value: unknown): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 function escape(key: string): string {
