@@ -17,7 +17,10 @@ export function check(config: Config, bag: DiagnosticBag): void {
   const accounts = config.accounts ?? [];
   const routes = config.routes ?? [];
   const accountIds = uniqueIds(accounts.map((a) => a.id), "/accounts", "id", "account", bag);
-  const routeIds = uniqueIds(routes.map((r) => r.id ?? r.model), "/routes", (i) => (routes[i].id === undefined ? "model" : "id"), "route", bag);
+  // Two routes without ids for one model are reported as a duplicate model below, not twice.
+  const routeIds = uniqueIds(routes.map((r) => r.id ?? r.model), "/routes", (i) => (routes[i].id === undefined ? "model" : "id"), "route", bag, (i, first) =>
+    routes[i].id !== undefined || routes[first].id !== undefined,
+  );
   const teamIds = uniqueIds((config.teams ?? []).map((t) => t.id), "/teams", "id", "team", bag);
   uniqueIds((config.virtual_keys ?? []).map((k) => k.id), "/virtual_keys", "id", "virtual key", bag);
 
@@ -75,7 +78,7 @@ export function check(config: Config, bag: DiagnosticBag): void {
     }
     (r.fallbacks ?? []).forEach((f, j) => {
       if (!routeIds.has(f)) {
-        bag.error("GWC_E_UNKNOWN_ROUTE", `${at}/fallbacks/${j}`, `No route has id '${f}'.${didYouMean(f, routeIds.keys())}`);
+        bag.error("GWC_E_UNKNOWN_ROUTE", `${at}/fallbacks/${j}`, `No route has id '${f}' (a route's id defaults to its model).${didYouMean(f, routeIds.keys())}`);
       }
     });
     if (r.fallback_config !== undefined) checkStatuses(r.fallback_config.on_status_codes, `${at}/fallback_config/on_status_codes`, bag);
@@ -144,8 +147,9 @@ export function check(config: Config, bag: DiagnosticBag): void {
       if (exceeded.reroute_to_account !== undefined && !accountIds.has(exceeded.reroute_to_account)) {
         bag.error("GWC_E_UNKNOWN_ACCOUNT", `${at}/on_budget_exceeded/reroute_to_account`, `No account has id '${exceeded.reroute_to_account}'.${didYouMean(exceeded.reroute_to_account, accountIds.keys())}`);
       }
-      if (exceeded.reroute_to_route !== undefined && !routeIds.has(exceeded.reroute_to_route)) {
-        bag.error("GWC_E_UNKNOWN_ROUTE", `${at}/on_budget_exceeded/reroute_to_route`, `No route has id '${exceeded.reroute_to_route}'.${didYouMean(exceeded.reroute_to_route, routeIds.keys())}`);
+      const reroute = exceeded.reroute_to_route;
+      if (reroute !== undefined && !routeIds.has(reroute) && !models.has(reroute)) {
+        bag.error("GWC_E_UNKNOWN_ROUTE", `${at}/on_budget_exceeded/reroute_to_route`, `No route has id or model '${reroute}'.${didYouMean(reroute, [...routeIds.keys(), ...models.keys()])}`);
       }
       if (!hasCaps(k.budget)) {
         bag.warning("GWC_W_REROUTE_WITHOUT_BUDGET", `${at}/on_budget_exceeded`, `Virtual key '${k.id}' reroutes when its budget is spent but has no budget of its own; add \`budget\` or remove the reroute.`);
@@ -165,11 +169,13 @@ function uniqueIds(
   field: string | ((i: number) => string),
   what: string,
   bag: DiagnosticBag,
+  report: (i: number, first: number) => boolean = () => true,
 ): Map<string, number> {
   const index = new Map<string, number>();
   ids.forEach((id, i) => {
     const first = index.get(id);
     if (first !== undefined) {
+      if (!report(i, first)) return;
       const f = typeof field === "string" ? field : field(i);
       bag.error("GWC_E_DUPLICATE_ID", `${base}/${i}/${f}`, `Another ${what} (${base}/${first}) already has id '${id}'; ids must be unique.`);
     } else {
@@ -190,11 +196,16 @@ function envRef(value: string, at: string, field: string, bag: DiagnosticBag): v
 }
 
 function checkBaseUrl(value: string, provider: string, at: string, bag: DiagnosticBag): void {
+  // The value is not echoed: people paste keys into the wrong field.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    bag.error("GWC_E_BASE_URL", at, `base_url needs a scheme and host, like "http://127.0.0.1:8000/v1".`);
+    return;
+  }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    bag.error("GWC_E_BASE_URL", at, `'${value}' is not a URL; write it like "https://host:port/v1".`);
+    bag.error("GWC_E_BASE_URL", at, `base_url is not a valid URL; write it like "https://host:port/v1".`);
     return;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {

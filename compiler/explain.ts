@@ -1,6 +1,7 @@
 import type { Plan, PlanBudget, PlanRateLimit, PlanRoute } from "../runtime/plan.ts";
 import { Router } from "../runtime/router.ts";
 import { exactShares, percent } from "./distribution.ts";
+import { stableKey } from "./plan.ts";
 
 /**
  * What a plan will do, in words: per route the exact split (and under every
@@ -62,7 +63,7 @@ function governance(plan: Plan): string[] {
   const key = (indent: string, k: Plan["virtualKeys"][number]) => {
     const own = k.budgets.find((b) => plan.budgets[b].level === "virtual_key") ?? -1;
     const extra = k.onBudgetExceeded.kind === "reject" ? "" : ` (when spent: reroute to ${k.onBudgetExceeded.kind === "route" ? `route ${JSON.stringify(plan.routes[k.onBudgetExceeded.route].id)}` : `account ${JSON.stringify(plan.accounts[k.onBudgetExceeded.account].id)}`})`;
-    line(indent, `key ${JSON.stringify(k.id)}${extra}`, own, [k.rateLimits.find((r) => r.key === `vk:${k.id}`) ?? null]);
+    line(indent, `key ${JSON.stringify(k.id)}${extra}`, own, [k.rateLimits.find((r) => r.key === stableKey("vk", k.id)) ?? null]);
     for (const [provider, b] of k.providerBudgets) line(indent + "  ", `provider ${provider}`, b, []);
   };
   plan.teams.forEach((t, i) => {

@@ -43,11 +43,15 @@ export function load(text: string, file: string): Loaded {
     allowTrailingComma: false,
     allowEmptyContent: false,
   });
+  if (text.trim() === "") {
+    bag.error("GWC_E_JSON_SYNTAX", "", "The file is empty; a config is a JSON object such as {\"accounts\": [...]}.");
+    return { value: undefined, bag };
+  }
   if (errors.length > 0 || root === undefined) {
-    for (const e of errors) {
-      at(e.offset, "GWC_E_JSON_SYNTAX", "", `Invalid JSON: ${describeParseError(printParseErrorCode(e.error))}.`);
-    }
-    if (errors.length === 0) bag.error("GWC_E_JSON_SYNTAX", "", "The file is empty; a config is a JSON object.");
+    // Only the first syntax error is real; the parser's recovery makes the rest noise.
+    const first = errors[0];
+    const { offset, message } = explainSyntaxError(text, first.offset, printParseErrorCode(first.error));
+    at(offset, "GWC_E_JSON_SYNTAX", "", `Invalid JSON: ${message}.`);
     return { value: undefined, bag };
   }
 
@@ -61,9 +65,9 @@ export function load(text: string, file: string): Loaded {
           const child = pointer + pointerOf(key);
           if (Object.prototype.hasOwnProperty.call(obj, key)) {
             at(prop.offset, "GWC_E_DUPLICATE_KEY", child, `Property '${key}' appears twice in this object; JSON keeps only the last. Remove one.`);
-          } else {
-            offsets.set(child, prop.offset);
           }
+          // JSON keeps the last occurrence, so that is where its problems are.
+          offsets.set(child, prop.offset);
           obj[key] = valueNode === undefined ? null : build(valueNode, child);
         }
         return obj;
@@ -92,12 +96,25 @@ function lineStarts(text: string): number[] {
   return starts;
 }
 
+/** Points at the real mistake: a trailing comma, a single quote, rather than where the parser gave up. */
+function explainSyntaxError(text: string, offset: number, code: string): { offset: number; message: string } {
+  if (text[offset] === "'") return { offset, message: "strings and property names need double quotes, not single quotes" };
+  if (code === "PropertyNameExpected" || code === "ValueExpected") {
+    let i = offset - 1;
+    while (i >= 0 && /\s/.test(text[i])) i--;
+    if (text[i] === "," && (text[offset] === "}" || text[offset] === "]")) {
+      return { offset: i, message: `trailing comma before '${text[offset]}'; remove it` };
+    }
+  }
+  return { offset, message: describeParseError(code) };
+}
+
 function describeParseError(code: string): string {
   const words: Record<string, string> = {
     InvalidSymbol: "unexpected character",
     InvalidNumberFormat: "malformed number",
-    PropertyNameExpected: "expected a property name in double quotes (is there a trailing comma?)",
-    ValueExpected: "expected a value (is there a trailing comma?)",
+    PropertyNameExpected: "expected a property name in double quotes",
+    ValueExpected: "expected a value",
     ColonExpected: "expected ':' after the property name",
     CommaExpected: "expected ',' between items",
     CloseBraceExpected: "expected '}' to close the object",

@@ -77,7 +77,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       baseUrl,
       apiKeyEnv: a.api_key !== undefined ? parseEnvRef(a.api_key)! : defaults.apiKeyEnv,
       pool,
-      rateLimit: rateLimit(`account:${a.id}`, a.rate_limit),
+      rateLimit: rateLimit(stableKey("account", a.id), a.rate_limit),
     };
   });
 
@@ -129,22 +129,22 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
   const orgId = config.organization?.id ?? "default";
   const organization = {
     id: orgId,
-    budget: addBudget("organization", orgId, `org:${orgId}`, config.organization?.budget),
-    rateLimit: rateLimit(`org:${orgId}`, config.organization?.rate_limit),
+    budget: addBudget("organization", orgId, stableKey("org", orgId), config.organization?.budget),
+    rateLimit: rateLimit(stableKey("org", orgId), config.organization?.rate_limit),
   };
   const teamIndex = new Map<string, number>();
   const teams = (config.teams ?? []).map((t, i) => {
     teamIndex.set(t.id, i);
-    return { id: t.id, budget: addBudget("team", t.id, `team:${t.id}`, t.budget), rateLimit: rateLimit(`team:${t.id}`, t.rate_limit) };
+    return { id: t.id, budget: addBudget("team", t.id, stableKey("team", t.id), t.budget), rateLimit: rateLimit(stableKey("team", t.id), t.rate_limit) };
   });
   const virtualKeys = (config.virtual_keys ?? []).map((k) => {
     const team = k.team === undefined ? -1 : teamIndex.get(k.team)!;
-    const own = addBudget("virtual_key", k.id, `vk:${k.id}`, k.budget);
+    const own = addBudget("virtual_key", k.id, stableKey("vk", k.id), k.budget);
     const chain = [organization.budget, team >= 0 ? teams[team].budget : -1, own].filter((b) => b >= 0);
     const providerBudgets = Object.entries(k.provider_budgets ?? {})
-      .map(([provider, b]): [string, number] => [provider, addBudget("provider", `${k.id}/${provider}`, `vk:${k.id}/provider:${provider}`, b)])
+      .map(([provider, b]): [string, number] => [provider, addBudget("provider", `${k.id}/${provider}`, stableKey("vk", k.id, "provider", provider), b)])
       .filter(([, b]) => b >= 0);
-    const rateLimits = [organization.rateLimit, team >= 0 ? teams[team].rateLimit : null, rateLimit(`vk:${k.id}`, k.rate_limit)].filter(
+    const rateLimits = [organization.rateLimit, team >= 0 ? teams[team].rateLimit : null, rateLimit(stableKey("vk", k.id), k.rate_limit)].filter(
       (r): r is PlanRateLimit => r !== null,
     );
     const exceeded = k.on_budget_exceeded;
@@ -152,7 +152,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       exceeded === undefined || exceeded === "reject"
         ? { kind: "reject" }
         : exceeded.reroute_to_route !== undefined
-          ? { kind: "route", route: routeIndex.get(exceeded.reroute_to_route)! }
+          ? { kind: "route", route: routeIndex.get(exceeded.reroute_to_route) ?? routesConfig.findIndex((r) => r.model === exceeded.reroute_to_route) }
           : { kind: "account", account: accountIndex.get(exceeded.reroute_to_account!)! };
     return {
       id: k.id,
@@ -193,6 +193,19 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       adminKeyEnv: config.server?.admin_key === undefined ? null : parseEnvRef(config.server.admin_key)!,
     },
   };
+}
+
+/**
+ * Counter keys: stable across reloads (built from ids, never indices) and
+ * unambiguous whatever the ids contain: `%`, `/` and `:` inside an id are
+ * percent-escaped, so `vk:alice/provider:openai` can only mean alice's OpenAI
+ * budget and never a key whose id is `alice/provider:openai`.
+ */
+export function stableKey(...kindIdPairs: string[]): string {
+  const escape = (id: string) => id.replace(/[%/:]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const parts: string[] = [];
+  for (let i = 0; i < kindIdPairs.length; i += 2) parts.push(`${kindIdPairs[i]}:${escape(kindIdPairs[i + 1])}`);
+  return parts.join("/");
 }
 
 function ms(duration: string): number {

@@ -66,8 +66,12 @@ function describe(e: ErrorObject): { code: string; pointer: string; message: str
       const given = show(e.data);
       return { code, pointer: at, message: `'${given}' is not a valid ${name}.${didYouMean(given, choices)} Choose one of: ${choices.join(", ")}.` };
     }
-    case "oneOf":
-      return { code: "GWC_E_TYPE", pointer: at, message: `'${name}' has the wrong shape${about}.` };
+    case "oneOf": {
+      const branches = ((e.schema ?? []) as { const?: unknown; properties?: Record<string, unknown> }[]).map((b) =>
+        b.const !== undefined ? JSON.stringify(b.const) : `an object with exactly one of ${Object.keys(b.properties ?? {}).join(", ")}`,
+      );
+      return { code: "GWC_E_TYPE", pointer: at, message: `'${name}' must be ${branches.join(", or ")}.` };
+    }
     case "minimum":
     case "maximum":
     case "exclusiveMinimum":

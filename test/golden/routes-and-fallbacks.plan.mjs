@@ -4,245 +4,46 @@ export const plan = {
     gwcVersion: "0.1.0",
     configSha256: "e634269b86688216304e14b832ff02571aa866322cc0647ad2ddcfd9b8867807",
     accounts: [
-        {
-            id: "openai-main",
-            provider: "openai",
-            wire: "openai",
-            baseUrl: "https://api.openai.com/v1",
-            apiKeyEnv: "OPENAI_API_KEY",
-            pool: 0,
-            rateLimit: null
-        },
-        {
-            id: "openai-backup",
-            provider: "openai",
-            wire: "openai",
-            baseUrl: "https://api.openai.com/v1",
-            apiKeyEnv: "OPENAI_BACKUP_API_KEY",
-            pool: 0,
-            rateLimit: null
-        },
-        {
-            id: "anthropic-main",
-            provider: "anthropic",
-            wire: "anthropic",
-            baseUrl: "https://api.anthropic.com",
-            apiKeyEnv: "ANTHROPIC_API_KEY",
-            pool: 1,
-            rateLimit: null
-        },
-        {
-            id: "groq-fast",
-            provider: "groq",
-            wire: "openai",
-            baseUrl: "https://api.groq.com/openai/v1",
-            apiKeyEnv: "GROQ_API_KEY",
-            pool: 2,
-            rateLimit: null
-        }
+        { id: "openai-main", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", pool: 0, rateLimit: null },
+        { id: "openai-backup", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_BACKUP_API_KEY", pool: 0, rateLimit: null },
+        { id: "anthropic-main", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", pool: 1, rateLimit: null },
+        { id: "groq-fast", provider: "groq", wire: "openai", baseUrl: "https://api.groq.com/openai/v1", apiKeyEnv: "GROQ_API_KEY", pool: 2, rateLimit: null }
     ],
     pools: [
-        {
-            id: "openai@https://api.openai.com",
-            provider: "openai",
-            maxConnections: 128,
-            queueSize: 512,
-            backpressure: "error",
-            queueTimeoutMs: 1000,
-            requestTimeoutMs: 60000
-        },
-        {
-            id: "anthropic@https://api.anthropic.com",
-            provider: "anthropic",
-            maxConnections: 64,
-            queueSize: 256,
-            backpressure: "block",
-            queueTimeoutMs: 2000,
-            requestTimeoutMs: 60000
-        },
-        {
-            id: "groq@https://api.groq.com",
-            provider: "groq",
-            maxConnections: 64,
-            queueSize: 256,
-            backpressure: "error",
-            queueTimeoutMs: 1000,
-            requestTimeoutMs: 60000
-        }
+        { id: "openai@https://api.openai.com", provider: "openai", maxConnections: 128, queueSize: 512, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 },
+        { id: "anthropic@https://api.anthropic.com", provider: "anthropic", maxConnections: 64, queueSize: 256, backpressure: "block", queueTimeoutMs: 2000, requestTimeoutMs: 60000 },
+        { id: "groq@https://api.groq.com", provider: "groq", maxConnections: 64, queueSize: 256, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 }
     ],
     routes: [
-        {
-            id: "gpt-4o",
-            model: "gpt-4o",
-            members: 2,
-            targets: [
-                {
-                    account: 0,
-                    model: "gpt-4o",
-                    weight: 70
-                },
-                {
-                    account: 2,
-                    model: "claude-sonnet-4-6",
-                    weight: 30
-                },
-                {
-                    account: 3,
-                    model: "llama-3.3-70b-versatile",
-                    weight: 0
-                },
-                {
-                    account: 1,
-                    model: "gpt-4o-mini",
-                    weight: 0
-                }
-            ],
-            order: [0, 1, 2, 3],
-            table: {
-                n: 2,
-                total: 10,
-                prob: new Uint32Array([10, 6]),
-                target: new Uint32Array([0, 1]),
-                alias: new Uint32Array([0, 0])
-            },
-            subsets: [
+        { id: "gpt-4o", model: "gpt-4o", members: 2, targets: [
+                { account: 0, model: "gpt-4o", weight: 70 },
+                { account: 2, model: "claude-sonnet-4-6", weight: 30 },
+                { account: 3, model: "llama-3.3-70b-versatile", weight: 0 },
+                { account: 1, model: "gpt-4o-mini", weight: 0 }
+            ], order: [0, 1, 2, 3], table: { n: 2, total: 10, prob: new Uint32Array([10, 6]), target: new Uint32Array([0, 1]), alias: new Uint32Array([0, 0]) }, subsets: [
                 null,
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([0]),
-                    alias: new Uint32Array([0])
-                },
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([1]),
-                    alias: new Uint32Array([1])
-                },
-                {
-                    n: 2,
-                    total: 10,
-                    prob: new Uint32Array([10, 6]),
-                    target: new Uint32Array([0, 1]),
-                    alias: new Uint32Array([0, 0])
-                }
-            ],
-            without: null,
-            fallback: {
-                enabled: true,
-                statuses: [429, 500, 502, 503],
-                onTimeout: true,
-                onConnectionError: true
-            }
-        },
-        {
-            id: "fast",
-            model: "llama-3.3-70b-versatile",
-            members: 2,
-            targets: [
-                {
-                    account: 3,
-                    model: "llama-3.3-70b-versatile",
-                    weight: 1
-                },
-                {
-                    account: 1,
-                    model: "gpt-4o-mini",
-                    weight: 0
-                }
-            ],
-            order: [0, 1],
-            table: {
-                n: 1,
-                total: 1,
-                prob: new Uint32Array([1]),
-                target: new Uint32Array([0]),
-                alias: new Uint32Array([0])
-            },
-            subsets: [
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([0]), alias: new Uint32Array([0]) },
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([1]), alias: new Uint32Array([1]) },
+                { n: 2, total: 10, prob: new Uint32Array([10, 6]), target: new Uint32Array([0, 1]), alias: new Uint32Array([0, 0]) }
+            ], without: null, fallback: { enabled: true, statuses: [429, 500, 502, 503], onTimeout: true, onConnectionError: true } },
+        { id: "fast", model: "llama-3.3-70b-versatile", members: 2, targets: [
+                { account: 3, model: "llama-3.3-70b-versatile", weight: 1 },
+                { account: 1, model: "gpt-4o-mini", weight: 0 }
+            ], order: [0, 1], table: { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([0]), alias: new Uint32Array([0]) }, subsets: [
                 null,
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([0]),
-                    alias: new Uint32Array([0])
-                },
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([0]), alias: new Uint32Array([0]) },
                 null,
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([0]),
-                    alias: new Uint32Array([0])
-                }
-            ],
-            without: null,
-            fallback: {
-                enabled: true,
-                statuses: [429, 500, 502, 503, 504, 529],
-                onTimeout: true,
-                onConnectionError: true
-            }
-        },
-        {
-            id: "gpt-4o-mini",
-            model: "gpt-4o-mini",
-            members: 2,
-            targets: [
-                {
-                    account: 0,
-                    model: "gpt-4o-mini",
-                    weight: 3
-                },
-                {
-                    account: 1,
-                    model: "gpt-4o-mini",
-                    weight: 1
-                }
-            ],
-            order: [0, 1],
-            table: {
-                n: 2,
-                total: 4,
-                prob: new Uint32Array([4, 2]),
-                target: new Uint32Array([0, 1]),
-                alias: new Uint32Array([0, 0])
-            },
-            subsets: [
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([0]), alias: new Uint32Array([0]) }
+            ], without: null, fallback: { enabled: true, statuses: [429, 500, 502, 503, 504, 529], onTimeout: true, onConnectionError: true } },
+        { id: "gpt-4o-mini", model: "gpt-4o-mini", members: 2, targets: [
+                { account: 0, model: "gpt-4o-mini", weight: 3 },
+                { account: 1, model: "gpt-4o-mini", weight: 1 }
+            ], order: [0, 1], table: { n: 2, total: 4, prob: new Uint32Array([4, 2]), target: new Uint32Array([0, 1]), alias: new Uint32Array([0, 0]) }, subsets: [
                 null,
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([0]),
-                    alias: new Uint32Array([0])
-                },
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([1]),
-                    alias: new Uint32Array([1])
-                },
-                {
-                    n: 2,
-                    total: 4,
-                    prob: new Uint32Array([4, 2]),
-                    target: new Uint32Array([0, 1]),
-                    alias: new Uint32Array([0, 0])
-                }
-            ],
-            without: null,
-            fallback: {
-                enabled: true,
-                statuses: [429, 500, 502, 503],
-                onTimeout: true,
-                onConnectionError: true
-            }
-        }
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([0]), alias: new Uint32Array([0]) },
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([1]), alias: new Uint32Array([1]) },
+                { n: 2, total: 4, prob: new Uint32Array([4, 2]), target: new Uint32Array([0, 1]), alias: new Uint32Array([0, 0]) }
+            ], without: null, fallback: { enabled: true, statuses: [429, 500, 502, 503], onTimeout: true, onConnectionError: true } }
     ],
     routeByModel: [
         ["gpt-4o", 0],
@@ -261,259 +62,131 @@ export const plan = {
     prices: [
         [
             "gpt-5",
-            {
-                inputNano: 1250000000,
-                outputNano: 10000000000,
-                cachedInputNano: 125000000
-            }
+            { inputNano: 1250000000, outputNano: 10000000000, cachedInputNano: 125000000 }
         ],
         [
             "gpt-5-mini",
-            {
-                inputNano: 250000000,
-                outputNano: 2000000000,
-                cachedInputNano: 25000000
-            }
+            { inputNano: 250000000, outputNano: 2000000000, cachedInputNano: 25000000 }
         ],
         [
             "gpt-5-nano",
-            {
-                inputNano: 50000000,
-                outputNano: 400000000,
-                cachedInputNano: 5000000
-            }
+            { inputNano: 50000000, outputNano: 400000000, cachedInputNano: 5000000 }
         ],
         [
             "gpt-4.1",
-            {
-                inputNano: 2000000000,
-                outputNano: 8000000000,
-                cachedInputNano: 500000000
-            }
+            { inputNano: 2000000000, outputNano: 8000000000, cachedInputNano: 500000000 }
         ],
         [
             "gpt-4.1-mini",
-            {
-                inputNano: 400000000,
-                outputNano: 1600000000,
-                cachedInputNano: 100000000
-            }
+            { inputNano: 400000000, outputNano: 1600000000, cachedInputNano: 100000000 }
         ],
         [
             "gpt-4.1-nano",
-            {
-                inputNano: 100000000,
-                outputNano: 400000000,
-                cachedInputNano: 25000000
-            }
+            { inputNano: 100000000, outputNano: 400000000, cachedInputNano: 25000000 }
         ],
         [
             "gpt-4o",
-            {
-                inputNano: 2500000000,
-                outputNano: 10000000000,
-                cachedInputNano: 1250000000
-            }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 1250000000 }
         ],
         [
             "gpt-4o-mini",
-            {
-                inputNano: 150000000,
-                outputNano: 600000000,
-                cachedInputNano: 75000000
-            }
+            { inputNano: 150000000, outputNano: 600000000, cachedInputNano: 75000000 }
         ],
         [
             "o3",
-            {
-                inputNano: 2000000000,
-                outputNano: 8000000000,
-                cachedInputNano: 500000000
-            }
+            { inputNano: 2000000000, outputNano: 8000000000, cachedInputNano: 500000000 }
         ],
         [
             "o4-mini",
-            {
-                inputNano: 1100000000,
-                outputNano: 4400000000,
-                cachedInputNano: 275000000
-            }
+            { inputNano: 1100000000, outputNano: 4400000000, cachedInputNano: 275000000 }
         ],
         [
             "text-embedding-3-small",
-            {
-                inputNano: 20000000,
-                outputNano: 0,
-                cachedInputNano: 20000000
-            }
+            { inputNano: 20000000, outputNano: 0, cachedInputNano: 20000000 }
         ],
         [
             "text-embedding-3-large",
-            {
-                inputNano: 130000000,
-                outputNano: 0,
-                cachedInputNano: 130000000
-            }
+            { inputNano: 130000000, outputNano: 0, cachedInputNano: 130000000 }
         ],
         [
             "claude-opus-4-1",
-            {
-                inputNano: 15000000000,
-                outputNano: 75000000000,
-                cachedInputNano: 1500000000
-            }
+            { inputNano: 15000000000, outputNano: 75000000000, cachedInputNano: 1500000000 }
         ],
         [
             "claude-opus-4-5",
-            {
-                inputNano: 5000000000,
-                outputNano: 25000000000,
-                cachedInputNano: 500000000
-            }
+            { inputNano: 5000000000, outputNano: 25000000000, cachedInputNano: 500000000 }
         ],
         [
             "claude-sonnet-4-5",
-            {
-                inputNano: 3000000000,
-                outputNano: 15000000000,
-                cachedInputNano: 300000000
-            }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
         ],
         [
             "claude-sonnet-4-6",
-            {
-                inputNano: 3000000000,
-                outputNano: 15000000000,
-                cachedInputNano: 300000000
-            }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
         ],
         [
             "claude-sonnet-4-0",
-            {
-                inputNano: 3000000000,
-                outputNano: 15000000000,
-                cachedInputNano: 300000000
-            }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
         ],
         [
             "claude-haiku-4-5",
-            {
-                inputNano: 1000000000,
-                outputNano: 5000000000,
-                cachedInputNano: 100000000
-            }
+            { inputNano: 1000000000, outputNano: 5000000000, cachedInputNano: 100000000 }
         ],
         [
             "claude-3-5-haiku-latest",
-            {
-                inputNano: 800000000,
-                outputNano: 4000000000,
-                cachedInputNano: 80000000
-            }
+            { inputNano: 800000000, outputNano: 4000000000, cachedInputNano: 80000000 }
         ],
         [
             "gemini-2.5-pro",
-            {
-                inputNano: 1250000000,
-                outputNano: 10000000000,
-                cachedInputNano: 310000000
-            }
+            { inputNano: 1250000000, outputNano: 10000000000, cachedInputNano: 310000000 }
         ],
         [
             "gemini-2.5-flash",
-            {
-                inputNano: 300000000,
-                outputNano: 2500000000,
-                cachedInputNano: 75000000
-            }
+            { inputNano: 300000000, outputNano: 2500000000, cachedInputNano: 75000000 }
         ],
         [
             "gemini-2.5-flash-lite",
-            {
-                inputNano: 100000000,
-                outputNano: 400000000,
-                cachedInputNano: 25000000
-            }
+            { inputNano: 100000000, outputNano: 400000000, cachedInputNano: 25000000 }
         ],
         [
             "llama-3.3-70b-versatile",
-            {
-                inputNano: 590000000,
-                outputNano: 790000000,
-                cachedInputNano: 590000000
-            }
+            { inputNano: 590000000, outputNano: 790000000, cachedInputNano: 590000000 }
         ],
         [
             "llama-3.1-8b-instant",
-            {
-                inputNano: 50000000,
-                outputNano: 80000000,
-                cachedInputNano: 50000000
-            }
+            { inputNano: 50000000, outputNano: 80000000, cachedInputNano: 50000000 }
         ],
         [
             "mistral-large-latest",
-            {
-                inputNano: 2000000000,
-                outputNano: 6000000000,
-                cachedInputNano: 2000000000
-            }
+            { inputNano: 2000000000, outputNano: 6000000000, cachedInputNano: 2000000000 }
         ],
         [
             "mistral-small-latest",
-            {
-                inputNano: 100000000,
-                outputNano: 300000000,
-                cachedInputNano: 100000000
-            }
+            { inputNano: 100000000, outputNano: 300000000, cachedInputNano: 100000000 }
         ],
         [
             "deepseek-chat",
-            {
-                inputNano: 270000000,
-                outputNano: 1100000000,
-                cachedInputNano: 70000000
-            }
+            { inputNano: 270000000, outputNano: 1100000000, cachedInputNano: 70000000 }
         ],
         [
             "deepseek-reasoner",
-            {
-                inputNano: 550000000,
-                outputNano: 2190000000,
-                cachedInputNano: 140000000
-            }
+            { inputNano: 550000000, outputNano: 2190000000, cachedInputNano: 140000000 }
         ],
         [
             "grok-4",
-            {
-                inputNano: 3000000000,
-                outputNano: 15000000000,
-                cachedInputNano: 750000000
-            }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 750000000 }
         ],
         [
             "command-a-03-2025",
-            {
-                inputNano: 2500000000,
-                outputNano: 10000000000,
-                cachedInputNano: 2500000000
-            }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 2500000000 }
         ],
         [
             "command-r-plus-08-2024",
-            {
-                inputNano: 2500000000,
-                outputNano: 10000000000,
-                cachedInputNano: 2500000000
-            }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 2500000000 }
         ],
         [
             "command-r-08-2024",
-            {
-                inputNano: 150000000,
-                outputNano: 600000000,
-                cachedInputNano: 150000000
-            }
+            { inputNano: 150000000, outputNano: 600000000, cachedInputNano: 150000000 }
         ]
     ],
     state: {

@@ -4,145 +4,29 @@ export const plan = {
     gwcVersion: "0.1.0",
     configSha256: "387e1d5b4c6cbd91459a1ed08540dfa4b5991bd680140cbc79e950a1895a0f2b",
     accounts: [
-        {
-            id: "openai-primary",
-            provider: "openai",
-            wire: "openai",
-            baseUrl: "https://api.openai.com/v1",
-            apiKeyEnv: "OPENAI_API_KEY",
-            pool: 0,
-            rateLimit: {
-                key: "account:openai-primary",
-                requests: {
-                    limit: 5000,
-                    windowMs: 60000
-                },
-                tokens: null
-            }
-        },
-        {
-            id: "anthropic-secondary",
-            provider: "anthropic",
-            wire: "anthropic",
-            baseUrl: "https://api.anthropic.com",
-            apiKeyEnv: "ANTHROPIC_API_KEY",
-            pool: 1,
-            rateLimit: null
-        },
-        {
-            id: "openai-mini",
-            provider: "openai",
-            wire: "openai",
-            baseUrl: "https://api.openai.com/v1",
-            apiKeyEnv: "OPENAI_API_KEY",
-            pool: 0,
-            rateLimit: null
-        }
+        { id: "openai-primary", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", pool: 0, rateLimit: { key: "account:openai-primary", requests: { limit: 5000, windowMs: 60000 }, tokens: null } },
+        { id: "anthropic-secondary", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", pool: 1, rateLimit: null },
+        { id: "openai-mini", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", pool: 0, rateLimit: null }
     ],
     pools: [
-        {
-            id: "openai@https://api.openai.com",
-            provider: "openai",
-            maxConnections: 64,
-            queueSize: 256,
-            backpressure: "error",
-            queueTimeoutMs: 1000,
-            requestTimeoutMs: 60000
-        },
-        {
-            id: "anthropic@https://api.anthropic.com",
-            provider: "anthropic",
-            maxConnections: 64,
-            queueSize: 256,
-            backpressure: "error",
-            queueTimeoutMs: 1000,
-            requestTimeoutMs: 60000
-        }
+        { id: "openai@https://api.openai.com", provider: "openai", maxConnections: 64, queueSize: 256, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 },
+        { id: "anthropic@https://api.anthropic.com", provider: "anthropic", maxConnections: 64, queueSize: 256, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 }
     ],
     routes: [
-        {
-            id: "*",
-            model: "*",
-            members: 3,
-            targets: [
-                {
-                    account: 0,
-                    model: "gpt-4o",
-                    weight: 70
-                },
-                {
-                    account: 1,
-                    model: "claude-sonnet-4-6",
-                    weight: 30
-                },
-                {
-                    account: 2,
-                    model: "gpt-4o-mini",
-                    weight: 0
-                }
-            ],
-            order: [0, 1, 2],
-            table: {
-                n: 2,
-                total: 10,
-                prob: new Uint32Array([10, 6]),
-                target: new Uint32Array([0, 1]),
-                alias: new Uint32Array([0, 0])
-            },
-            subsets: [
+        { id: "*", model: "*", members: 3, targets: [
+                { account: 0, model: "gpt-4o", weight: 70 },
+                { account: 1, model: "claude-sonnet-4-6", weight: 30 },
+                { account: 2, model: "gpt-4o-mini", weight: 0 }
+            ], order: [0, 1, 2], table: { n: 2, total: 10, prob: new Uint32Array([10, 6]), target: new Uint32Array([0, 1]), alias: new Uint32Array([0, 0]) }, subsets: [
                 null,
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([0]),
-                    alias: new Uint32Array([0])
-                },
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([1]),
-                    alias: new Uint32Array([1])
-                },
-                {
-                    n: 2,
-                    total: 10,
-                    prob: new Uint32Array([10, 6]),
-                    target: new Uint32Array([0, 1]),
-                    alias: new Uint32Array([0, 0])
-                },
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([0]), alias: new Uint32Array([0]) },
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([1]), alias: new Uint32Array([1]) },
+                { n: 2, total: 10, prob: new Uint32Array([10, 6]), target: new Uint32Array([0, 1]), alias: new Uint32Array([0, 0]) },
                 null,
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([0]),
-                    alias: new Uint32Array([0])
-                },
-                {
-                    n: 1,
-                    total: 1,
-                    prob: new Uint32Array([1]),
-                    target: new Uint32Array([1]),
-                    alias: new Uint32Array([1])
-                },
-                {
-                    n: 2,
-                    total: 10,
-                    prob: new Uint32Array([10, 6]),
-                    target: new Uint32Array([0, 1]),
-                    alias: new Uint32Array([0, 0])
-                }
-            ],
-            without: null,
-            fallback: {
-                enabled: true,
-                statuses: [429, 500, 502, 503, 504],
-                onTimeout: true,
-                onConnectionError: true
-            }
-        }
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([0]), alias: new Uint32Array([0]) },
+                { n: 1, total: 1, prob: new Uint32Array([1]), target: new Uint32Array([1]), alias: new Uint32Array([1]) },
+                { n: 2, total: 10, prob: new Uint32Array([10, 6]), target: new Uint32Array([0, 1]), alias: new Uint32Array([0, 0]) }
+            ], without: null, fallback: { enabled: true, statuses: [429, 500, 502, 503, 504], onTimeout: true, onConnectionError: true } }
     ],
     routeByModel: [],
     catchAllRoute: 0,
@@ -152,381 +36,155 @@ export const plan = {
         rateLimit: null
     },
     teams: [
-        {
-            id: "backend",
-            budget: 1,
-            rateLimit: null
-        },
-        {
-            id: "research",
-            budget: 2,
-            rateLimit: {
-                key: "team:research",
-                requests: null,
-                tokens: {
-                    limit: 2000000,
-                    windowMs: 3600000
-                }
-            }
-        }
+        { id: "backend", budget: 1, rateLimit: null },
+        { id: "research", budget: 2, rateLimit: { key: "team:research", requests: null, tokens: { limit: 2000000, windowMs: 3600000 } } }
     ],
     budgets: [
-        {
-            key: "org:acme",
-            level: "organization",
-            owner: "acme",
-            dailyNano: 1000000000000,
-            weeklyNano: -1,
-            monthlyNano: 20000000000000
-        },
-        {
-            key: "team:backend",
-            level: "team",
-            owner: "backend",
-            dailyNano: 250000000000,
-            weeklyNano: -1,
-            monthlyNano: 5000000000000
-        },
-        {
-            key: "team:research",
-            level: "team",
-            owner: "research",
-            dailyNano: -1,
-            weeklyNano: -1,
-            monthlyNano: 8000000000000
-        },
-        {
-            key: "vk:backend-service",
-            level: "virtual_key",
-            owner: "backend-service",
-            dailyNano: 100000000000,
-            weeklyNano: -1,
-            monthlyNano: -1
-        },
-        {
-            key: "vk:backend-service/provider:anthropic",
-            level: "provider",
-            owner: "backend-service/anthropic",
-            dailyNano: 40000000000,
-            weeklyNano: -1,
-            monthlyNano: -1
-        },
-        {
-            key: "vk:alice-laptop",
-            level: "virtual_key",
-            owner: "alice-laptop",
-            dailyNano: 20000000000,
-            weeklyNano: -1,
-            monthlyNano: 200000000000
-        }
+        { key: "org:acme", level: "organization", owner: "acme", dailyNano: 1000000000000, weeklyNano: -1, monthlyNano: 20000000000000 },
+        { key: "team:backend", level: "team", owner: "backend", dailyNano: 250000000000, weeklyNano: -1, monthlyNano: 5000000000000 },
+        { key: "team:research", level: "team", owner: "research", dailyNano: -1, weeklyNano: -1, monthlyNano: 8000000000000 },
+        { key: "vk:backend-service", level: "virtual_key", owner: "backend-service", dailyNano: 100000000000, weeklyNano: -1, monthlyNano: -1 },
+        { key: "vk:backend-service/provider:anthropic", level: "provider", owner: "backend-service/anthropic", dailyNano: 40000000000, weeklyNano: -1, monthlyNano: -1 },
+        { key: "vk:alice-laptop", level: "virtual_key", owner: "alice-laptop", dailyNano: 20000000000, weeklyNano: -1, monthlyNano: 200000000000 }
     ],
     virtualKeys: [
-        {
-            id: "backend-service",
-            keyEnv: "GWC_KEY_BACKEND",
-            keySha256: null,
-            team: 0,
-            models: null,
-            budgets: [0, 1, 3],
-            providerBudgets: [
+        { id: "backend-service", keyEnv: "GWC_KEY_BACKEND", keySha256: null, team: 0, models: null, budgets: [0, 1, 3], providerBudgets: [
                 ["anthropic", 4]
-            ],
-            rateLimits: [
-                {
-                    key: "vk:backend-service",
-                    requests: {
-                        limit: 1000,
-                        windowMs: 3600000
-                    },
-                    tokens: null
-                }
-            ],
-            maxConcurrent: 32,
-            onBudgetExceeded: {
-                kind: "reject"
-            }
-        },
-        {
-            id: "alice-laptop",
-            keyEnv: null,
-            keySha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-            team: 1,
-            models: ["*"],
-            budgets: [0, 2, 5],
-            providerBudgets: [],
-            rateLimits: [
-                {
-                    key: "team:research",
-                    requests: null,
-                    tokens: {
-                        limit: 2000000,
-                        windowMs: 3600000
-                    }
-                }
-            ],
-            maxConcurrent: 0,
-            onBudgetExceeded: {
-                kind: "account",
-                account: 2
-            }
-        }
+            ], rateLimits: [
+                { key: "vk:backend-service", requests: { limit: 1000, windowMs: 3600000 }, tokens: null }
+            ], maxConcurrent: 32, onBudgetExceeded: { kind: "reject" } },
+        { id: "alice-laptop", keyEnv: null, keySha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", team: 1, models: ["*"], budgets: [0, 2, 5], providerBudgets: [], rateLimits: [
+                { key: "team:research", requests: null, tokens: { limit: 2000000, windowMs: 3600000 } }
+            ], maxConcurrent: 0, onBudgetExceeded: { kind: "account", account: 2 } }
     ],
     prices: [
         [
             "gpt-5",
-            {
-                inputNano: 1250000000,
-                outputNano: 10000000000,
-                cachedInputNano: 125000000
-            }
+            { inputNano: 1250000000, outputNano: 10000000000, cachedInputNano: 125000000 }
         ],
         [
             "gpt-5-mini",
-            {
-                inputNano: 250000000,
-                outputNano: 2000000000,
-                cachedInputNano: 25000000
-            }
+            { inputNano: 250000000, outputNano: 2000000000, cachedInputNano: 25000000 }
         ],
         [
             "gpt-5-nano",
-            {
-                inputNano: 50000000,
-                outputNano: 400000000,
-                cachedInputNano: 5000000
-            }
+            { inputNano: 50000000, outputNano: 400000000, cachedInputNano: 5000000 }
         ],
         [
             "gpt-4.1",
-            {
-                inputNano: 2000000000,
-                outputNano: 8000000000,
-                cachedInputNano: 500000000
-            }
+            { inputNano: 2000000000, outputNano: 8000000000, cachedInputNano: 500000000 }
         ],
         [
             "gpt-4.1-mini",
-            {
-                inputNano: 400000000,
-                outputNano: 1600000000,
-                cachedInputNano: 100000000
-            }
+            { inputNano: 400000000, outputNano: 1600000000, cachedInputNano: 100000000 }
         ],
         [
             "gpt-4.1-nano",
-            {
-                inputNano: 100000000,
-                outputNano: 400000000,
-                cachedInputNano: 25000000
-            }
+            { inputNano: 100000000, outputNano: 400000000, cachedInputNano: 25000000 }
         ],
         [
             "gpt-4o",
-            {
-                inputNano: 2500000000,
-                outputNano: 10000000000,
-                cachedInputNano: 1250000000
-            }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 1250000000 }
         ],
         [
             "gpt-4o-mini",
-            {
-                inputNano: 150000000,
-                outputNano: 600000000,
-                cachedInputNano: 75000000
-            }
+            { inputNano: 150000000, outputNano: 600000000, cachedInputNano: 75000000 }
         ],
         [
             "o3",
-            {
-                inputNano: 2000000000,
-                outputNano: 8000000000,
-                cachedInputNano: 500000000
-            }
+            { inputNano: 2000000000, outputNano: 8000000000, cachedInputNano: 500000000 }
         ],
         [
             "o4-mini",
-            {
-                inputNano: 1100000000,
-                outputNano: 4400000000,
-                cachedInputNano: 275000000
-            }
+            { inputNano: 1100000000, outputNano: 4400000000, cachedInputNano: 275000000 }
         ],
         [
             "text-embedding-3-small",
-            {
-                inputNano: 20000000,
-                outputNano: 0,
-                cachedInputNano: 20000000
-            }
+            { inputNano: 20000000, outputNano: 0, cachedInputNano: 20000000 }
         ],
         [
             "text-embedding-3-large",
-            {
-                inputNano: 130000000,
-                outputNano: 0,
-                cachedInputNano: 130000000
-            }
+            { inputNano: 130000000, outputNano: 0, cachedInputNano: 130000000 }
         ],
         [
             "claude-opus-4-1",
-            {
-                inputNano: 15000000000,
-                outputNano: 75000000000,
-                cachedInputNano: 1500000000
-            }
+            { inputNano: 15000000000, outputNano: 75000000000, cachedInputNano: 1500000000 }
         ],
         [
             "claude-opus-4-5",
-            {
-                inputNano: 5000000000,
-                outputNano: 25000000000,
-                cachedInputNano: 500000000
-            }
+            { inputNano: 5000000000, outputNano: 25000000000, cachedInputNano: 500000000 }
         ],
         [
             "claude-sonnet-4-5",
-            {
-                inputNano: 3000000000,
-                outputNano: 15000000000,
-                cachedInputNano: 300000000
-            }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
         ],
         [
             "claude-sonnet-4-6",
-            {
-                inputNano: 3000000000,
-                outputNano: 15000000000,
-                cachedInputNano: 300000000
-            }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
         ],
         [
             "claude-sonnet-4-0",
-            {
-                inputNano: 3000000000,
-                outputNano: 15000000000,
-                cachedInputNano: 300000000
-            }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
         ],
         [
             "claude-haiku-4-5",
-            {
-                inputNano: 1000000000,
-                outputNano: 5000000000,
-                cachedInputNano: 100000000
-            }
+            { inputNano: 1000000000, outputNano: 5000000000, cachedInputNano: 100000000 }
         ],
         [
             "claude-3-5-haiku-latest",
-            {
-                inputNano: 800000000,
-                outputNano: 4000000000,
-                cachedInputNano: 80000000
-            }
+            { inputNano: 800000000, outputNano: 4000000000, cachedInputNano: 80000000 }
         ],
         [
             "gemini-2.5-pro",
-            {
-                inputNano: 1250000000,
-                outputNano: 10000000000,
-                cachedInputNano: 310000000
-            }
+            { inputNano: 1250000000, outputNano: 10000000000, cachedInputNano: 310000000 }
         ],
         [
             "gemini-2.5-flash",
-            {
-                inputNano: 300000000,
-                outputNano: 2500000000,
-                cachedInputNano: 75000000
-            }
+            { inputNano: 300000000, outputNano: 2500000000, cachedInputNano: 75000000 }
         ],
         [
             "gemini-2.5-flash-lite",
-            {
-                inputNano: 100000000,
-                outputNano: 400000000,
-                cachedInputNano: 25000000
-            }
+            { inputNano: 100000000, outputNano: 400000000, cachedInputNano: 25000000 }
         ],
         [
             "llama-3.3-70b-versatile",
-            {
-                inputNano: 590000000,
-                outputNano: 790000000,
-                cachedInputNano: 590000000
-            }
+            { inputNano: 590000000, outputNano: 790000000, cachedInputNano: 590000000 }
         ],
         [
             "llama-3.1-8b-instant",
-            {
-                inputNano: 50000000,
-                outputNano: 80000000,
-                cachedInputNano: 50000000
-            }
+            { inputNano: 50000000, outputNano: 80000000, cachedInputNano: 50000000 }
         ],
         [
             "mistral-large-latest",
-            {
-                inputNano: 2000000000,
-                outputNano: 6000000000,
-                cachedInputNano: 2000000000
-            }
+            { inputNano: 2000000000, outputNano: 6000000000, cachedInputNano: 2000000000 }
         ],
         [
             "mistral-small-latest",
-            {
-                inputNano: 100000000,
-                outputNano: 300000000,
-                cachedInputNano: 100000000
-            }
+            { inputNano: 100000000, outputNano: 300000000, cachedInputNano: 100000000 }
         ],
         [
             "deepseek-chat",
-            {
-                inputNano: 270000000,
-                outputNano: 1100000000,
-                cachedInputNano: 70000000
-            }
+            { inputNano: 270000000, outputNano: 1100000000, cachedInputNano: 70000000 }
         ],
         [
             "deepseek-reasoner",
-            {
-                inputNano: 550000000,
-                outputNano: 2190000000,
-                cachedInputNano: 140000000
-            }
+            { inputNano: 550000000, outputNano: 2190000000, cachedInputNano: 140000000 }
         ],
         [
             "grok-4",
-            {
-                inputNano: 3000000000,
-                outputNano: 15000000000,
-                cachedInputNano: 750000000
-            }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 750000000 }
         ],
         [
             "command-a-03-2025",
-            {
-                inputNano: 2500000000,
-                outputNano: 10000000000,
-                cachedInputNano: 2500000000
-            }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 2500000000 }
         ],
         [
             "command-r-plus-08-2024",
-            {
-                inputNano: 2500000000,
-                outputNano: 10000000000,
-                cachedInputNano: 2500000000
-            }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 2500000000 }
         ],
         [
             "command-r-08-2024",
-            {
-                inputNano: 150000000,
-                outputNano: 600000000,
-                cachedInputNano: 150000000
-            }
+            { inputNano: 150000000, outputNano: 600000000, cachedInputNano: 150000000 }
         ]
     ],
     state: {
