@@ -18,7 +18,8 @@ export async function bundleGateway(planModule: string, header: string): Promise
     target: "node20",
     legalComments: "none",
     logLevel: "silent",
-    banner: { js: header },
+    // undici is CommonJS and requires node: built-ins; give the ES module a require.
+    banner: { js: `${header}\nimport { createRequire as __gwcCreateRequire } from "node:module";\nconst require = __gwcCreateRequire(import.meta.url);` },
     plugins: [
       {
         name: "gwc-plan",

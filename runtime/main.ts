@@ -4,7 +4,7 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { plan } from "gwc:plan";
 import { Router } from "./router.ts";
-import { serve } from "./server.ts";
+import { start } from "./start.ts";
 
 export { plan };
 export const router = new Router(plan);
@@ -19,4 +19,4 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) serve(plan);
+if (isMain()) start(plan, import.meta.url);

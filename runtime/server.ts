@@ -1,27 +1,136 @@
-import { createServer } from "node:http";
-import type { Plan } from "./plan.ts";
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { badRequest, HttpError } from "./errors.ts";
+import type { Gateway, Runtime } from "./gateway.ts";
+import type { Endpoint } from "./providers/adapter.ts";
+
+const ENDPOINTS: Record<string, Endpoint> = {
+  "/v1/chat/completions": "chat",
+  "/v1/completions": "completions",
+  "/v1/embeddings": "embeddings",
+};
+
+export interface GatewayServer {
+  server: Server;
+  /** The gateway new requests go to; swapping it is a reload. */
+  gateway: Gateway;
+  /** Stops accepting, lets in-flight requests finish (up to the plan's shutdown timeout), closes pools. */
+  shutdown(): Promise<void>;
+}
 
 /**
- * The serving runtime is still to come (issue: the runtime). Until then the
- * bundle answers health checks and lists its models, and says plainly that
- * it does not proxy yet.
+ * The HTTP face: OpenAI-compatible endpoints over node:http. A request reads
+ * `state.gateway` once when it starts, so a reload never disturbs it.
  */
-export function serve(plan: Plan): void {
-  const port = Number(process.env.PORT ?? 8080);
-  const host = process.env.HOST ?? "127.0.0.1";
-  const models = plan.routes.map((r) => r.model).filter((m) => m !== "*");
-  const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method === "GET" && (path === "/healthz" || path === "/readyz")) return json(200, { status: "ok" });
-    if (req.method === "GET" && path === "/v1/models") {
-      return json(200, { object: "list", data: models.map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" })) });
-    }
-    json(501, { error: { message: "This gwc build does not proxy requests yet.", type: "server_error", code: "not_implemented", param: null } });
+export function createGatewayServer(runtime: Runtime, gateway: Gateway): GatewayServer {
+  let inFlight = 0;
+  let draining = false;
+  let idle: (() => void) | undefined;
+  const state: GatewayServer = {
+    server: createServer((req, res) => {
+      inFlight++;
+      res.once("close", () => {
+        if (--inFlight === 0) idle?.();
+      });
+      handle(state.gateway, req, res, draining).catch(() => res.destroy());
+    }),
+    gateway,
+    async shutdown() {
+      draining = true;
+      const closed = new Promise<void>((ok) => state.server.close(() => ok()));
+      state.server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((ok) => (idle = ok)),
+          new Promise<void>((ok) => setTimeout(ok, state.gateway.plan.server.shutdownTimeoutMs).unref()),
+        ]);
+      }
+      state.server.closeAllConnections();
+      await closed;
+      await runtime.close();
+    },
+  };
+  state.server.keepAliveTimeout = 65_000;
+  return state;
+}
+
+async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, draining: boolean): Promise<void> {
+  const incomingId = req.headers["x-request-id"];
+  const requestId = typeof incomingId === "string" && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
+  const path = (req.url ?? "/").split("?")[0];
+  const aborter = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) aborter.abort();
   });
-  server.listen(port, host, () => console.log(`gwc: listening on http://${host}:${port} (${plan.routes.length} routes)`));
-  process.once("SIGTERM", () => server.close(() => process.exit(0)));
+  try {
+    if (req.method === "GET") {
+      if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
+      if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
+      if (path === "/v1/models") {
+        const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
+        return json(res, 200, { object: "list", data }, requestId);
+      }
+    }
+    const endpoint = ENDPOINTS[path];
+    if (endpoint === undefined) {
+      throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown request URL: ${req.method} ${path}.`);
+    }
+    if (req.method !== "POST") {
+      throw new HttpError(405, "invalid_request_error", "method_not_allowed", `${path} takes POST, not ${req.method}.`, { allow: "POST" });
+    }
+    const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
+    const parsed = parseJson(raw);
+    if (typeof parsed.model !== "string" || parsed.model === "") throw badRequest("You must provide a model parameter.", "missing_model", "model");
+    if (parsed.stream !== undefined && typeof parsed.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
+    const stream = parsed.stream === true && endpoint !== "embeddings";
+    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, requestId, aborter.signal);
+  } catch (e) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
+    if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
+    json(res, err.status, err.body(), requestId, err.headers);
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = () => new HttpError(413, "invalid_request_error", "request_too_large", `The request body is larger than ${limit} bytes.`);
+  if (Number(req.headers["content-length"] ?? 0) > limit) {
+    req.resume();
+    return Promise.reject(tooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(tooLarge());
+      } else {
+        chunks.push(c);
+      }
+    });
+    req.on("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function parseJson(raw: Buffer): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw badRequest("The request body is not valid JSON.", "invalid_json");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw badRequest("The request body must be a JSON object.", "invalid_json");
+  return value as Record<string, unknown>;
 }

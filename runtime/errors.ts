@@ -1,0 +1,25 @@
+// Errors as callers see them: OpenAI's shape, words a caller can act on.
+
+export interface ErrorBody {
+  error: { message: string; type: string; code: string | null; param: string | null };
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly param: string | null = null,
+  ) {
+    super(message);
+  }
+
+  body(): ErrorBody {
+    return { error: { message: this.message, type: this.type, code: this.code, param: this.param } };
+  }
+}
+
+export const badRequest = (message: string, code = "invalid_request", param: string | null = null) =>
+  new HttpError(400, "invalid_request_error", code, message, {}, param);

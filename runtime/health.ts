@@ -1,0 +1,102 @@
+/**
+ * A circuit breaker per account, keyed by account id so it survives reloads.
+ *
+ *   closed ──(5 consecutive failures, or ≥50% of the last 20 with ≥10 seen,
+ *             or a 429's Retry-After)──► open
+ *   open ──(cooldown over)──► half-open: one probe request at a time
+ *   half-open ──success──► closed, ramping: its share grows linearly over RAMP_MS
+ *   half-open ──failure──► open again, cooldown doubled (up to MAX_COOLDOWN_MS)
+ *
+ * "Down" feeds the router, which then picks from the precomputed table for
+ * the healthy set, so the account's share moves to the others by weight.
+ */
+export const CONSECUTIVE_FAILURES = 5;
+export const WINDOW = 20;
+export const MIN_SAMPLES = 10;
+export const BASE_COOLDOWN_MS = 5_000;
+export const MAX_COOLDOWN_MS = 60_000;
+export const RAMP_MS = 30_000;
+
+export class AccountHealth {
+  #consecutive = 0;
+  #outcomes = new Uint8Array(WINDOW); // ring buffer: 1 = failure
+  #seen = 0;
+  #failuresInWindow = 0;
+  #openUntil = 0;
+  #cooldown = BASE_COOLDOWN_MS;
+  #probing = false;
+  #halfOpen = false;
+  #rampStart = -Infinity;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Whether the router should leave this account out of a pick now. */
+  isDown(random: number = Math.random()): boolean {
+    const now = this.now();
+    if (this.#openUntil > 0) {
+      if (now < this.#openUntil) return true;
+      // Cooldown over: half-open, one probe at a time.
+      this.#halfOpen = true;
+      return this.#probing;
+    }
+    const ramp = (now - this.#rampStart) / RAMP_MS;
+    return ramp < 1 && random > ramp;
+  }
+
+  /** Called when a request is about to go to this account. */
+  attempt(): void {
+    if (this.#halfOpen) this.#probing = true;
+  }
+
+  success(): void {
+    this.#record(0);
+    this.#consecutive = 0;
+    if (this.#halfOpen) {
+      this.#halfOpen = false;
+      this.#probing = false;
+      this.#openUntil = 0;
+      this.#cooldown = BASE_COOLDOWN_MS;
+      this.#rampStart = this.now();
+      // A fresh start: the failures that opened the circuit are history.
+      this.#outcomes.fill(0);
+      this.#seen = 0;
+      this.#failuresInWindow = 0;
+    }
+  }
+
+  /** `retryAfterMs` from an upstream 429 keeps the account out for exactly that long. */
+  failure(retryAfterMs?: number): void {
+    this.#record(1);
+    this.#consecutive++;
+    const now = this.now();
+    if (this.#halfOpen) {
+      this.#probing = false;
+      this.#cooldown = Math.min(this.#cooldown * 2, MAX_COOLDOWN_MS);
+      this.#openUntil = now + Math.max(this.#cooldown, retryAfterMs ?? 0);
+      return;
+    }
+    if (retryAfterMs !== undefined && retryAfterMs > 0) {
+      this.#openUntil = Math.max(this.#openUntil, now + retryAfterMs);
+      this.#halfOpen = false;
+      return;
+    }
+    const rateTripped = this.#seen >= MIN_SAMPLES && this.#failuresInWindow * 2 >= Math.min(this.#seen, WINDOW);
+    if (this.#consecutive >= CONSECUTIVE_FAILURES || rateTripped) {
+      this.#openUntil = now + this.#cooldown;
+      this.#rampStart = -Infinity;
+    }
+  }
+
+  /** When an open circuit lets traffic through again (0 when closed). */
+  get openUntil(): number {
+    return this.#openUntil;
+  }
+
+  #record(failed: 0 | 1): void {
+    const slot = this.#seen % WINDOW;
+    if (this.#seen >= WINDOW) this.#failuresInWindow -= this.#outcomes[slot];
+    this.#outcomes[slot] = failed;
+    this.#failuresInWindow += failed;
+    this.#seen++;
+  }
+}

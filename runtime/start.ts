@@ -1,0 +1,68 @@
+import { PLAN_VERSION, type Plan } from "./plan.ts";
+import { Runtime } from "./gateway.ts";
+import { StartupError } from "./secrets.ts";
+import { createGatewayServer } from "./server.ts";
+
+const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
+
+/**
+ * Runs the gateway as a process: listens on HOST:PORT, reloads its own bundle
+ * on SIGHUP (a new plan, same pools and breakers, no dropped requests), and
+ * drains on SIGTERM/SIGINT.
+ */
+export function start(plan: Plan, bundleUrl: string): void {
+  const runtime = new Runtime();
+  let gateway;
+  try {
+    gateway = runtime.load(plan);
+  } catch (e) {
+    if (!(e instanceof StartupError)) throw e;
+    log(`cannot start: ${e.message}`);
+    process.exit(1);
+  }
+  describe(gateway);
+  const gs = createGatewayServer(runtime, gateway);
+  const port = Number(process.env.PORT ?? 8080);
+  const host = process.env.HOST ?? "127.0.0.1";
+  gs.server.on("error", (e) => {
+    log(`cannot listen on ${host}:${port}: ${e.message}`);
+    process.exit(1);
+  });
+  gs.server.listen(port, host, () => log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`));
+
+  let generation = 0;
+  process.on("SIGHUP", () => {
+    const url = `${bundleUrl.split("?")[0]}?reload=${++generation}`;
+    import(url)
+      .then((mod: { plan: Plan }) => {
+        if (mod.plan.version !== PLAN_VERSION) throw new StartupError(`the new bundle's plan version ${mod.plan.version} is not ${PLAN_VERSION}`);
+        gs.gateway = runtime.load(mod.plan);
+        describe(gs.gateway);
+        log(`reloaded (config sha256 ${mod.plan.configSha256.slice(0, 12)})`);
+      })
+      .catch((e: unknown) => log(`reload failed, still serving the previous config: ${(e as Error).message}`));
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: draining in-flight requests (up to ${plan.server.shutdownTimeoutMs} ms)`);
+    gs.shutdown().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+function describe(gateway: { plan: Plan; unsupportedAccounts(): string[] }): void {
+  const unsupported = gateway.unsupportedAccounts();
+  if (unsupported.length > 0) {
+    log(`WARNING: this runtime does not speak these accounts' providers yet; they get no traffic: ${unsupported.join(", ")}`);
+  }
+  const p = gateway.plan;
+  const governed = p.virtualKeys.length > 0 || p.budgets.length > 0 || p.accounts.some((a) => a.rateLimit !== null);
+  if (governed) log("WARNING: virtual keys, budgets and rate limits are validated but NOT ENFORCED by this runtime yet: the gateway is OPEN to every caller");
+  else log("WARNING: no virtual keys are configured: the gateway is OPEN to every caller");
+}
