@@ -1,5 +1,7 @@
-import { readFileSync, statSync } from "node:fs";
-import { relative } from "node:path";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, watch } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildToDir, compileSource, GWC_VERSION } from "./compile.ts";
 import { formatDiagnostic, type Diagnostic } from "./diagnostics.ts";
@@ -11,6 +13,9 @@ usage:
   gwc check <config> [--format text|json]   validate; exit 1 listing every problem
   gwc build <config> [-o dir]               write dir/gateway.mjs and dir/manifest.json (default dir: dist)
   gwc explain <config>                      print each route's exact split, failover chains, budgets
+  gwc serve <config|bundle> [--port N] [--host H] [--watch]
+                                            serve; --watch applies config edits live (a bad edit is
+                                            reported and the running config keeps serving)
   gwc --version
 `;
 
@@ -23,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
     options: {
       out: { type: "string", short: "o" },
       format: { type: "string" },
+      port: { type: "string" },
+      host: { type: "string" },
+      watch: { type: "boolean" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
     },
@@ -64,9 +72,56 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(explain(plan));
       return 0;
     }
+    case "serve":
+      return serve(config, { port: values.port, host: values.host, watch: values.watch ?? false });
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
+}
+
+/**
+ * Serves a config (built into a private directory) or a built bundle in a
+ * child `node` process, forwarding signals. With --watch, a config edit is
+ * recompiled; if it compiles, the bundle is replaced and the child reloads on
+ * SIGHUP without dropping requests; if not, the diagnostics are printed and the
+ * running config keeps serving.
+ */
+async function serve(input: string, opts: { port?: string; host?: string; watch: boolean }): Promise<number> {
+  const isBundle = /\.(mjs|js)$/.test(input);
+  let bundle = resolve(input);
+  const rebuild = async (): Promise<boolean> => {
+    const { diagnostics, files } = await buildToDir(input, dir!);
+    report(diagnostics, printErr);
+    if (files === undefined) printErr(`${input}: not applied; still serving the previous config`);
+    return files !== undefined;
+  };
+  let dir: string | undefined;
+  if (!isBundle) {
+    readConfig(input);
+    dir = mkdtempSync(join(tmpdir(), "gwc-serve-"));
+    bundle = join(dir, "gateway.mjs");
+    if (!(await rebuild())) return 1;
+  } else if (!existsSync(bundle)) {
+    throw new UsageError(`cannot read ${input}: no such file`);
+  }
+  const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}) };
+  const child = spawn(process.execPath, [bundle], { stdio: "inherit", env });
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => child.kill(signal));
+  if (opts.watch) {
+    let timer: NodeJS.Timeout | undefined;
+    // Watch the directory: editors often replace the file rather than write it.
+    const target = resolve(input);
+    watch(dirname(target), (_event, name) => {
+      if (name !== basename(target)) return;
+      clearTimeout(timer);
+      timer = setTimeout(async () => {
+        if (isBundle || (await rebuild())) child.kill("SIGHUP");
+      }, 100);
+    });
+  }
+  const code = await new Promise<number>((ok) => child.on("exit", (c, signal) => ok(c ?? (signal ? 128 : 1))));
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  process.exit(code);
 }
 
 function readConfig(path: string): string {

@@ -199,10 +199,6 @@ function embeddingFor(text: string, dims: number): number[] {
   return v;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 let idCounter = 0;
 function newId(prefix: string): string {
   idCounter += 1;
@@ -246,7 +242,19 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
   const streamChunks = Math.max(1, Math.floor(opts.stream?.chunks ?? 4));
   const intervalMs = Math.max(0, opts.stream?.intervalMs ?? 0);
   const sockets = new Set<Socket>();
+  /** Pending waits, resolved early by close() so no timer outlives the mock. */
+  const waits = new Map<NodeJS.Timeout, () => void>();
   let closed = false;
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (closed) return resolve();
+      const t = setTimeout(() => {
+        waits.delete(t);
+        resolve();
+      }, ms);
+      waits.set(t, resolve);
+    });
 
   const server = createServer();
 
@@ -259,6 +267,11 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     close: async () => {
       if (closed) return;
       closed = true;
+      for (const [t, resolve] of waits) {
+        clearTimeout(t);
+        resolve();
+      }
+      waits.clear();
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sockets) s.destroy();
       sockets.clear();
@@ -710,7 +723,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
             "content-length": String(Buffer.byteLength(text)),
           });
           res.write(text.slice(0, Math.floor(text.length / 2)));
-          setImmediate(() => res.socket?.destroy());
+          await sleep(5);
+          res.socket?.destroy();
           return;
         }
         if (!startSse(res)) return;
