@@ -113,10 +113,11 @@ describe("gwc build", () => {
     const lonely = tempDir();
     copyFileSync(join(dir, "gateway.mjs"), join(lonely, "gateway.mjs"));
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn(process.execPath, [join(lonely, "gateway.mjs")], { cwd: lonely, env: { PATH: process.env.PATH, PORT: String(port) } });
+    const keys = { OPENAI_API_KEY: "k1", OPENAI_BACKUP_API_KEY: "k2", ANTHROPIC_API_KEY: "k3", GROQ_API_KEY: "k4" };
+    const child = spawn(process.execPath, [join(lonely, "gateway.mjs")], { cwd: lonely, env: { PATH: process.env.PATH, PORT: String(port), ...keys } });
     try {
       await new Promise<void>((ok, fail) => {
-        child.stdout.on("data", (d: Buffer) => d.toString().includes("listening") && ok());
+        child.stderr.on("data", (d: Buffer) => d.toString().includes("listening") && ok());
         child.on("exit", (code) => fail(new Error(`gateway exited with ${code}`)));
       });
       const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as { data: { id: string }[] };

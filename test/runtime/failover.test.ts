@@ -79,7 +79,7 @@ describe("failover before the first byte", () => {
     await gateway({ fallback_config: { on_status_codes: [429] } });
     bad.queue.push({ kind: "status", status: 500 });
     const err = await ask().catch((e: unknown) => e);
-    expect((err as OpenAI.APIError).status).toBe(500);
+    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(500);
   });
 
   it("says what every account answered when all fail, 429 with retry-after when all were rate-limited", async () => {

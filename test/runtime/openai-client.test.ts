@@ -98,8 +98,8 @@ describe("through the official openai client", () => {
   it("answers an unknown model with OpenAI's 404 shape", async () => {
     const err = await client.chat.completions.create({ model: "gpt-9", messages: [] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
-    expect((err as OpenAI.APIError).code).toBe("model_not_found");
-    expect((err as OpenAI.APIError).message).toContain("gpt-9");
+    expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe("model_not_found");
+    expect((err as InstanceType<typeof OpenAI.APIError>).message).toContain("gpt-9");
   });
 
   it("refuses malformed and oversized bodies with 400 and 413", async () => {

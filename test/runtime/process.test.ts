@@ -1,0 +1,111 @@
+// The gateway as production runs it: `node dist/gateway.mjs` (and `gwc serve`)
+// in its own process, with signals.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
+import { tempDir } from "../helpers.ts";
+import { account } from "./harness.ts";
+
+const GWC = resolve("build/gwc.mjs");
+let a: MockUpstream;
+let b: MockUpstream;
+beforeAll(async () => {
+  a = await startOpenAIUpstream({ name: "a" });
+  b = await startOpenAIUpstream({ name: "b", fallback: { kind: "ok", delayMs: 0 } });
+});
+afterAll(async () => {
+  await a.close();
+  await b.close();
+});
+
+const port = () => 21000 + Math.floor(Math.random() * 20000);
+
+function started(child: ChildProcess): Promise<string> {
+  return new Promise((ok, fail) => {
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      if (err.includes("listening on")) ok(err);
+    });
+    child.on("exit", (code) => fail(new Error(`exited ${code}: ${err}`)));
+  });
+}
+
+const ask = async (p: number) => {
+  const res = await fetch(`http://127.0.0.1:${p}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }) });
+  await res.arrayBuffer();
+  return { status: res.status, account: res.headers.get("x-gwc-account") };
+};
+
+function build(config: object): string {
+  const dir = tempDir();
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  const r = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
+  expect(r.status, r.stderr).toBe(0);
+  return dir;
+}
+
+describe("node gateway.mjs", () => {
+  it("refuses to start without a secret, naming the variable and the account", () => {
+    const dir = build({ accounts: [account("main", a.url, 1, { api_key: "${MY_OPENAI_KEY}" })] });
+    const r = spawnSync(process.execPath, [join(dir, "gateway.mjs")], { encoding: "utf8", env: { PATH: process.env.PATH, PORT: String(port()) } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("MY_OPENAI_KEY (the API key of account 'main')");
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it("reloads its bundle on SIGHUP and drains in-flight requests on SIGTERM", async () => {
+    const dir = build({ accounts: [account("a", a.url, 1), account("b", b.url, 0)] });
+    const p = port();
+    const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { env: { PATH: process.env.PATH, PORT: String(p), OPENAI_API_KEY: "sk-x" } });
+    try {
+      await started(child);
+      expect((await ask(p)).account).toBe("a");
+      // Rebuild into the same place with the weights swapped, then SIGHUP.
+      writeFileSync(join(dir, "config.json"), JSON.stringify({ accounts: [account("a", a.url, 0), account("b", b.url, 1)] }));
+      expect(spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir]).status).toBe(0);
+      child.kill("SIGHUP");
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await ask(p)).account).toBe("b");
+      // A slow request in flight when SIGTERM arrives still completes.
+      b.queue.push({ kind: "ok", delayMs: 400 });
+      const inFlight = ask(p);
+      await new Promise((r) => setTimeout(r, 100));
+      child.kill("SIGTERM");
+      expect(await inFlight).toEqual({ status: 200, account: "b" });
+      const code = await new Promise((ok) => child.on("exit", ok));
+      expect(code).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("gwc serve --watch", () => {
+  it("applies a config edit live, and keeps serving when an edit does not compile", async () => {
+    const dir = tempDir();
+    const config = join(dir, "gateway.config.json");
+    writeFileSync(config, JSON.stringify({ accounts: [account("a", a.url, 1), account("b", b.url, 0)] }));
+    const p = port();
+    const child = spawn(process.execPath, [GWC, "serve", config, "--watch", "--port", String(p)], { env: { ...process.env, OPENAI_API_KEY: "sk-x" } });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    try {
+      await started(child);
+      expect((await ask(p)).account).toBe("a");
+      writeFileSync(config, '{ "accounts": [ { "id": "a", "provider": "opneai" } ] }');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(stderr).toContain("GWC_E_UNKNOWN_PROVIDER");
+      expect(stderr).toContain("still serving the previous config");
+      expect((await ask(p)).account).toBe("a");
+      writeFileSync(config, JSON.stringify({ accounts: [account("a", a.url, 0), account("b", b.url, 1)] }));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await ask(p)).account).toBe("b");
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((ok) => child.on("exit", ok));
+    }
+  });
+});
