@@ -3,16 +3,17 @@
 // Prints a table and writes bench/results/compile.json.
 //
 //   npm run bench:compile            (after npm ci / npm run build)
+//
+// bench/run.mjs (`npm run bench`) imports runCompileBench() for its item 6.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const gwc = join(root, "build", "gwc.mjs");
-const RUNS = Number(process.env.RUNS ?? 5);
 const SIZES = [
   { accounts: 10, keys: 10 },
   { accounts: 1000, keys: 1000 },
@@ -49,40 +50,52 @@ function generate({ accounts: n, keys: m }) {
   return { accounts, routes, organization: { id: "bench", budget: { monthly_limit_usd: 1000000 } }, teams, virtual_keys, pricing };
 }
 
-const dir = mkdtempSync(join(tmpdir(), "gwc-bench-compile-"));
-const rows = [];
-for (const size of SIZES) {
-  const config = join(dir, `config-${size.accounts}-${size.keys}.json`);
-  writeFileSync(config, JSON.stringify(generate(size), null, 2));
-  const out = join(dir, `out-${size.accounts}-${size.keys}`);
-  const times = [];
-  for (let i = 0; i < RUNS; i++) {
-    const start = process.hrtime.bigint();
-    execFileSync(process.execPath, [gwc, "build", config, "-o", out], { stdio: "ignore" });
-    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+/** Times `runs` builds of each size; returns one row per size. Bounded: sizes × runs builds, each ≤ 120 s. */
+export function runCompileBench({ runs = 5, sizes = SIZES } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "gwc-bench-compile-"));
+  const rows = [];
+  try {
+    for (const size of sizes) {
+      const config = join(dir, `config-${size.accounts}-${size.keys}.json`);
+      writeFileSync(config, JSON.stringify(generate(size), null, 2));
+      const out = join(dir, `out-${size.accounts}-${size.keys}`);
+      const times = [];
+      for (let i = 0; i < runs; i++) {
+        const start = process.hrtime.bigint();
+        execFileSync(process.execPath, [gwc, "build", config, "-o", out], { stdio: "ignore", timeout: 120_000 });
+        times.push(Number(process.hrtime.bigint() - start) / 1e6);
+      }
+      times.sort((a, b) => a - b);
+      rows.push({
+        accounts: size.accounts,
+        virtualKeys: size.keys,
+        configBytes: statSync(config).size,
+        buildMsMedian: Math.round(times[Math.floor(times.length / 2)]),
+        buildMsMax: Math.round(times.at(-1)),
+        bundleBytes: statSync(join(out, "gateway.mjs")).size,
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  times.sort((a, b) => a - b);
-  rows.push({
-    accounts: size.accounts,
-    virtualKeys: size.keys,
-    configBytes: statSync(config).size,
-    buildMsMedian: Math.round(times[Math.floor(times.length / 2)]),
-    buildMsMax: Math.round(times.at(-1)),
-    bundleBytes: statSync(join(out, "gateway.mjs")).size,
-  });
+  return rows;
 }
 
-const kib = (b) => `${(b / 1024).toFixed(0)} KiB`;
-console.log(`gwc build, end to end, median of ${RUNS} runs (node ${process.version}, ${new Date().toISOString().slice(0, 10)})`);
-console.log("accounts | virtual keys | config   | build p50 | build max | bundle");
-console.log("-------- | ------------ | -------- | --------- | --------- | ------");
-for (const r of rows) {
-  console.log(
-    `${String(r.accounts).padStart(8)} | ${String(r.virtualKeys).padStart(12)} | ${kib(r.configBytes).padStart(8)} | ${`${r.buildMsMedian} ms`.padStart(9)} | ${`${r.buildMsMax} ms`.padStart(9)} | ${kib(r.bundleBytes)}`,
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const runs = Number(process.env.RUNS ?? 5);
+  const rows = runCompileBench({ runs });
+  const kib = (b) => `${(b / 1024).toFixed(0)} KiB`;
+  console.log(`gwc build, end to end, median of ${runs} runs (node ${process.version}, ${new Date().toISOString().slice(0, 10)})`);
+  console.log("accounts | virtual keys | config   | build p50 | build max | bundle");
+  console.log("-------- | ------------ | -------- | --------- | --------- | ------");
+  for (const r of rows) {
+    console.log(
+      `${String(r.accounts).padStart(8)} | ${String(r.virtualKeys).padStart(12)} | ${kib(r.configBytes).padStart(8)} | ${`${r.buildMsMedian} ms`.padStart(9)} | ${`${r.buildMsMax} ms`.padStart(9)} | ${kib(r.bundleBytes)}`,
+    );
+  }
+  mkdirSync(join(root, "bench", "results"), { recursive: true });
+  writeFileSync(
+    join(root, "bench", "results", "compile.json"),
+    JSON.stringify({ date: new Date().toISOString(), node: process.version, runs, rows }, null, 2) + "\n",
   );
 }
-mkdirSync(join(root, "bench", "results"), { recursive: true });
-writeFileSync(
-  join(root, "bench", "results", "compile.json"),
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, rows }, null, 2) + "\n",
-);

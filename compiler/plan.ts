@@ -76,6 +76,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       wire: defaults.wire,
       baseUrl,
       apiKeyEnv: a.api_key !== undefined ? parseEnvRef(a.api_key)! : defaults.apiKeyEnv,
+      model: a.model ?? null,
       pool,
       rateLimit: rateLimit(stableKey("account", a.id), a.rate_limit),
     };

@@ -1,16 +1,19 @@
 import type { ServerResponse } from "node:http";
 import { errors as undiciErrors } from "undici";
 import { HttpError } from "./errors.ts";
+import { BudgetExceeded, estimate, Governance, type Reservation } from "./governance.ts";
 import { AccountHealth } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { Adapter, InboundRequest } from "./providers/adapter.ts";
+import type { Adapter, InboundRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveApiKeys } from "./secrets.ts";
+import { MemoryStore, type StateStore } from "./state-store.ts";
 
 interface AccountRuntime {
   id: string;
+  provider: string;
   adapter: Adapter | undefined;
   pool: ProviderPool;
   basePath: string;
@@ -29,18 +32,46 @@ interface Failure {
 
 const ERROR_TEXT_LIMIT = 300;
 
+/** What one request carries through its attempts. */
+interface RequestContext {
+  req: InboundRequest;
+  model: string;
+  vk: number;
+  res: ServerResponse;
+  requestId: string;
+  signal: AbortSignal;
+  /** Rate-limit headers for the caller. */
+  headers: Record<string, string>;
+  /** After a budget reroute: the key's own budget no longer applies. */
+  rerouted: boolean;
+}
+
 /**
- * State that outlives a config reload: pools (by pool id) and circuit
- * breakers (by account id). A reload builds a new Gateway over the same
- * Runtime; requests in flight finish on the Gateway they started with.
+ * State that outlives a config reload: pools (by pool id), circuit breakers
+ * (by account id), the counter store and in-flight counts (by stable ids). A
+ * reload builds a new Gateway over the same Runtime; requests in flight finish
+ * on the Gateway they started with.
  */
 export class Runtime {
   readonly pools = new Map<string, ProviderPool>();
   readonly health = new Map<string, AccountHealth>();
+  readonly inflight = new Map<string, number>();
+  #store: StateStore | undefined;
+
+  /** `store` defaults to the embedded store, snapshotted to the first plan's state dir. */
+  constructor(store?: StateStore) {
+    this.#store = store;
+  }
+
+  get store(): StateStore | undefined {
+    return this.#store;
+  }
 
   /** Builds a gateway for a plan; throws StartupError when a secret is missing. */
   load(plan: Plan, env: NodeJS.ProcessEnv = process.env): Gateway {
     const apiKeys = resolveApiKeys(plan, env);
+    this.#store ??= new MemoryStore(plan.state.dir, plan.state.snapshotIntervalMs);
+    const governance = new Governance(plan, this.#store, this.inflight, env);
     const used = new Set<string>();
     const accounts = plan.accounts.map((a, i): AccountRuntime => {
       const config = plan.pools[a.pool];
@@ -54,7 +85,7 @@ export class Runtime {
       used.add(config.id);
       let health = this.health.get(a.id);
       if (health === undefined) this.health.set(a.id, (health = new AccountHealth()));
-      return { id: a.id, adapter: adapterFor(a.wire), pool, basePath: url.pathname.replace(/\/+$/, ""), apiKey: apiKeys[i], health };
+      return { id: a.id, provider: a.provider, adapter: adapterFor(a.wire), pool, basePath: url.pathname.replace(/\/+$/, ""), apiKey: apiKeys[i], health };
     });
     for (const [id, pool] of this.pools) {
       if (!used.has(id)) {
@@ -62,11 +93,12 @@ export class Runtime {
         retire(pool);
       }
     }
-    return new Gateway(plan, accounts);
+    return new Gateway(plan, accounts, governance);
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await this.#store?.close();
   }
 }
 
@@ -83,12 +115,32 @@ function retire(pool: ProviderPool): void {
 
 export class Gateway {
   readonly router: Router;
+  /** Where each key's budget reroute goes, built once: its route, or a one-account route. */
+  readonly #reroutes = new Map<number, PlanRoute>();
 
   constructor(
     readonly plan: Plan,
     private readonly accounts: AccountRuntime[],
+    readonly governance: Governance,
   ) {
     this.router = new Router(plan);
+    plan.virtualKeys.forEach((k, i) => {
+      const to = k.onBudgetExceeded;
+      if (to.kind === "route") this.#reroutes.set(i, plan.routes[to.route]);
+      if (to.kind === "account") {
+        this.#reroutes.set(i, {
+          id: `account:${plan.accounts[to.account].id}`,
+          model: "*",
+          members: 1,
+          targets: [{ account: to.account, model: plan.accounts[to.account].model, weight: 1 }],
+          order: [0],
+          table: { n: 1, total: 1, prob: Uint32Array.of(1), target: Uint32Array.of(0), alias: Uint32Array.of(0) },
+          subsets: null,
+          without: null,
+          fallback: { enabled: false, statuses: [], onTimeout: false, onConnectionError: false },
+        });
+      }
+    });
   }
 
   /** Accounts whose wire format this runtime cannot speak yet: they get no traffic. */
@@ -106,24 +158,43 @@ export class Gateway {
   }
 
   /**
-   * Serves one request: pick among healthy accounts, then walk the failover
-   * order, each account at most once, until one answers. Everything before the
-   * first byte to the caller may fail over; nothing after it does.
+   * Serves one request: admission (model allowed, rate limits, concurrency),
+   * then the route, then — if the key's own budget is spent and it says so —
+   * its reroute.
    */
-  async proxy(req: InboundRequest, res: ServerResponse, requestId: string, signal: AbortSignal): Promise<void> {
+  async proxy(req: InboundRequest, res: ServerResponse, requestId: string, signal: AbortSignal, vk: number): Promise<void> {
     const model = req.json.model as string;
     const route = this.router.route(model);
     if (route === undefined) {
       throw new HttpError(404, "invalid_request_error", "model_not_found", `The model '${model}' is not served by this gateway. Served: ${this.models().join(", ") || "none"}.`, {}, "model");
     }
-    const down = (a: number) => this.accounts[a].adapter === undefined || this.accounts[a].health.isDown();
+    const admission = await this.governance.admit(vk, model, route, Date.now());
+    const ctx: RequestContext = { req, model, vk, res, requestId, signal, headers: admission.headers, rerouted: false };
+    try {
+      await this.#serve(route, ctx);
+    } catch (e) {
+      const reroute = this.#reroutes.get(vk);
+      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined)) throw e;
+      await this.#serve(reroute, { ...ctx, rerouted: true });
+    } finally {
+      admission.release();
+    }
+  }
+
+  /**
+   * Pick among healthy accounts, then walk the failover order, each account at
+   * most once, until one answers. Everything before the first byte to the
+   * caller may fail over; nothing after it does.
+   */
+  async #serve(route: PlanRoute, ctx: RequestContext): Promise<void> {
+    const now = Date.now();
+    const down = (a: number) => this.accounts[a].adapter === undefined || this.accounts[a].health.isDown() || this.governance.accountOverLimit(a, now);
     const first = this.router.pick(route, Math.random(), down);
     const failures: Failure[] = [];
     const tried = new Set<number>();
     const tryTarget = async (p: number): Promise<boolean> => {
-      const account = route.targets[p].account;
-      tried.add(account);
-      const failure = await this.#attempt(route, p, model, req, res, requestId, signal);
+      tried.add(route.targets[p].account);
+      const failure = await this.#attempt(route, p, ctx);
       if (failure === undefined) return true;
       failures.push(failure);
       return false;
@@ -135,7 +206,7 @@ export class Gateway {
       for (const p of first >= 0 ? this.router.failover(route, first) : route.order) {
         if (tried.has(route.targets[p].account) || down(route.targets[p].account)) continue;
         if (await tryTarget(p)) return;
-        if (!route.fallback.enabled || signal.aborted) break;
+        if (!route.fallback.enabled || ctx.signal.aborted) break;
       }
       // Nothing healthy was left to try: try the rest anyway rather than refuse.
       if (failures.length === 0) {
@@ -143,32 +214,50 @@ export class Gateway {
           const account = route.targets[p].account;
           if (tried.has(account) || this.accounts[account].adapter === undefined) continue;
           if (await tryTarget(p)) return;
-          if (!route.fallback.enabled || signal.aborted) break;
+          if (!route.fallback.enabled || ctx.signal.aborted) break;
         }
       }
     }
-    throw allFailed(model, failures);
+    throw allFailed(ctx.model, failures);
   }
 
   /** One try at one account. Undefined when the caller has been answered. */
-  async #attempt(
-    route: PlanRoute,
-    p: number,
-    model: string,
-    req: InboundRequest,
-    res: ServerResponse,
-    requestId: string,
-    signal: AbortSignal,
-  ): Promise<Failure | undefined> {
+  async #attempt(route: PlanRoute, p: number, ctx: RequestContext): Promise<Failure | undefined> {
+    const { req, model, res, requestId, signal } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
     const adapter = acct.adapter!;
     if (!adapter.supports(req.endpoint)) return { account: acct.id, reason: `its provider has no ${req.endpoint} endpoint` };
-    const upstream = adapter.request(req, acct.basePath, target.model ?? model, acct.apiKey);
+    const upstreamModel = target.model ?? model;
+
+    // Budgets: reserve the most this request can cost before any upstream work.
+    const gov = this.governance;
+    const now = Date.now();
+    let reservation: Reservation | undefined;
+    const budgets = gov.budgetsFor(ctx.vk, acct.provider, ctx.rerouted);
+    if (budgets.length > 0) {
+      const price = gov.price(upstreamModel);
+      if (price === undefined) {
+        throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
+      }
+      try {
+        reservation = await gov.reserve(budgets, estimate(price, req.raw.length, req.json, req.endpoint === "embeddings"), price, now);
+      } catch (e) {
+        // A key's provider budget only takes that provider out of this request.
+        if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return { account: acct.id, reason: e.message };
+        throw e;
+      }
+    }
+    const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
+    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
+    const upstream = adapter.request(inbound, acct.basePath, upstreamModel, acct.apiKey);
+    let usage: Usage | undefined;
+    let served = false;
     try {
       const wait = acct.pool.acquire(signal);
       if (wait !== undefined) await wait;
     } catch (e) {
+      if (reservation !== undefined) await gov.cancel(reservation);
       if (e instanceof PoolBusyError) {
         if (e.terminal) throw new HttpError(503, "server_error", "pool_full", `Request dropped: ${e.message}.`);
         return { account: acct.id, reason: e.message };
@@ -176,6 +265,7 @@ export class Gateway {
       throw e;
     }
     acct.health.attempt();
+    await gov.countAccountRequest(target.account, now);
     const { fallback } = route;
     let committed = false;
     try {
@@ -202,15 +292,22 @@ export class Gateway {
       if (!req.stream || status !== 200) {
         const body = Buffer.from(await r.body.arrayBuffer());
         committed = true;
+        served = status < 400;
+        if (metered && served) usage = adapter.usage(parseJson(body));
         res.writeHead(status, {
           "content-type": String(r.headers["content-type"] ?? "application/json"),
           "x-request-id": requestId,
           "x-gwc-account": acct.id,
+          ...ctx.headers,
         });
         res.end(body);
         return undefined;
       }
-      return await this.#stream(r.body, acct, res, requestId, () => (committed = true));
+      const streamed = await this.#stream(r.body, acct, ctx, inbound.injectUsage === true, () => (committed = true));
+      if (streamed.failure !== undefined) return streamed.failure;
+      served = true;
+      usage = streamed.usage;
+      return undefined;
     } catch (e) {
       if (committed || signal.aborted) {
         if (!res.headersSent) res.destroy();
@@ -228,55 +325,85 @@ export class Gateway {
       return failure;
     } finally {
       acct.pool.release();
+      if (reservation !== undefined) {
+        // Served: settle to the reported usage (the reservation stands when none came). Not served: release it.
+        if (served || committed) await gov.settle(reservation, usage);
+        else await gov.cancel(reservation);
+      }
+      if (usage !== undefined) await gov.countTokens(ctx.vk, target.account, usage, now);
     }
   }
 
   /**
-   * Relays an SSE stream. The first event is read before anything is sent, so
-   * an upstream that opens with an error still fails over; after that, a
-   * broken or truncated stream ends with an error event, never `[DONE]`.
+   * Relays an SSE stream event by event. The first event is read before
+   * anything is sent, so an upstream that opens with an error still fails
+   * over; after that, a broken or truncated stream ends with an error event,
+   * never `[DONE]`. Usage is read from the events as they pass; when the
+   * gateway asked for it on the caller's behalf, the usage-only event is
+   * withheld so the caller sees the stream it asked for.
    */
   async #stream(
     body: AsyncIterable<Buffer> & { destroy(): void },
     acct: AccountRuntime,
-    res: ServerResponse,
-    requestId: string,
+    ctx: RequestContext,
+    injected: boolean,
     commit: () => void,
-  ): Promise<Failure | undefined> {
+  ): Promise<{ failure?: Failure; usage?: Usage }> {
+    const { res } = ctx;
+    const adapter = acct.adapter!;
     const chunks = body[Symbol.asyncIterator]();
-    let head = "";
-    while (!head.includes("\n\n")) {
+    let pending = "";
+    let usage: Usage | undefined;
+    let done = false;
+    /** Complete events in `pending`, as text to forward (each with its blank line). */
+    const takeEvents = (): string => {
+      const end = pending.lastIndexOf("\n\n");
+      if (end < 0) return "";
+      const complete = pending.slice(0, end + 2);
+      pending = pending.slice(end + 2);
+      let out = "";
+      for (const event of complete.split("\n\n")) {
+        if (event === "") continue;
+        const data = sseData(event);
+        if (data === "[DONE]") done = true;
+        else if (data.includes('"usage":{')) {
+          const json = parseJson(data);
+          usage = adapter.usage(json) ?? usage;
+          if (injected && (json as { choices?: unknown[] } | undefined)?.choices?.length === 0) continue;
+        }
+        out += event + "\n\n";
+      }
+      return out;
+    };
+
+    while (!pending.includes("\n\n")) {
       const next = await chunks.next();
       if (next.done) break;
-      head += next.value.toString("utf8");
+      pending += next.value.toString("utf8");
     }
-    const firstEvent = head.slice(0, head.indexOf("\n\n") >>> 0);
-    const firstError = sseError(firstEvent);
-    if (firstError !== undefined || head === "") {
+    const firstError = pending === "" ? "the stream ended before its first event" : sseError(pending.slice(0, pending.indexOf("\n\n") >>> 0));
+    if (firstError !== undefined) {
       body.destroy();
       acct.health.failure();
-      return { account: acct.id, status: 200, reason: firstError ?? "the stream ended before its first event" };
+      return { failure: { account: acct.id, status: 200, reason: firstError } };
     }
     commit();
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
-      "x-request-id": requestId,
+      "x-request-id": ctx.requestId,
       "x-gwc-account": acct.id,
+      ...ctx.headers,
     });
-    let tail = head.slice(-32);
-    let done = head.includes("data: [DONE]");
     const write = async (text: string) => {
-      if (!res.write(text)) await new Promise<void>((ok) => res.once("drain", ok).once("close", ok));
+      if (text !== "" && !res.write(text)) await new Promise<void>((ok) => res.once("drain", ok).once("close", ok));
     };
-    await write(head);
     let failure: string | undefined;
     try {
+      await write(takeEvents());
       for (let next = await chunks.next(); !next.done && !res.destroyed; next = await chunks.next()) {
-        const text = next.value.toString("utf8");
-        done ||= (tail + text).includes("data: [DONE]");
-        tail = text.length >= 32 ? text.slice(-32) : (tail + text).slice(-32);
-        await write(text);
+        pending += next.value.toString("utf8");
+        await write(takeEvents());
       }
       if (!done && !res.destroyed) failure = "the upstream ended the stream before it finished";
     } catch (e) {
@@ -289,7 +416,7 @@ export class Gateway {
     } else {
       res.end();
     }
-    return undefined;
+    return { usage };
   }
 }
 
@@ -346,13 +473,26 @@ function upstreamMessage(text: string): string {
   return message.length > ERROR_TEXT_LIMIT ? `${message.slice(0, ERROR_TEXT_LIMIT)}…` : message || "no message";
 }
 
-/** The error message carried by an SSE event, if it is an error event. */
-function sseError(event: string): string | undefined {
-  const data = event
+/** An SSE event's data lines, joined. */
+function sseData(event: string): string {
+  return event
     .split("\n")
     .filter((l) => l.startsWith("data:"))
     .map((l) => l.slice(5).trimStart())
     .join("\n");
+}
+
+function parseJson(text: string | Buffer): unknown {
+  try {
+    return JSON.parse(text.toString());
+  } catch {
+    return undefined;
+  }
+}
+
+/** The error message carried by an SSE event, if it is an error event. */
+function sseError(event: string): string | undefined {
+  const data = sseData(event);
   if (!data.startsWith("{")) return undefined;
   try {
     const parsed = JSON.parse(data) as { error?: unknown };

@@ -62,6 +62,8 @@ export interface PlanAccount {
   baseUrl: string;
   /** Environment variable holding the API key; resolved at start-up, never stored. */
   apiKeyEnv: string | null;
+  /** The account's own `model`, sent upstream when a request reaches it directly (a budget reroute). */
+  model: string | null;
   pool: number;
   rateLimit: PlanRateLimit | null;
 }

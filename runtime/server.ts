@@ -66,6 +66,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
       if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
+      if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/v1/models") {
         const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
@@ -78,12 +79,13 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     if (req.method !== "POST") {
       throw new HttpError(405, "invalid_request_error", "method_not_allowed", `${path} takes POST, not ${req.method}.`, { allow: "POST" });
     }
+    const vk = gateway.governance.identify(req.headers);
     const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
     const parsed = parseJson(raw);
     if (typeof parsed.model !== "string" || parsed.model === "") throw badRequest("You must provide a model parameter.", "missing_model", "model");
     if (parsed.stream !== undefined && typeof parsed.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
     const stream = parsed.stream === true && endpoint !== "embeddings";
-    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, requestId, aborter.signal);
+    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, requestId, aborter.signal, vk);
   } catch (e) {
     if (res.headersSent) {
       res.destroy();
@@ -93,6 +95,17 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
     json(res, err.status, err.body(), requestId, err.headers);
   }
+}
+
+/** A key sees its own spend and limits; the admin key sees every key's. */
+function usage(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requestId: string): void {
+  const gov = gateway.governance;
+  const now = Date.now();
+  if (gov.isAdmin(req.headers)) {
+    return json(res, 200, { object: "list", data: gateway.plan.virtualKeys.map((_, i) => gov.usageOf(i, now)) }, requestId);
+  }
+  if (gov.open) throw new HttpError(404, "invalid_request_error", "no_virtual_keys", "This gateway has no virtual keys, so there is no per-key usage.");
+  json(res, 200, gov.usageOf(gov.identify(req.headers), now), requestId);
 }
 
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {

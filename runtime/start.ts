@@ -1,5 +1,5 @@
 import { PLAN_VERSION, type Plan } from "./plan.ts";
-import { Runtime } from "./gateway.ts";
+import { Runtime, type Gateway } from "./gateway.ts";
 import { StartupError } from "./secrets.ts";
 import { createGatewayServer } from "./server.ts";
 
@@ -56,13 +56,10 @@ export function start(plan: Plan, bundleUrl: string): void {
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
-function describe(gateway: { plan: Plan; unsupportedAccounts(): string[] }): void {
+function describe(gateway: Gateway): void {
   const unsupported = gateway.unsupportedAccounts();
   if (unsupported.length > 0) {
     log(`WARNING: this runtime does not speak these accounts' providers yet; they get no traffic: ${unsupported.join(", ")}`);
   }
-  const p = gateway.plan;
-  const governed = p.virtualKeys.length > 0 || p.budgets.length > 0 || p.accounts.some((a) => a.rateLimit !== null);
-  if (governed) log("WARNING: virtual keys, budgets and rate limits are validated but NOT ENFORCED by this runtime yet: the gateway is OPEN to every caller");
-  else log("WARNING: no virtual keys are configured: the gateway is OPEN to every caller");
+  if (gateway.plan.virtualKeys.length === 0) log("WARNING: no virtual keys are configured: the gateway is OPEN to every caller");
 }

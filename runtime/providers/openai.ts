@@ -1,4 +1,4 @@
-import type { Adapter, Endpoint, InboundRequest, UpstreamRequest } from "./adapter.ts";
+import type { Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./adapter.ts";
 
 const PATHS: Record<Endpoint, string> = {
   chat: "/chat/completions",
@@ -15,7 +15,23 @@ export const openaiAdapter: Adapter = {
   request(req: InboundRequest, basePath: string, model: string, apiKey: string | null): UpstreamRequest {
     const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
     if (apiKey !== null) headers.authorization = `Bearer ${apiKey}`;
-    const body = req.json.model === model ? req.raw : JSON.stringify({ ...req.json, model });
+    const body = req.json.model === model && !req.injectUsage ? req.raw : JSON.stringify(withModel(req, model));
     return { path: basePath + PATHS[req.endpoint], headers, body };
   },
+  usage(json: unknown): Usage | undefined {
+    const u = (json as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null })?.usage;
+    if (u == null || typeof u.prompt_tokens !== "number") return undefined;
+    return {
+      input: u.prompt_tokens,
+      output: typeof u.completion_tokens === "number" ? u.completion_tokens : 0,
+      cached: typeof u.prompt_tokens_details?.cached_tokens === "number" ? u.prompt_tokens_details.cached_tokens : 0,
+    };
+  },
 };
+
+/** The body with the upstream model, and with streamed usage asked for when the gateway needs it. */
+function withModel(req: InboundRequest, model: string): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...req.json, model };
+  if (req.injectUsage) body.stream_options = { ...(req.json.stream_options as object | undefined), include_usage: true };
+  return body;
+}

@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { compileSource } from "../../compiler/compile.ts";
 import { Runtime } from "../../runtime/gateway.ts";
 import type { Plan } from "../../runtime/plan.ts";
+import { MemoryStore, type StateStore } from "../../runtime/state-store.ts";
 import { createGatewayServer, type GatewayServer } from "../../runtime/server.ts";
 
 export interface RunningGateway {
@@ -21,8 +22,12 @@ export function compile(config: object): Plan {
 }
 
 /** The real runtime (server, pools, breakers) on a loopback port, in this process. */
-export async function startGateway(config: object, env: NodeJS.ProcessEnv = { OPENAI_API_KEY: "sk-test-openai" }): Promise<RunningGateway> {
-  const runtime = new Runtime();
+export async function startGateway(
+  config: object,
+  env: NodeJS.ProcessEnv = { OPENAI_API_KEY: "sk-test-openai" },
+  store: StateStore = new MemoryStore(),
+): Promise<RunningGateway> {
+  const runtime = new Runtime(store);
   const plan = compile(config);
   const server = createGatewayServer(runtime, runtime.load(plan, env));
   await new Promise<void>((ok) => server.server.listen(0, "127.0.0.1", ok));

@@ -50,7 +50,7 @@ function build(config: object): string {
 describe("node gateway.mjs", () => {
   it("refuses to start without a secret, naming the variable and the account", () => {
     const dir = build({ accounts: [account("main", a.url, 1, { api_key: "${MY_OPENAI_KEY}" })] });
-    const r = spawnSync(process.execPath, [join(dir, "gateway.mjs")], { encoding: "utf8", env: { PATH: process.env.PATH, PORT: String(port()) } });
+    const r = spawnSync(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH, PORT: String(port()) } });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("MY_OPENAI_KEY (the API key of account 'main')");
     expect(r.stderr).not.toMatch(/^\s+at /m);
@@ -59,7 +59,7 @@ describe("node gateway.mjs", () => {
   it("reloads its bundle on SIGHUP and drains in-flight requests on SIGTERM", async () => {
     const dir = build({ accounts: [account("a", a.url, 1), account("b", b.url, 0)] });
     const p = port();
-    const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { env: { PATH: process.env.PATH, PORT: String(p), OPENAI_API_KEY: "sk-x" } });
+    const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(p), OPENAI_API_KEY: "sk-x" } });
     try {
       await started(child);
       expect((await ask(p)).account).toBe("a");
@@ -89,7 +89,7 @@ describe("gwc serve --watch", () => {
     const config = join(dir, "gateway.config.json");
     writeFileSync(config, JSON.stringify({ accounts: [account("a", a.url, 1), account("b", b.url, 0)] }));
     const p = port();
-    const child = spawn(process.execPath, [GWC, "serve", config, "--watch", "--port", String(p)], { env: { ...process.env, OPENAI_API_KEY: "sk-x" } });
+    const child = spawn(process.execPath, [GWC, "serve", config, "--watch", "--port", String(p)], { cwd: dir, env: { ...process.env, OPENAI_API_KEY: "sk-x" } });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     try {

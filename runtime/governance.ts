@@ -1,0 +1,330 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import { HttpError } from "./errors.ts";
+import { periodBounds, PERIODS, type Period } from "./periods.ts";
+import type { Usage } from "./providers/adapter.ts";
+import type { Plan, PlanBudget, PlanPrice, PlanRateLimit, PlanRoute, PlanVirtualKey } from "./plan.ts";
+import { StartupError } from "./secrets.ts";
+import type { CountLine, MoneyLine, StateStore } from "./state-store.ts";
+
+/** Output tokens reserved for a request that sets no max_tokens. */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+
+
+/** A budget line's meaning, for the 402 message and the usage view. */
+interface LineMeta {
+  budget: PlanBudget;
+  period: Period;
+  resetsAt: number;
+}
+
+/** A reservation held while one attempt is in flight. */
+export interface Reservation {
+  keys: string[];
+  amount: number;
+  price: PlanPrice;
+}
+
+/** A budget without room; `own` when it is the key's own budget (which may reroute). */
+export class BudgetExceeded extends HttpError {
+  constructor(
+    readonly meta: LineMeta,
+    readonly own: boolean,
+    spent: number,
+  ) {
+    const b = meta.budget;
+    const cap = capOf(b, meta.period);
+    super(
+      402,
+      "insufficient_quota",
+      "budget_exceeded",
+      `The ${meta.period} budget of ${b.level.replace("_", " ")} '${b.owner}' is spent: $${usd(spent)} of $${usd(cap)}. It resets at ${new Date(meta.resetsAt).toISOString()}.`,
+    );
+  }
+}
+
+/**
+ * Virtual keys, budgets and rate limits over a state store. Keys are looked up
+ * by SHA-256 and compared in constant time; every counter is keyed by a stable
+ * id plus its period or window, so reloads and restarts keep them.
+ */
+export class Governance {
+  readonly #byHash = new Map<string, number>();
+  readonly #hashes: Buffer[] = [];
+  readonly #adminHash: Buffer | null;
+  readonly #prices: Map<string, PlanPrice>;
+
+  constructor(
+    readonly plan: Plan,
+    readonly store: StateStore,
+    /** In-flight requests per key id; shared across reloads by the Runtime. */
+    private readonly inflight: Map<string, number>,
+    env: NodeJS.ProcessEnv,
+  ) {
+    const missing: string[] = [];
+    plan.virtualKeys.forEach((k, i) => {
+      let hex = k.keySha256;
+      if (k.keyEnv !== null) {
+        const value = env[k.keyEnv];
+        if (!value) missing.push(`${k.keyEnv} (the key of virtual key '${k.id}')`);
+        else hex = sha256(value);
+      }
+      if (hex !== null) this.#byHash.set(hex, i);
+      this.#hashes[i] = Buffer.from(hex ?? "", "hex");
+    });
+    const admin = plan.server.adminKeyEnv === null ? undefined : env[plan.server.adminKeyEnv];
+    if (plan.server.adminKeyEnv !== null && !admin) missing.push(`${plan.server.adminKeyEnv} (the admin key)`);
+    if (missing.length > 0) throw new StartupError(`environment variable${missing.length > 1 ? "s" : ""} not set: ${missing.join(", ")}`);
+    this.#adminHash = admin ? Buffer.from(sha256(admin), "hex") : null;
+    this.#prices = new Map(plan.prices);
+  }
+
+  /** Whether callers need a key at all. */
+  get open(): boolean {
+    return this.plan.virtualKeys.length === 0;
+  }
+
+  /** The caller's key index, -1 on an open gateway; 401 when a needed key is missing or unknown. */
+  identify(headers: IncomingHttpHeaders): number {
+    if (this.open) return -1;
+    const presented = presentedKey(headers);
+    if (presented === undefined) {
+      throw new HttpError(401, "invalid_request_error", "missing_api_key", "Send your gateway key as `Authorization: Bearer <key>` or `x-api-key: <key>`.");
+    }
+    const hash = createHash("sha256").update(presented).digest();
+    const i = this.#byHash.get(hash.toString("hex"));
+    if (i === undefined || !timingSafeEqual(hash, this.#hashes[i])) {
+      throw new HttpError(401, "invalid_request_error", "invalid_api_key", "The API key is not a key of this gateway.");
+    }
+    return i;
+  }
+
+  isAdmin(headers: IncomingHttpHeaders): boolean {
+    const presented = presentedKey(headers);
+    if (presented === undefined || this.#adminHash === null) return false;
+    return timingSafeEqual(createHash("sha256").update(presented).digest(), this.#adminHash);
+  }
+
+  /**
+   * Admission before any upstream work: the key may use this model, is under
+   * its concurrency cap and its request limits, and has tokens left. Counts the
+   * request. Returns the rate-limit headers and a release for the concurrency slot.
+   */
+  async admit(vk: number, model: string, route: PlanRoute, now: number): Promise<{ headers: Record<string, string>; release: () => void }> {
+    const key = vk >= 0 ? this.plan.virtualKeys[vk] : undefined;
+    const limits = this.rateLimits(key);
+    if (key?.models && !key.models.some((m) => m === "*" || m === model || m === route.id)) {
+      throw new HttpError(403, "permission_error", "model_not_allowed", `This key may not use model '${model}'. Allowed: ${key.models.join(", ")}.`, {}, "model");
+    }
+    if (limits.length > 0) {
+      const tokenLines = this.#windowLines(limits, "tok", now);
+      const full = tokenLines.findIndex((l) => this.store.counter(l.key) >= l.limit);
+      if (full >= 0) throw rateLimited("tokens", tokenLines[full], now);
+      const requestLines = this.#windowLines(limits, "req", now);
+      const denied = await this.store.count(requestLines, 1);
+      if (denied >= 0) throw rateLimited("requests", requestLines[denied], now);
+    }
+    let release = () => {};
+    if (key !== undefined && key.maxConcurrent > 0) {
+      const current = this.inflight.get(key.id) ?? 0;
+      if (current >= key.maxConcurrent) {
+        throw new HttpError(429, "rate_limit_error", "concurrency_limit", `Key '${key.id}' already has ${current} requests in flight, its limit.`, { "retry-after": "1" });
+      }
+      this.inflight.set(key.id, current + 1);
+      release = () => this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
+    }
+    return { headers: this.rateHeaders(limits, now), release };
+  }
+
+  /** OpenAI-style x-ratelimit-* headers for the tightest request and token limit. */
+  rateHeaders(limits: PlanRateLimit[], now: number): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const kind of ["req", "tok"] as const) {
+      let best: { limit: number; remaining: number; resetMs: number } | undefined;
+      for (const line of this.#windowLines(limits, kind, now)) {
+        const remaining = Math.max(0, line.limit - this.store.counter(line.key));
+        if (best === undefined || remaining < best.remaining) best = { limit: line.limit, remaining, resetMs: line.expiresAt - now };
+      }
+      if (best === undefined) continue;
+      const name = kind === "req" ? "requests" : "tokens";
+      headers[`x-ratelimit-limit-${name}`] = String(best.limit);
+      headers[`x-ratelimit-remaining-${name}`] = String(best.remaining);
+      headers[`x-ratelimit-reset-${name}`] = `${Math.ceil(best.resetMs / 1000)}s`;
+    }
+    return headers;
+  }
+
+  rateLimits(key: PlanVirtualKey | undefined): PlanRateLimit[] {
+    if (key !== undefined) return key.rateLimits;
+    return this.plan.organization.rateLimit === null ? [] : [this.plan.organization.rateLimit];
+  }
+
+  /** Whether an account is over its own request or token limit (then it is down for routing). */
+  accountOverLimit(account: number, now: number): boolean {
+    const rl = this.plan.accounts[account].rateLimit;
+    if (rl === null) return false;
+    return this.#windowLines([rl], "req", now).some((l) => this.store.counter(l.key) >= l.limit) ||
+      this.#windowLines([rl], "tok", now).some((l) => this.store.counter(l.key) >= l.limit);
+  }
+
+  async countAccountRequest(account: number, now: number): Promise<void> {
+    const rl = this.plan.accounts[account].rateLimit;
+    if (rl !== null) await this.store.count(this.#windowLines([rl], "req", now), 1, true);
+  }
+
+  price(model: string): PlanPrice | undefined {
+    return this.#prices.get(model);
+  }
+
+  /** Budget indices a request of this key pays into when served by `provider`; `skipOwn` after a reroute. */
+  budgetsFor(vk: number, provider: string, skipOwn: boolean): number[] {
+    if (vk < 0) return this.plan.organization.budget >= 0 ? [this.plan.organization.budget] : [];
+    const key = this.plan.virtualKeys[vk];
+    const out = skipOwn ? key.budgets.filter((b) => this.plan.budgets[b].level !== "virtual_key") : [...key.budgets];
+    for (const [p, b] of key.providerBudgets) if (p === provider) out.push(b);
+    return out;
+  }
+
+  /**
+   * Reserves `amount` on every capped period of every budget, or throws the
+   * budget that has no room (a key's provider budget reports as a
+   * BudgetExceeded with `meta.budget.level === "provider"`).
+   */
+  async reserve(budgets: number[], amount: number, price: PlanPrice, now: number): Promise<Reservation> {
+    const lines: MoneyLine[] = [];
+    const metas: LineMeta[] = [];
+    for (const b of budgets) {
+      const budget = this.plan.budgets[b];
+      for (const period of PERIODS) {
+        const cap = capOf(budget, period);
+        if (cap < 0) continue;
+        const { start, end } = periodBounds(period, now);
+        lines.push({ key: `${budget.key}|${period}|${start}`, cap, expiresAt: end });
+        metas.push({ budget, period, resetsAt: end });
+      }
+    }
+    const failed = await this.store.reserve(lines, amount);
+    if (failed >= 0) {
+      const meta = metas[failed];
+      throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(lines[failed].key).spent);
+    }
+    return { keys: lines.map((l) => l.key), amount, price };
+  }
+
+  /** Settles to the cost of the reported usage; without usage, the reservation stands as spent. */
+  async settle(r: Reservation, usage: Usage | undefined): Promise<number> {
+    const actual = usage === undefined ? r.amount : cost(r.price, usage);
+    await this.store.settle(r.keys, r.amount, actual);
+    return actual;
+  }
+
+  async cancel(r: Reservation): Promise<void> {
+    await this.store.cancel(r.keys, r.amount);
+  }
+
+  /** Adds a response's tokens to the token windows of the key (and its team and org) and the account. */
+  async countTokens(vk: number, account: number, usage: Usage, now: number): Promise<void> {
+    const limits = [...this.rateLimits(vk >= 0 ? this.plan.virtualKeys[vk] : undefined)];
+    const rl = this.plan.accounts[account].rateLimit;
+    if (rl !== null) limits.push(rl);
+    const lines = this.#windowLines(limits, "tok", now);
+    if (lines.length > 0) await this.store.count(lines, usage.input + usage.output, true);
+  }
+
+  /** Whether responses must be read for usage: something is priced or counted in tokens. */
+  metered(vk: number, account: number): boolean {
+    if (this.budgetsFor(vk, this.plan.accounts[account].provider, false).length > 0) return true;
+    if (this.plan.accounts[account].rateLimit?.tokens) return true;
+    return this.rateLimits(vk >= 0 ? this.plan.virtualKeys[vk] : undefined).some((r) => r.tokens !== null);
+  }
+
+  /** What `GET /v1/usage` shows for one key. */
+  usageOf(vk: number, now: number): object {
+    const key = this.plan.virtualKeys[vk];
+    const budgets = [...key.budgets, ...key.providerBudgets.map(([, b]) => b)].flatMap((b) => {
+      const budget = this.plan.budgets[b];
+      return PERIODS.filter((p) => capOf(budget, p) >= 0).map((period) => {
+        const { start, end } = periodBounds(period, now);
+        const { spent, reserved } = this.store.money(`${budget.key}|${period}|${start}`);
+        const cap = capOf(budget, period);
+        return {
+          level: budget.level,
+          id: budget.owner,
+          period,
+          limit_usd: usd(cap),
+          spent_usd: usd(spent),
+          reserved_usd: usd(reserved),
+          remaining_usd: usd(Math.max(0, cap - spent - reserved)),
+          resets_at: new Date(end).toISOString(),
+        };
+      });
+    });
+    const limits = key.rateLimits.map((rl) => ({
+      id: rl.key,
+      ...Object.fromEntries(
+        (["req", "tok"] as const).flatMap((kind) => {
+          const line = this.#windowLines([rl], kind, now)[0];
+          if (line === undefined) return [];
+          const used = this.store.counter(line.key);
+          return [[kind === "req" ? "requests" : "tokens", { limit: line.limit, used, remaining: Math.max(0, line.limit - used), resets_at: new Date(line.expiresAt).toISOString() }]];
+        }),
+      ),
+    }));
+    return { object: "usage", key: key.id, budgets, rate_limits: limits, in_flight: this.inflight.get(key.id) ?? 0 };
+  }
+
+  #windowLines(limits: PlanRateLimit[], kind: "req" | "tok", now: number): CountLine[] {
+    const lines: CountLine[] = [];
+    for (const rl of limits) {
+      const w = kind === "req" ? rl.requests : rl.tokens;
+      if (w === null) continue;
+      const start = now - (now % w.windowMs);
+      lines.push({ key: `${rl.key}|${kind}|${start}`, limit: w.limit, expiresAt: start + w.windowMs });
+    }
+    return lines;
+  }
+}
+
+/** Cost in nano-USD, rounded up: integer math in BigInt, since tokens × price can pass 2^53. */
+export function cost(price: PlanPrice, usage: Usage): number {
+  const cached = Math.min(usage.cached, usage.input);
+  const total =
+    BigInt(usage.input - cached) * BigInt(price.inputNano) + BigInt(cached) * BigInt(price.cachedInputNano) + BigInt(usage.output) * BigInt(price.outputNano);
+  return Number((total + 999_999n) / 1_000_000n);
+}
+
+/** The most a request can cost: its input (about 4 bytes a token) plus all the output it allows. */
+export function estimate(price: PlanPrice, bodyBytes: number, json: Record<string, unknown>, embeddings: boolean): number {
+  const maxOut = embeddings ? 0 : Number(json.max_completion_tokens ?? json.max_tokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
+  return cost(price, { input: Math.ceil(bodyBytes / 4), output: Number.isFinite(maxOut) && maxOut > 0 ? maxOut : DEFAULT_MAX_OUTPUT_TOKENS, cached: 0 });
+}
+
+function capOf(b: PlanBudget, period: Period): number {
+  return period === "daily" ? b.dailyNano : period === "weekly" ? b.weeklyNano : b.monthlyNano;
+}
+
+function usd(nano: number): string {
+  return (nano / 1e9).toFixed(nano % 1e7 === 0 ? 2 : 6);
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth === "string" && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim() || undefined;
+  const x = headers["x-api-key"];
+  return typeof x === "string" && x !== "" ? x : undefined;
+}
+
+function rateLimited(kind: "requests" | "tokens", line: CountLine, now: number): HttpError {
+  const wait = Math.max(1, Math.ceil((line.expiresAt - now) / 1000));
+  const owner = line.key.slice(0, line.key.indexOf("|"));
+  return new HttpError(429, "rate_limit_error", "rate_limit_exceeded", `Rate limit reached for ${owner}: ${line.limit} ${kind} per window. Try again in ${wait}s.`, {
+    "retry-after": String(wait),
+    [`x-ratelimit-limit-${kind}`]: String(line.limit),
+    [`x-ratelimit-remaining-${kind}`]: "0",
+    [`x-ratelimit-reset-${kind}`]: `${wait}s`,
+  });
+}
