@@ -83,6 +83,67 @@ describe("node gateway.mjs", () => {
   });
 });
 
+describe("spend survives a crash", () => {
+  it("after SIGKILL mid-load, a restart has spend within one snapshot interval of what upstream served", async () => {
+    const dir = build({
+      accounts: [account("main", a.url, 1)],
+      routes: [{ model: "m", targets: [{ account: "main" }] }],
+      pricing: { m: { input_per_mtok_usd: 100, output_per_mtok_usd: 100 } },
+      virtual_keys: [{ id: "k", key: "${K}", budget: { monthly_limit_usd: 1000 } }],
+      server: { admin_key: "${ADMIN}" },
+      state: { dir: "state", snapshot_interval: "200ms" },
+    });
+    const env = { PATH: process.env.PATH, OPENAI_API_KEY: "sk-x", K: "key-k", ADMIN: "key-admin" };
+    const p = port();
+    const run = () => spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { ...env, PORT: String(p) } });
+    const spent = async () => {
+      const usage = (await (await fetch(`http://127.0.0.1:${p}/v1/usage`, { headers: { authorization: "Bearer key-admin" } })).json()) as {
+        data: { budgets: { spent_usd: string }[] }[];
+      };
+      return Math.round(Number(usage.data[0].budgets[0].spent_usd) * 1e9);
+    };
+    const call = () =>
+      fetch(`http://127.0.0.1:${p}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: "Bearer key-k" },
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 5 }),
+      }).then((r) => r.arrayBuffer());
+
+    let child = run();
+    const base = a.requests.length;
+    try {
+      await started(child);
+      await call();
+      const perRequest = await spent(); // every request is the same, so each costs this much
+      expect(perRequest).toBeGreaterThan(0);
+      // Load for a while, noting how many requests upstream had served when.
+      const seen: [number, number][] = [];
+      let loading = true;
+      const loop = (async () => {
+        while (loading) await call().catch(() => undefined);
+      })();
+      const sampler = setInterval(() => seen.push([performance.now(), a.requests.length - base]), 5);
+      await new Promise((r) => setTimeout(r, 1000));
+      child.kill("SIGKILL");
+      const killedAt = performance.now();
+      await new Promise((ok) => child.on("exit", ok));
+      loading = false;
+      clearInterval(sampler);
+      await loop;
+      const served = a.requests.length - base;
+      const servedBeforeLastSnapshot = seen.filter(([t]) => t <= killedAt - 200 - 50).at(-1)?.[1] ?? 0;
+      child = run();
+      await started(child);
+      const after = await spent();
+      expect(after).toBeLessThanOrEqual(served * perRequest);
+      expect(after).toBeGreaterThanOrEqual((servedBeforeLastSnapshot - 1) * perRequest);
+      expect(served - servedBeforeLastSnapshot).toBeGreaterThan(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
+
 describe("gwc serve --watch", () => {
   it("applies a config edit live, and keeps serving when an edit does not compile", async () => {
     const dir = tempDir();
