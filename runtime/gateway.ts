@@ -327,7 +327,7 @@ export class Gateway {
       acct.pool.release();
       if (reservation !== undefined) {
         // Served: settle to the reported usage (the reservation stands when none came). Not served: release it.
-        if (served || committed) await gov.settle(reservation, usage);
+        if (served) await gov.settle(reservation, usage);
         else await gov.cancel(reservation);
       }
       if (usage !== undefined) await gov.countTokens(ctx.vk, target.account, usage, now);
