@@ -40,6 +40,20 @@ export function check(config: Config, bag: DiagnosticBag): void {
     }
     checkPool(a.pool, `${at}/pool`, bag);
     checkRateLimit(a.rate_limit, `${at}/rate_limit`, bag);
+    if (a.provider === "vertex" && a.project === undefined) {
+      bag.error("GWC_E_PROVIDER_SETTING", at, `Vertex AI account '${a.id}' needs \`project\`, the Google Cloud project id.`);
+    }
+    if (a.provider === "azure" && a.model === undefined) {
+      bag.warning("GWC_W_AZURE_DEPLOYMENT", at, `Azure account '${a.id}' has no \`model\`; the caller's model name will be used as the deployment name.`);
+    }
+    const only: [keyof typeof a, string[]][] = [["region", ["vertex", "bedrock"]], ["project", ["vertex"]], ["api_version", ["azure"]], ["aws_access_key_id", ["bedrock"]], ["aws_session_token", ["bedrock"]]];
+    for (const [field, providers] of only) {
+      if (a[field] !== undefined && !providers.includes(a.provider)) {
+        bag.error("GWC_E_PROVIDER_SETTING", `${at}/${field}`, `\`${field}\` applies only to ${providers.join(" and ")} accounts, not '${a.provider}'.`);
+      }
+    }
+    if (a.aws_access_key_id !== undefined) envRef(a.aws_access_key_id, `${at}/aws_access_key_id`, "aws_access_key_id", bag);
+    if (a.aws_session_token !== undefined) envRef(a.aws_session_token, `${at}/aws_session_token`, "aws_session_token", bag);
   });
   for (const [name, settings] of Object.entries(config.providers ?? {})) {
     if (settings.base_url !== undefined) checkBaseUrl(settings.base_url, name, pointerOf("providers", name, "base_url"), bag);

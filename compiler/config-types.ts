@@ -20,6 +20,11 @@ export interface AccountConfig {
   model?: string;
   api_key?: string;
   base_url?: string;
+  region?: string;
+  project?: string;
+  api_version?: string;
+  aws_access_key_id?: string;
+  aws_session_token?: string;
   weight?: number;
   pool?: PoolConfig;
   rate_limit?: RateLimitConfig;

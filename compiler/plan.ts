@@ -20,7 +20,7 @@ import { buildAliasTable } from "./alias-table.ts";
 import type { BudgetConfig, Config, FallbackConfig, PoolConfig, PriceConfig, RateLimitConfig, RouteConfig } from "./config-types.ts";
 import { parseDuration, parseEnvRef } from "./durations.ts";
 import { flattenRoute, type RouteNode } from "./failover-graph.ts";
-import { PROVIDERS } from "./provider-defaults.ts";
+import { AZURE_API_VERSION, PROVIDERS } from "./provider-defaults.ts";
 
 export const POOL_DEFAULTS = {
   max_connections: 64,
@@ -53,7 +53,19 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
   const accounts: PlanAccount[] = accountsConfig.map((a) => {
     const defaults = PROVIDERS[a.provider];
     const settings = config.providers?.[a.provider];
-    const baseUrl = (a.base_url ?? settings?.base_url ?? defaults.baseUrl).replace(/\/+$/, "");
+    const region = a.region ?? defaults.region;
+    const baseUrl = (a.base_url ?? settings?.base_url ?? defaults.baseUrl.replace("{region}", region ?? "")).replace(/\/+$/, "");
+    const options: [string, string][] = [];
+    if (region !== undefined) options.push(["region", region]);
+    if (a.project !== undefined) options.push(["project", a.project]);
+    if (a.provider === "azure") options.push(["api_version", a.api_version ?? AZURE_API_VERSION]);
+    const secretOptions: [string, string, boolean][] =
+      a.provider === "bedrock"
+        ? [
+            ["aws_access_key_id", a.aws_access_key_id === undefined ? "AWS_ACCESS_KEY_ID" : parseEnvRef(a.aws_access_key_id)!, true],
+            ["aws_session_token", a.aws_session_token === undefined ? "AWS_SESSION_TOKEN" : parseEnvRef(a.aws_session_token)!, a.aws_session_token !== undefined],
+          ]
+        : [];
     const poolConfig = { ...POOL_DEFAULTS, ...settings?.pool, ...a.pool };
     const poolId = `${a.provider}@${new URL(baseUrl).origin}${a.pool ? `#${a.id}` : ""}`;
     let pool = poolIndex.get(poolId);
@@ -76,6 +88,8 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       wire: defaults.wire,
       baseUrl,
       apiKeyEnv: a.api_key !== undefined ? parseEnvRef(a.api_key)! : defaults.apiKeyEnv,
+      options,
+      secretOptions,
       model: a.model ?? null,
       pool,
       rateLimit: rateLimit(stableKey("account", a.id), a.rate_limit),

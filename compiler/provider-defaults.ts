@@ -2,8 +2,10 @@ import type { Wire } from "../runtime/plan.ts";
 
 export interface ProviderDefaults {
   wire: Wire;
-  /** Base URL as the provider's official SDK spells it; "" when the account must set one. */
+  /** Base URL as the provider's official SDK spells it ("{region}" filled from the account); "" when the account must set one. */
   baseUrl: string;
+  /** Default region, for providers whose endpoint depends on one. */
+  region?: string;
   /** The variable the official SDK reads the key from; null when no key is needed. */
   apiKeyEnv: string | null;
 }
@@ -13,9 +15,9 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefaults>> = {
   openai: { wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY" },
   anthropic: { wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY" },
   gemini: { wire: "gemini", baseUrl: "https://generativelanguage.googleapis.com", apiKeyEnv: "GEMINI_API_KEY" },
-  vertex: { wire: "vertex", baseUrl: "https://aiplatform.googleapis.com", apiKeyEnv: "VERTEX_ACCESS_TOKEN" },
+  vertex: { wire: "vertex", baseUrl: "https://{region}-aiplatform.googleapis.com", region: "us-central1", apiKeyEnv: "VERTEX_ACCESS_TOKEN" },
   azure: { wire: "azure", baseUrl: "", apiKeyEnv: "AZURE_OPENAI_API_KEY" },
-  bedrock: { wire: "bedrock", baseUrl: "https://bedrock-runtime.us-east-1.amazonaws.com", apiKeyEnv: "AWS_SECRET_ACCESS_KEY" },
+  bedrock: { wire: "bedrock", baseUrl: "https://bedrock-runtime.{region}.amazonaws.com", region: "us-east-1", apiKeyEnv: "AWS_SECRET_ACCESS_KEY" },
   cohere: { wire: "cohere", baseUrl: "https://api.cohere.com", apiKeyEnv: "CO_API_KEY" },
   groq: { wire: "openai", baseUrl: "https://api.groq.com/openai/v1", apiKeyEnv: "GROQ_API_KEY" },
   mistral: { wire: "openai", baseUrl: "https://api.mistral.ai/v1", apiKeyEnv: "MISTRAL_API_KEY" },
@@ -31,3 +33,5 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefaults>> = {
   vllm: { wire: "openai", baseUrl: "http://127.0.0.1:8000/v1", apiKeyEnv: null },
   "openai-compatible": { wire: "openai", baseUrl: "", apiKeyEnv: null },
 };
+
+export const AZURE_API_VERSION = "2024-10-21";

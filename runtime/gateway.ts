@@ -5,10 +5,10 @@ import { BudgetExceeded, estimate, Governance, type Reservation } from "./govern
 import { AccountHealth } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { Adapter, InboundRequest, Usage } from "./providers/adapter.ts";
+import type { AccountContext, Adapter, InboundRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
-import { resolveApiKeys } from "./secrets.ts";
+import { resolveSecrets } from "./secrets.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 
 interface AccountRuntime {
@@ -16,8 +16,7 @@ interface AccountRuntime {
   provider: string;
   adapter: Adapter | undefined;
   pool: ProviderPool;
-  basePath: string;
-  apiKey: string | null;
+  context: AccountContext;
   health: AccountHealth;
 }
 
@@ -69,7 +68,7 @@ export class Runtime {
 
   /** Builds a gateway for a plan; throws StartupError when a secret is missing. */
   load(plan: Plan, env: NodeJS.ProcessEnv = process.env): Gateway {
-    const apiKeys = resolveApiKeys(plan, env);
+    const secrets = resolveSecrets(plan, env);
     this.#store ??= new MemoryStore(plan.state.dir, plan.state.snapshotIntervalMs);
     const governance = new Governance(plan, this.#store, this.inflight, env);
     const used = new Set<string>();
@@ -85,7 +84,13 @@ export class Runtime {
       used.add(config.id);
       let health = this.health.get(a.id);
       if (health === undefined) this.health.set(a.id, (health = new AccountHealth()));
-      return { id: a.id, provider: a.provider, adapter: adapterFor(a.wire), pool, basePath: url.pathname.replace(/\/+$/, ""), apiKey: apiKeys[i], health };
+      const context: AccountContext = {
+        baseUrl: a.baseUrl,
+        basePath: url.pathname.replace(/\/+$/, ""),
+        apiKey: secrets[i].apiKey,
+        options: Object.freeze({ ...Object.fromEntries(a.options), ...secrets[i].options }),
+      };
+      return { id: a.id, provider: a.provider, adapter: adapterFor(a.wire), pool, context, health };
     });
     for (const [id, pool] of this.pools) {
       if (!used.has(id)) {
@@ -250,7 +255,7 @@ export class Gateway {
     }
     const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
     const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
-    const upstream = adapter.request(inbound, acct.basePath, upstreamModel, acct.apiKey);
+    const upstream = await adapter.request(inbound, acct.context, upstreamModel);
     let usage: Usage | undefined;
     let served = false;
     try {

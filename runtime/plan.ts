@@ -62,6 +62,10 @@ export interface PlanAccount {
   baseUrl: string;
   /** Environment variable holding the API key; resolved at start-up, never stored. */
   apiKeyEnv: string | null;
+  /** Provider settings as [name, value] entries: `region`, `project`, `api_version`. */
+  options: [string, string][];
+  /** Secrets other than the API key, as [option name, environment variable, required]. */
+  secretOptions: [string, string, boolean][];
   /** The account's own `model`, sent upstream when a request reaches it directly (a budget reroute). */
   model: string | null;
   pool: number;

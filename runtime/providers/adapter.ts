@@ -1,6 +1,12 @@
 // The seam every provider's wire format plugs into. The gateway speaks OpenAI's
 // format to callers; an adapter turns a request into its provider's request
-// and the provider's answer back into OpenAI's.
+// and the provider's answer (JSON or stream) back into OpenAI's.
+//
+//   caller (OpenAI JSON) ─► request() ─► provider ─► response() / stream() ─► caller (OpenAI JSON / SSE)
+//                                                 └► usage() for budgets and token limits
+//
+// Adapters are pure: no I/O, no clock except where signing needs one, no state
+// outside a StreamTranslator.
 
 export type Endpoint = "chat" | "completions" | "embeddings";
 
@@ -8,11 +14,22 @@ export interface InboundRequest {
   endpoint: Endpoint;
   /** The caller's body exactly as received. */
   raw: Buffer;
-  /** The same body, parsed once. */
+  /** The same body, parsed once. OpenAI's request shape. */
   json: Record<string, unknown>;
   stream: boolean;
-  /** The gateway asks the upstream for streamed usage the caller did not ask for (and hides it again). */
+  /** The gateway needs streamed usage the caller did not ask for: ask upstream, and hide it from the caller. */
   injectUsage?: boolean;
+}
+
+/** What an adapter knows of the account it sends to; resolved once at start-up. */
+export interface AccountContext {
+  /** The account's base URL, no trailing slash (e.g. `https://api.openai.com/v1`). */
+  baseUrl: string;
+  /** Its path part, no trailing slash (e.g. `/v1`); upstream paths are built on it. */
+  basePath: string;
+  apiKey: string | null;
+  /** Provider settings (`region`, `project`, `api_version`, AWS key id and session token). */
+  options: Readonly<Record<string, string>>;
 }
 
 export interface UpstreamRequest {
@@ -29,11 +46,35 @@ export interface Usage {
   cached: number;
 }
 
+/** What a slice of an upstream stream became in OpenAI's terms. */
+export interface Translated {
+  /** `chat.completion.chunk` (or `text_completion`) objects to send, in order. */
+  chunks: object[];
+  usage?: Usage;
+  /** The upstream signalled an error in-stream. */
+  error?: string;
+}
+
+/** Stateful: one per upstream stream. Input may be split anywhere. */
+export interface StreamTranslator {
+  push(bytes: Buffer): Translated;
+  /** The upstream ended; `complete` is false when it ended before its own end marker. */
+  end(): Translated & { complete: boolean };
+}
+
 export interface Adapter {
   /** Whether this wire format can serve the endpoint at all. */
   supports(endpoint: Endpoint): boolean;
-  /** The upstream request; `model` is the model to send (already resolved). */
-  request(req: InboundRequest, basePath: string, model: string, apiKey: string | null): UpstreamRequest;
-  /** Usage from a whole JSON response body, or from one SSE event's data; undefined when it has none. */
+  /** The upstream request for `model` (already resolved); may sign, hence a promise is allowed. */
+  request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest | Promise<UpstreamRequest>;
+  /** A successful JSON response in OpenAI's shape; undefined for OpenAI-format upstreams (sent as is). */
+  response?(json: unknown, req: InboundRequest, model: string): unknown;
+  /** A translator for streams; undefined for upstreams that stream OpenAI's SSE (relayed as is). */
+  stream?(req: InboundRequest, model: string): StreamTranslator;
+  /** Usage from a whole JSON response, or from one OpenAI SSE event's data. */
   usage(json: unknown): Usage | undefined;
+  /** The human message inside an error body of this provider; the text itself when there is none. */
+  errorMessage?(text: string): string;
+  /** Statuses this provider uses for "try elsewhere" beyond the config's list (Anthropic's 529 overloaded). */
+  retryableStatuses?: readonly number[];
 }

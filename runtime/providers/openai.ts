@@ -1,4 +1,4 @@
-import type { Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./adapter.ts";
+import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./adapter.ts";
 
 const PATHS: Record<Endpoint, string> = {
   chat: "/chat/completions",
@@ -12,11 +12,11 @@ const PATHS: Record<Endpoint, string> = {
  */
 export const openaiAdapter: Adapter = {
   supports: () => true,
-  request(req: InboundRequest, basePath: string, model: string, apiKey: string | null): UpstreamRequest {
+  request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
     const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
-    if (apiKey !== null) headers.authorization = `Bearer ${apiKey}`;
+    if (account.apiKey !== null) headers.authorization = `Bearer ${account.apiKey}`;
     const body = req.json.model === model && !req.injectUsage ? req.raw : JSON.stringify(withModel(req, model));
-    return { path: basePath + PATHS[req.endpoint], headers, body };
+    return { path: account.basePath + PATHS[req.endpoint], headers, body };
   },
   usage(json: unknown): Usage | undefined {
     const u = (json as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null })?.usage;
@@ -28,6 +28,8 @@ export const openaiAdapter: Adapter = {
     };
   },
 };
+
+export const OPENAI_PATHS = PATHS;
 
 /** The body with the upstream model, and with streamed usage asked for when the gateway needs it. */
 function withModel(req: InboundRequest, model: string): Record<string, unknown> {

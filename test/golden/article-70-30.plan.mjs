@@ -4,8 +4,8 @@ export const plan = {
     gwcVersion: "0.1.0",
     configSha256: "8b69775cf4c6ed9c4779f1e454cd9cd3e21c77af1691b1925ac02989c3f80f44",
     accounts: [
-        { id: "openai-primary", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", model: null, pool: 0, rateLimit: null },
-        { id: "anthropic-secondary", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", model: null, pool: 1, rateLimit: null }
+        { id: "openai-primary", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", options: [], secretOptions: [], model: null, pool: 0, rateLimit: null },
+        { id: "anthropic-secondary", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", options: [], secretOptions: [], model: null, pool: 1, rateLimit: null }
     ],
     pools: [
         { id: "openai@https://api.openai.com", provider: "openai", maxConnections: 64, queueSize: 256, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 },

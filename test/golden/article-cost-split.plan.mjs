@@ -4,8 +4,8 @@ export const plan = {
     gwcVersion: "0.1.0",
     configSha256: "061985d157b5ecaa371eab67dc814acefb6f120545f8134fb74b0fbabf0516d8",
     accounts: [
-        { id: "gemini-flash-cheap", provider: "gemini", wire: "gemini", baseUrl: "https://generativelanguage.googleapis.com", apiKeyEnv: "GEMINI_API_KEY", model: "gemini-2.5-flash", pool: 0, rateLimit: null },
-        { id: "openai-capable", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", model: "gpt-4o", pool: 1, rateLimit: null }
+        { id: "gemini-flash-cheap", provider: "gemini", wire: "gemini", baseUrl: "https://generativelanguage.googleapis.com", apiKeyEnv: "GEMINI_API_KEY", options: [], secretOptions: [], model: "gemini-2.5-flash", pool: 0, rateLimit: null },
+        { id: "openai-capable", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", options: [], secretOptions: [], model: "gpt-4o", pool: 1, rateLimit: null }
     ],
     pools: [
         { id: "gemini@https://generativelanguage.googleapis.com", provider: "gemini", maxConnections: 64, queueSize: 256, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 },

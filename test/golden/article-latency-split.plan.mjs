@@ -4,8 +4,8 @@ export const plan = {
     gwcVersion: "0.1.0",
     configSha256: "3c565af8421f0fccd95d3d031e0c3a5831631282521433d3846ec3f0d3b26dcf",
     accounts: [
-        { id: "groq-fast", provider: "groq", wire: "openai", baseUrl: "https://api.groq.com/openai/v1", apiKeyEnv: "GROQ_API_KEY", model: "llama-3.3-70b-versatile", pool: 0, rateLimit: null },
-        { id: "anthropic-quality", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", model: "claude-sonnet-4-6", pool: 1, rateLimit: null }
+        { id: "groq-fast", provider: "groq", wire: "openai", baseUrl: "https://api.groq.com/openai/v1", apiKeyEnv: "GROQ_API_KEY", options: [], secretOptions: [], model: "llama-3.3-70b-versatile", pool: 0, rateLimit: null },
+        { id: "anthropic-quality", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", options: [], secretOptions: [], model: "claude-sonnet-4-6", pool: 1, rateLimit: null }
     ],
     pools: [
         { id: "groq@https://api.groq.com", provider: "groq", maxConnections: 64, queueSize: 256, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 },

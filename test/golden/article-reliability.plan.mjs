@@ -4,9 +4,9 @@ export const plan = {
     gwcVersion: "0.1.0",
     configSha256: "150c3f9f110b9ac01aa81bf16049ba38920d37dc19b7eff60a93dfafa2d01faa",
     accounts: [
-        { id: "openai-primary", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", model: null, pool: 0, rateLimit: null },
-        { id: "anthropic-secondary", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", model: null, pool: 1, rateLimit: null },
-        { id: "gemini-tertiary", provider: "gemini", wire: "gemini", baseUrl: "https://generativelanguage.googleapis.com", apiKeyEnv: "GEMINI_API_KEY", model: null, pool: 2, rateLimit: null }
+        { id: "openai-primary", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", options: [], secretOptions: [], model: null, pool: 0, rateLimit: null },
+        { id: "anthropic-secondary", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", options: [], secretOptions: [], model: null, pool: 1, rateLimit: null },
+        { id: "gemini-tertiary", provider: "gemini", wire: "gemini", baseUrl: "https://generativelanguage.googleapis.com", apiKeyEnv: "GEMINI_API_KEY", options: [], secretOptions: [], model: null, pool: 2, rateLimit: null }
     ],
     pools: [
         { id: "openai@https://api.openai.com", provider: "openai", maxConnections: 64, queueSize: 256, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 },

@@ -4,10 +4,10 @@ export const plan = {
     gwcVersion: "0.1.0",
     configSha256: "e634269b86688216304e14b832ff02571aa866322cc0647ad2ddcfd9b8867807",
     accounts: [
-        { id: "openai-main", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", model: null, pool: 0, rateLimit: null },
-        { id: "openai-backup", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_BACKUP_API_KEY", model: null, pool: 0, rateLimit: null },
-        { id: "anthropic-main", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", model: null, pool: 1, rateLimit: null },
-        { id: "groq-fast", provider: "groq", wire: "openai", baseUrl: "https://api.groq.com/openai/v1", apiKeyEnv: "GROQ_API_KEY", model: null, pool: 2, rateLimit: null }
+        { id: "openai-main", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", options: [], secretOptions: [], model: null, pool: 0, rateLimit: null },
+        { id: "openai-backup", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_BACKUP_API_KEY", options: [], secretOptions: [], model: null, pool: 0, rateLimit: null },
+        { id: "anthropic-main", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", options: [], secretOptions: [], model: null, pool: 1, rateLimit: null },
+        { id: "groq-fast", provider: "groq", wire: "openai", baseUrl: "https://api.groq.com/openai/v1", apiKeyEnv: "GROQ_API_KEY", options: [], secretOptions: [], model: null, pool: 2, rateLimit: null }
     ],
     pools: [
         { id: "openai@https://api.openai.com", provider: "openai", maxConnections: 128, queueSize: 512, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 },

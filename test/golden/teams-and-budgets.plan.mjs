@@ -4,9 +4,9 @@ export const plan = {
     gwcVersion: "0.1.0",
     configSha256: "387e1d5b4c6cbd91459a1ed08540dfa4b5991bd680140cbc79e950a1895a0f2b",
     accounts: [
-        { id: "openai-primary", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", model: "gpt-4o", pool: 0, rateLimit: { key: "account:openai-primary", requests: { limit: 5000, windowMs: 60000 }, tokens: null } },
-        { id: "anthropic-secondary", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", model: "claude-sonnet-4-6", pool: 1, rateLimit: null },
-        { id: "openai-mini", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", model: "gpt-4o-mini", pool: 0, rateLimit: null }
+        { id: "openai-primary", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", options: [], secretOptions: [], model: "gpt-4o", pool: 0, rateLimit: { key: "account:openai-primary", requests: { limit: 5000, windowMs: 60000 }, tokens: null } },
+        { id: "anthropic-secondary", provider: "anthropic", wire: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", options: [], secretOptions: [], model: "claude-sonnet-4-6", pool: 1, rateLimit: null },
+        { id: "openai-mini", provider: "openai", wire: "openai", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY", options: [], secretOptions: [], model: "gpt-4o-mini", pool: 0, rateLimit: null }
     ],
     pools: [
         { id: "openai@https://api.openai.com", provider: "openai", maxConnections: 64, queueSize: 256, backpressure: "error", queueTimeoutMs: 1000, requestTimeoutMs: 60000 },

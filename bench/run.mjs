@@ -1,0 +1,687 @@
+// gwc benchmark (issue #6): latency, throughput, SSE, pool isolation, micro,
+// compile, each against a `direct` and a `floor` baseline on loopback.
+//
+//   npm run bench                      full run (~4 min): 5 interleaved rounds
+//   npm run bench -- --quick           ~1 min: 3 shorter rounds, 1 build per size
+//   npm run bench -- --profile         also --cpu-prof the gateway and the floor under load
+//   npm run bench -- --only=latency,throughput,sse,isolation,micro,compile
+//
+// Processes (each its own; pinned with taskset on a machine with 2+ cores):
+//   core 0: the process under test (gateway or floor; whichever is idle costs nothing)
+//           and the micro benchmarks
+//   core 1: wrk (the load generator, C, one thread), the mock upstream and this
+//           script (which is also the SSE client)
+// so the gateway never competes with the load generator or the upstream for CPU.
+// See bench/README.md for what every row means.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, release, tmpdir, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runCompileBench } from "./compile.mjs";
+import { summarizeProfile } from "./lib/profile-summary.mjs";
+import { runSse } from "./lib/sse.mjs";
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const benchDir = join(root, "bench");
+const resultsDir = join(benchDir, "results");
+const gwc = join(root, "build", "gwc.mjs");
+const LUA = join(benchDir, "lib", "post.lua");
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const QUICK = flag("quick");
+const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile"];
+const ONLY = new Set((option("only") ?? ALL.join(",")).split(","));
+for (const o of ONLY) if (!ALL.includes(o)) usage(`unknown --only item '${o}'`);
+const PROFILE = flag("profile");
+// Runs items 1–3 with the governed config even though the runtime does not enforce it yet (tests this harness only).
+const GOV_ANYWAY = flag("governance-anyway");
+const S = QUICK
+  ? { rounds: 3, latencySec: 1, throughputSec: 1, warmSec: 1, sseWaves: 1, isoSec: 1, compileRuns: 1, microReps: 3, microMs: 10 }
+  : { rounds: 5, latencySec: 3, throughputSec: 3, warmSec: 2, sseWaves: 2, isoSec: 3, compileRuns: 3, microReps: 7, microMs: 30 };
+if (option("rounds") !== undefined) S.rounds = Math.max(1, Math.min(20, Number(option("rounds"))));
+const NAME = option("name") ?? (QUICK ? "bench-quick" : "bench");
+const SSE = { concurrency: 8, chunks: 64, intervalMs: 20, staggerMs: 2.5 };
+const THROUGHPUT_CONNECTIONS = 32;
+const ISO = { measureConnections: 8, saturateConnections: 64, slowDelayMs: 2000, pool: { max_connections: 4, queue_size: 8 } };
+const WALL_LIMIT_MS = (QUICK ? 4 : 12) * 60_000; // a hard stop, far above the expected run time
+
+function usage(message) {
+  console.error(`bench: ${message}\nusage: npm run bench [-- --quick] [--profile] [--rounds=N] [--name=NAME] [--only=${ALL.join(",")}]`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------
+// Preconditions and pinning
+// ---------------------------------------------------------------------------
+
+if (spawnSync("wrk", ["-v"]).error !== undefined) {
+  console.error(
+    "bench: `wrk` (the HTTP load generator) is not installed.\n" +
+      "  Debian/Ubuntu: sudo apt-get update && sudo apt-get install -y wrk\n" +
+      "  macOS:         brew install wrk\n" +
+      "then run `npm run bench` again.",
+  );
+  process.exit(1);
+}
+if (!existsSync(gwc)) {
+  console.error("bench: build/gwc.mjs is missing: run `npm ci` (or `npm run build`) first.");
+  process.exit(1);
+}
+const wrkVersion = (spawnSync("wrk", ["-v"], { encoding: "utf8" }).stdout.match(/wrk (\S+)/) ?? [])[1] ?? "unknown";
+const CORES = cpus().length;
+const PIN = CORES >= 2 && spawnSync("taskset", ["-V"]).error === undefined;
+if (PIN) {
+  // This script (SSE client, RSS sampler) lives on the load generator's core.
+  spawnSync("taskset", ["-a", "-cp", "1", String(process.pid)], { stdio: "ignore" });
+} else {
+  console.error("bench: WARNING: taskset or a second core is missing: processes are not pinned and share CPU; numbers will be noisier.");
+}
+
+const started = Date.now();
+const children = new Set();
+const killAll = () => {
+  for (const c of children) c.kill("SIGKILL");
+};
+process.on("exit", killAll);
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+setTimeout(() => {
+  console.error(`bench: gave up after ${WALL_LIMIT_MS / 60_000} minutes`);
+  killAll();
+  process.exit(1);
+}, WALL_LIMIT_MS).unref();
+
+// ---------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------
+
+function spawnPinned(core, cmd, args, env = {}) {
+  const [file, full] = PIN ? ["taskset", ["-c", String(core), cmd, ...args]] : [cmd, args];
+  const child = spawn(file, full, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  child.out = "";
+  child.err = "";
+  child.stdout.on("data", (d) => (child.out += d));
+  child.stderr.on("data", (d) => (child.err += d));
+  return child;
+}
+
+function waitFor(child, stream, re, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const m = (stream === "stdout" ? child.out : child.err).match(re);
+      if (m !== null) {
+        cleanup();
+        resolve(m);
+      }
+    };
+    const onExit = (code) => {
+      cleanup();
+      reject(new Error(`${what} exited (${code}) before it was ready:\n${child.err || child.out}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`${what} not ready after ${timeoutMs} ms:\n${child.err || child.out}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      child[stream].off("data", check);
+      child.off("exit", onExit);
+    };
+    child[stream].on("data", check);
+    child.on("exit", onExit);
+    check();
+  });
+}
+
+function stop(child, signal = "SIGTERM", timeoutMs = 10_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((ok) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      ok();
+    });
+    child.kill(signal);
+  });
+}
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startMock() {
+  const child = spawnPinned(1, process.execPath, [join(benchDir, "lib", "mock.mjs")], {
+    SSE_CHUNKS: String(SSE.chunks),
+    SSE_INTERVAL_MS: String(SSE.intervalMs),
+    SLOW_DELAY_MS: String(ISO.slowDelayMs),
+  });
+  const m = await waitFor(child, "stdout", /\{"fast":(\d+),"slow":(\d+)\}/, 10_000, "mock upstream");
+  return { child, fast: `http://127.0.0.1:${m[1]}`, slow: `http://127.0.0.1:${m[2]}` };
+}
+
+async function startFloor(upstream, nodeFlags = []) {
+  const child = spawnPinned(0, process.execPath, [...nodeFlags, join(benchDir, "lib", "floor.mjs")], { UPSTREAM: upstream, CONNECTIONS: "64" });
+  const m = await waitFor(child, "stdout", /\{"port":(\d+)\}/, 10_000, "floor");
+  return { child, url: `http://127.0.0.1:${m[1]}` };
+}
+
+const buildRoot = mkdtempSync(join(tmpdir(), "gwc-bench-"));
+process.on("exit", () => rmSync(buildRoot, { recursive: true, force: true }));
+
+function build(name, config) {
+  const dir = join(buildRoot, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 2));
+  execFileSync(process.execPath, [gwc, "build", join(dir, "config.json"), "-o", join(dir, "dist")], { stdio: "pipe", timeout: 120_000 });
+  return join(dir, "dist", "gateway.mjs");
+}
+
+async function startGateway(bundle, env = {}, nodeFlags = []) {
+  const port = await freePort();
+  const child = spawnPinned(0, process.execPath, [...nodeFlags, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env });
+  await waitFor(child, "stderr", /listening on/, 15_000, "gateway");
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+// ---------------------------------------------------------------------------
+// Load
+// ---------------------------------------------------------------------------
+
+/** One wrk run; resolves with its WRKJSON line. Bounded by wrk's own -d, plus a kill deadline. */
+function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10 }) {
+  const child = spawnPinned(1, "wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", `${timeoutSec}s`, "-s", LUA, url], {
+    BENCH_MODEL: model,
+    BENCH_AUTH: auth,
+  });
+  const deadline = setTimeout(() => child.kill("SIGKILL"), (seconds + timeoutSec + 15) * 1000);
+  const done = new Promise((resolve, reject) => {
+    child.on("exit", (code) => {
+      clearTimeout(deadline);
+      const m = child.out.match(/WRKJSON (\{.*\})/);
+      if (m === null) reject(new Error(`wrk ${url} exited ${code} without a result:\n${child.out}${child.err}`));
+      else {
+        const r = JSON.parse(m[1]);
+        r.rps = r.requests / (r.duration_us / 1e6);
+        r.errorCount = Object.values(r.errors).reduce((a, b) => a + b, 0);
+        resolve(r);
+      }
+    });
+  });
+  done.child = child;
+  return done;
+}
+
+function rssKiB(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Runs `work` while sampling the process's RSS every 100 ms; returns [result, peak KiB]. */
+async function withRss(pid, work) {
+  let peak = rssKiB(pid);
+  const timer = setInterval(() => (peak = Math.max(peak, rssKiB(pid))), 100);
+  try {
+    return [await work(), peak];
+  } finally {
+    clearInterval(timer);
+    peak = Math.max(peak, rssKiB(pid));
+  }
+}
+
+async function getJson(url) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  return res.json();
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------
+
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const rotate = (xs, r) => xs.map((_, i) => xs[(i + r) % xs.length]);
+const log = (line) => process.stderr.write(`bench: ${line}\n`);
+
+// ---------------------------------------------------------------------------
+// Setup
+// ---------------------------------------------------------------------------
+
+const meta = {
+  name: NAME,
+  date: new Date().toISOString(),
+  quick: QUICK,
+  node: process.version,
+  cpu: cpus()[0]?.model ?? "unknown",
+  cores: CORES,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  kernel: release(),
+  loadGenerator: `wrk ${wrkVersion} (C, 1 thread${PIN ? ", pinned to core 1" : ""})`,
+  pinning: PIN ? "core 0: gateway/floor under test, micro; core 1: wrk, mock upstream, SSE client (this script)" : "none",
+  settings: { ...S, sse: SSE, throughputConnections: THROUGHPUT_CONNECTIONS, isolation: ISO },
+};
+log(`${QUICK ? "quick" : "full"} run: ${S.rounds} rounds; ${meta.cpu}, ${CORES} cores; ${meta.loadGenerator}`);
+
+const needTraffic = ["latency", "throughput", "sse", "isolation"].some((o) => ONLY.has(o));
+const mock = needTraffic || PROFILE ? await startMock() : undefined;
+const account = (id, url, extra = {}) => ({ id, provider: "openai", base_url: `${url}/v1`, api_key: "${OPENAI_API_KEY}", ...extra });
+
+const targets = [];
+let governance = { available: false, reason: "not measured (no traffic items selected)" };
+if (needTraffic) {
+  const plainBundle = build("plain", { accounts: [account("mock", mock.fast)] });
+  const floor = await startFloor(mock.fast);
+  const gateway = await startGateway(plainBundle);
+  targets.push({ name: "direct", url: mock.fast }, { name: "floor", url: floor.url, child: floor.child }, { name: "gateway", url: gateway.url, child: gateway.child });
+
+  // Item 7: governance on. The runtime says at start-up whether it enforces it.
+  const govKey = "gwc-bench-virtual-key-0001";
+  const govBundle = build("governed", {
+    accounts: [account("mock", mock.fast, { model: "gpt-4o" })],
+    organization: { id: "bench", budget: { monthly_limit_usd: 1_000_000 } },
+    teams: [{ id: "bench-team", budget: { monthly_limit_usd: 100_000 } }],
+    virtual_keys: [
+      {
+        id: "bench-key",
+        key: "${GWC_BENCH_KEY}",
+        team: "bench-team",
+        budget: { daily_limit_usd: 100_000 },
+        rate_limit: { request_max_limit: 100_000_000, request_reset_duration: "1m" },
+      },
+    ],
+  });
+  const gov = await startGateway(govBundle, { GWC_BENCH_KEY: govKey });
+  const notEnforced = gov.child.err.split("\n").find((l) => /NOT ENFORCED/i.test(l));
+  if (notEnforced !== undefined && !GOV_ANYWAY) {
+    governance = { available: false, reason: `the runtime validates virtual keys, budgets and rate limits but does not enforce them yet (it says: "${notEnforced.replace(/^gwc: /, "")}")` };
+    await stop(gov.child);
+  } else {
+    governance = { available: true, enforced: notEnforced === undefined, key: "bench-key" };
+    targets.push({ name: "gateway+gov", url: gov.url, child: gov.child, auth: `Bearer ${govKey}` });
+  }
+}
+const byName = (n) => targets.find((t) => t.name === n);
+
+// ---------------------------------------------------------------------------
+// Items 1–3: interleaved rounds
+// ---------------------------------------------------------------------------
+
+const rounds = [];
+if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
+  log("warming up every target (JIT, connection pools)");
+  for (const t of targets) {
+    await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: t.auth });
+    await wrk(t.url, { connections: 1, seconds: S.warmSec, auth: t.auth });
+    if (ONLY.has("sse")) await runSse(t.url, { ...SSE, waves: 1, headers: t.auth ? { authorization: t.auth } : {} });
+  }
+  for (let r = 0; r < S.rounds; r++) {
+    const order = rotate(targets, r);
+    const round = { order: order.map((t) => t.name), latency: {}, throughput: {}, sse: {} };
+    if (ONLY.has("latency")) {
+      for (const t of order) {
+        const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth: t.auth });
+        round.latency[t.name] = { p50Us: w.p50_us, p99Us: w.p99_us, p999Us: w.p999_us, rps: w.rps, requests: w.requests, errors: w.errorCount };
+      }
+    }
+    if (ONLY.has("throughput")) {
+      for (const t of order) {
+        const [w, peakKiB] = t.child ? await withRss(t.child.pid, () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: t.auth })) : [await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec }), NaN];
+        round.throughput[t.name] = { rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, requests: w.requests, errors: w.errorCount, rssPeakMiB: peakKiB / 1024 };
+      }
+    }
+    if (ONLY.has("sse")) {
+      for (const t of order) {
+        round.sse[t.name] = await runSse(t.url, { ...SSE, waves: S.sseWaves, headers: t.auth ? { authorization: t.auth } : {} });
+      }
+    }
+    rounds.push(round);
+    log(`round ${r + 1}/${S.rounds} done (${Math.round((Date.now() - started) / 1000)} s)`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Item 4: pool isolation
+// ---------------------------------------------------------------------------
+
+const isolation = { rounds: [] };
+if (ONLY.has("isolation")) {
+  const bundle = build("isolation", {
+    accounts: [
+      account("fast", mock.fast),
+      {
+        id: "slow",
+        provider: "openai-compatible",
+        base_url: `${mock.slow}/v1`,
+        pool: { ...ISO.pool, backpressure: "block", queue_timeout: "30s", request_timeout: "60s" },
+      },
+    ],
+    routes: [
+      { model: "gpt-4o", targets: [{ account: "fast" }] },
+      { model: "slow-model", targets: [{ account: "slow" }] },
+    ],
+    fallback_config: { enabled: false },
+  });
+  const gw = await startGateway(bundle);
+  await wrk(gw.url, { connections: ISO.measureConnections, seconds: S.warmSec });
+  for (let r = 0; r < S.rounds; r++) {
+    const row = {};
+    for (const phase of r % 2 === 0 ? ["healthy", "saturated"] : ["saturated", "healthy"]) {
+      if (phase === "healthy") {
+        const w = await wrk(gw.url, { connections: ISO.measureConnections, seconds: S.isoSec });
+        row.healthy = { p50Us: w.p50_us, p99Us: w.p99_us, rps: w.rps, errors: w.errorCount };
+        continue;
+      }
+      await getJson(`${mock.fast}/stats/reset`);
+      const saturate = wrk(gw.url, { connections: ISO.saturateConnections, seconds: S.isoSec + 5, model: "slow-model", timeoutSec: 30 });
+      await sleep(500);
+      const before = await getJson(`${mock.fast}/stats`);
+      const w = await wrk(gw.url, { connections: ISO.measureConnections, seconds: S.isoSec });
+      const after = await getJson(`${mock.fast}/stats`);
+      await stop(saturate.child, "SIGKILL");
+      await saturate.catch(() => undefined);
+      row.saturated = {
+        p50Us: w.p50_us,
+        p99Us: w.p99_us,
+        rps: w.rps,
+        errors: w.errorCount,
+        slowInFlightAtStart: before.inFlight,
+        slowMaxInFlight: after.maxInFlight,
+        callersWaitingOnSlowPool: ISO.saturateConnections - before.inFlight,
+      };
+      await sleep(300); // let the gateway drop the abandoned slow requests
+    }
+    row.p99Ratio = row.saturated.p99Us / row.healthy.p99Us;
+    isolation.rounds.push(row);
+  }
+  await stop(gw.child);
+  log(`isolation done (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+// ---------------------------------------------------------------------------
+// Item 5: micro (in-process), bundled on the fly with esbuild
+// ---------------------------------------------------------------------------
+
+let micro;
+if (ONLY.has("micro")) {
+  const esbuild = await import("esbuild");
+  mkdirSync(resultsDir, { recursive: true });
+  // Written under bench/results/ (gitignored) so the bundle's bare imports (ajv, jsonc-parser) resolve from node_modules.
+  const out = join(resultsDir, ".micro-bundle.mjs");
+  await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: [join(benchDir, "lib", "micro-entry.mjs")],
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    packages: "external",
+    outfile: out,
+    logLevel: "warning",
+  });
+  try {
+    const env = { ...process.env, MICRO_REPS: String(S.microReps), MICRO_MS: String(S.microMs) };
+    const [file, args] = PIN ? ["taskset", ["-c", "0", process.execPath, out]] : [process.execPath, [out]];
+    const r = spawnSync(file, args, { encoding: "utf8", timeout: 120_000, env });
+    if (r.status !== 0) throw new Error(`micro benchmark failed: ${r.stderr || r.error}`);
+    micro = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  } finally {
+    rmSync(out, { force: true });
+  }
+  log(`micro done (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+// ---------------------------------------------------------------------------
+// Item 6: compile (bench/compile.mjs), unpinned: a build uses both cores, as in CI
+// ---------------------------------------------------------------------------
+
+let compile;
+if (ONLY.has("compile")) {
+  compile = { runs: S.compileRuns, rows: runCompileBench({ runs: S.compileRuns }) };
+  log(`compile done (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+// ---------------------------------------------------------------------------
+// Profiles (--profile): gateway and floor under the same load, --cpu-prof
+// ---------------------------------------------------------------------------
+
+let profiles;
+if (PROFILE) {
+  const dir = join(resultsDir, "profiles");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  profiles = {};
+  const plainBundle = build("profile", { accounts: [account("mock", mock.fast)] });
+  for (const who of ["gateway", "floor"]) {
+    const flags = ["--cpu-prof", `--cpu-prof-dir=${join(dir, who)}`];
+    const p = who === "gateway" ? await startGateway(plainBundle, {}, flags) : await startFloor(mock.fast, flags);
+    const seconds = QUICK ? 2 : 5;
+    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds });
+    await wrk(p.url, { connections: 1, seconds });
+    await runSse(p.url, { ...SSE, waves: 1 });
+    await stop(p.child, "SIGTERM", 15_000);
+    const file = readdirSync(join(dir, who)).find((f) => f.endsWith(".cpuprofile"));
+    profiles[who] = file === undefined ? { error: "no profile written" } : { file: join("bench", "results", "profiles", who, file), ...summarizeProfile(join(dir, who, file), 25) };
+  }
+  log(`profiles done (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+for (const t of targets) if (t.child) await stop(t.child);
+if (mock) await stop(mock.child);
+
+// ---------------------------------------------------------------------------
+// Summary
+// ---------------------------------------------------------------------------
+
+const names = targets.map((t) => t.name);
+const med = (pick) => Object.fromEntries(names.map((n) => [n, median(rounds.map((r) => pick(r, n)))]));
+const summary = {};
+if (ONLY.has("latency")) {
+  const p50 = med((r, n) => r.latency[n]?.p50Us);
+  const p99 = med((r, n) => r.latency[n]?.p99Us);
+  const added = (p, n) => p[n] - p.direct;
+  summary.latency = {
+    p50Us: p50,
+    p99Us: p99,
+    addedP50Us: Object.fromEntries(names.slice(1).map((n) => [n, added(p50, n)])),
+    addedP99Us: Object.fromEntries(names.slice(1).map((n) => [n, added(p99, n)])),
+    p50RatioToFloor: added(p50, "gateway") / added(p50, "floor"),
+    p99RatioToFloor: added(p99, "gateway") / added(p99, "floor"),
+    errors: rounds.reduce((a, r) => a + Object.values(r.latency).reduce((b, x) => b + x.errors, 0), 0),
+  };
+}
+if (ONLY.has("throughput")) {
+  const rps = med((r, n) => r.throughput[n]?.rps);
+  const rss = Object.fromEntries(names.slice(1).map((n) => [n, Math.max(...rounds.map((r) => r.throughput[n].rssPeakMiB))]));
+  summary.throughput = {
+    connections: THROUGHPUT_CONNECTIONS,
+    rps,
+    gatewayToFloor: rps.gateway / rps.floor,
+    rssPeakMiB: rss,
+    errors: rounds.reduce((a, r) => a + Object.values(r.throughput).reduce((b, x) => b + x.errors, 0), 0),
+  };
+}
+if (ONLY.has("sse")) {
+  const ttfc = med((r, n) => r.sse[n]?.ttfcMs.p50);
+  const gap = med((r, n) => r.sse[n]?.gapMs.p99);
+  const stretch = med((r, n) => r.sse[n]?.stretchMs.p99);
+  const oneWayMax = Object.fromEntries(names.map((n) => [n, Math.max(...rounds.map((r) => r.sse[n].oneWayMs.p100))]));
+  const total = (key) => Object.fromEntries(names.map((n) => [n, rounds.reduce((a, r) => a + r.sse[n][key], 0)]));
+  summary.sse = {
+    ttfcP50Ms: ttfc,
+    gapP99Ms: gap,
+    gapStretchP99Ms: stretch,
+    addedTtfcP50Ms: Object.fromEntries(names.slice(1).map((n) => [n, ttfc[n] - ttfc.direct])),
+    addedGapP99Ms: Object.fromEntries(names.slice(1).map((n) => [n, gap[n] - gap.direct])),
+    addedGapStretchP99Ms: Object.fromEntries(names.slice(1).map((n) => [n, stretch[n] - stretch.direct])),
+    oneWayMaxMs: oneWayMax,
+    streams: total("streams"),
+    complete: total("complete"),
+    chunksExpected: total("chunksExpected"),
+    chunksReceived: total("chunksReceived"),
+    lost: total("lost"),
+    outOfOrder: total("outOfOrder"),
+    coalesced: total("coalesced"),
+  };
+}
+if (ONLY.has("isolation")) {
+  summary.isolation = {
+    healthyP99Us: median(isolation.rounds.map((r) => r.healthy.p99Us)),
+    saturatedP99Us: median(isolation.rounds.map((r) => r.saturated.p99Us)),
+    p99Ratio: median(isolation.rounds.map((r) => r.p99Ratio)),
+    slowMaxInFlight: Math.max(...isolation.rounds.map((r) => r.saturated.slowMaxInFlight)),
+    errors: isolation.rounds.reduce((a, r) => a + r.healthy.errors + r.saturated.errors, 0),
+  };
+}
+
+// Targets from the issue: [label, value, limit, met]
+const checks = [];
+const check = (label, value, limit, ok) => checks.push({ label, value, limit, met: ok === null ? null : Boolean(ok) });
+if (summary.latency) {
+  check("added latency p50 vs floor's", `${fx(summary.latency.p50RatioToFloor)}x`, "≤ 1.25x", summary.latency.p50RatioToFloor <= 1.25);
+  check("added latency p99 vs floor's", `${fx(summary.latency.p99RatioToFloor)}x`, "≤ 1.5x", summary.latency.p99RatioToFloor <= 1.5);
+}
+if (summary.throughput) {
+  check("throughput vs floor's", `${fx(summary.throughput.gatewayToFloor)}x`, "≥ 0.8x", summary.throughput.gatewayToFloor >= 0.8);
+  check("gateway RSS under load", `${fx(summary.throughput.rssPeakMiB.gateway, 0)} MiB`, "≤ 100 MB", summary.throughput.rssPeakMiB.gateway * 1.048576 <= 100);
+}
+if (summary.sse) {
+  const s = summary.sse;
+  check("SSE added TTFC p50", `${fx(s.addedTtfcP50Ms.gateway, 3)} ms`, "≤ 0.3 ms", s.addedTtfcP50Ms.gateway <= 0.3);
+  check("SSE added inter-chunk gap p99", `${fx(s.addedGapP99Ms.gateway, 3)} ms`, "≤ 0.3 ms", s.addedGapP99Ms.gateway <= 0.3);
+  check("SSE every chunk, in order, unbuffered", `${s.chunksReceived.gateway}/${s.chunksExpected.gateway}`, "all", s.lost.gateway === 0 && s.outOfOrder.gateway === 0 && s.complete.gateway === s.streams.gateway && s.oneWayMaxMs.gateway < SSE.intervalMs);
+}
+if (summary.isolation) check("pool isolation p99 ratio", `${fx(summary.isolation.p99Ratio)}`, "≤ 1.2", summary.isolation.p99Ratio <= 1.2);
+if (micro) {
+  const worst = Math.max(...micro.pick.map((p) => p.aliasNs));
+  check("alias pick, 2–64 accounts (worst)", `${fx(worst, 1)} ns`, "≤ 30 ns", worst <= 30);
+  check("full per-request decision", "not yet available", "≤ 2 µs", null);
+}
+check("governance on (items 1–3)", governance.available ? "measured" : "not yet available", "(visible cost)", null);
+
+// ---------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------
+
+function fx(x, digits = 2) {
+  if (!Number.isFinite(x)) return "—";
+  return x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+const us = (x) => (Number.isFinite(x) ? `${fx(x, 0)} µs` : "—");
+const ms = (x, d = 3) => (Number.isFinite(x) ? `${fx(x, d)} ms` : "—");
+
+function table(headers, rows) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(" | ")} |`;
+  return [line(headers), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+
+const lines = [];
+const out = (s = "") => lines.push(s);
+out(`gwc bench (${QUICK ? "quick" : "full"}): ${meta.date.slice(0, 10)}, node ${meta.node}, ${meta.cpu}, ${CORES} cores, ${S.rounds} interleaved rounds, medians across rounds`);
+out(`load: ${meta.loadGenerator}; pinning: ${meta.pinning}`);
+out();
+const cols = ["#", "measure", ...names, "result", "target", "met"];
+const mark = (c) => (c === undefined ? "" : c.met === null ? "n/a" : c.met ? "yes" : "MISSED");
+const findCheck = (label) => checks.find((c) => c.label === label);
+const main = [];
+const row = (n, measure, perTarget, result, checkLabel) => {
+  const c = checkLabel ? findCheck(checkLabel) : undefined;
+  main.push([n, measure, ...names.map((t) => perTarget[t] ?? ""), result, c?.limit ?? "", mark(c)]);
+};
+if (summary.latency) {
+  const L = summary.latency;
+  row(1, "latency p50, 1 connection", Object.fromEntries(names.map((n) => [n, us(L.p50Us[n])])), `added ${us(L.addedP50Us.gateway)} vs floor's ${us(L.addedP50Us.floor)} = ${fx(L.p50RatioToFloor)}x`, "added latency p50 vs floor's");
+  row(1, "latency p99, 1 connection", Object.fromEntries(names.map((n) => [n, us(L.p99Us[n])])), `added ${us(L.addedP99Us.gateway)} vs floor's ${us(L.addedP99Us.floor)} = ${fx(L.p99RatioToFloor)}x`, "added latency p99 vs floor's");
+}
+if (summary.throughput) {
+  const T = summary.throughput;
+  row(2, `throughput, ${T.connections} connections`, Object.fromEntries(names.map((n) => [n, `${fx(T.rps[n], 0)} req/s`])), `gateway/floor = ${fx(T.gatewayToFloor)}x`, "throughput vs floor's");
+  row(2, "peak RSS under that load", Object.fromEntries(names.slice(1).map((n) => [n, `${fx(T.rssPeakMiB[n], 0)} MiB`])), `gateway ${fx(T.rssPeakMiB.gateway, 0)} MiB`, "gateway RSS under load");
+}
+if (summary.sse) {
+  const E = summary.sse;
+  row(3, "SSE time to first chunk p50", Object.fromEntries(names.map((n) => [n, ms(E.ttfcP50Ms[n])])), `added ${ms(E.addedTtfcP50Ms.gateway)} (floor ${ms(E.addedTtfcP50Ms.floor)})`, "SSE added TTFC p50");
+  row(3, "SSE inter-chunk gap p99", Object.fromEntries(names.map((n) => [n, ms(E.gapP99Ms[n])])), `added ${ms(E.addedGapP99Ms.gateway)} (floor ${ms(E.addedGapP99Ms.floor)})`, "SSE added inter-chunk gap p99");
+  row(3, "SSE gap stretch p99 (per-chunk stamps)", Object.fromEntries(names.map((n) => [n, ms(E.gapStretchP99Ms[n])])), `added ${ms(E.addedGapStretchP99Ms.gateway)} (floor ${ms(E.addedGapStretchP99Ms.floor)})`);
+  row(3, "SSE chunks received / max one-way delay", Object.fromEntries(names.map((n) => [n, `${E.chunksReceived[n]}/${E.chunksExpected[n]}, ${ms(E.oneWayMaxMs[n], 2)}`])), `${E.complete.gateway}/${E.streams.gateway} streams complete, ${E.lost.gateway} lost, ${E.outOfOrder.gateway} out of order`, "SSE every chunk, in order, unbuffered");
+}
+if (summary.isolation) {
+  const I = summary.isolation;
+  row(4, `pool isolation: p99, ${ISO.measureConnections} conns to the healthy provider`, { gateway: `${us(I.healthyP99Us)} → ${us(I.saturatedP99Us)}` }, `saturated/healthy = ${fx(I.p99Ratio)} (slow upstream saw ≤ ${I.slowMaxInFlight} in flight)`, "pool isolation p99 ratio");
+}
+if (micro) {
+  const lo = Math.min(...micro.pick.map((p) => p.aliasNs));
+  const hi = Math.max(...micro.pick.map((p) => p.aliasNs));
+  row(5, "alias pick, 2–64 accounts", {}, `${fx(lo, 1)}–${fx(hi, 1)} ns/op (linear scan ${fx(micro.pick[0].linearScanNs, 1)}–${fx(micro.pick.at(-1).linearScanNs, 1)} ns)`, "alias pick, 2–64 accounts (worst)");
+  row(5, "full per-request decision", {}, `not yet available: no key lookup, rate limit or budget in the runtime; today's route+health+pick: ${micro.decisionToday.map((d) => `${fx(d.ns, 0)} ns (${d.accounts})`).join(", ")}`, "full per-request decision");
+}
+if (compile) {
+  row(6, "gwc build (accounts/keys)", {}, compile.rows.map((r) => `${r.accounts}/${r.virtualKeys}: ${fx(r.buildMsMedian / 1000)} s, ${fx(r.bundleBytes / 1024, 0)} KiB`).join("; "));
+}
+row(7, "governance on (virtual key, budget, rate limit)", {}, governance.available ? (governance.enforced ? "see the gateway+gov column" : "measured, but NOT enforced by the runtime (--governance-anyway)") : `not yet available: ${governance.reason}`, "governance on (items 1–3)");
+out(table(cols, main));
+
+if (micro) {
+  out();
+  out("Item 5, micro (ns/op, median of repetitions; loop overhead " + fx(micro.loopOverheadNs, 1) + " ns included):");
+  out(table(["accounts", "alias pick", "alias pick + Math.random()", "linear scan"], micro.pick.map((p) => [p.accounts, fx(p.aliasNs, 1), fx(p.aliasWithMathRandomNs, 1), fx(p.linearScanNs, 1)])));
+  out(`today's per-request routing (router.route + down() per member + router.pick, as Gateway.proxy): ${micro.decisionToday.map((d) => `${d.accounts} accounts ${fx(d.ns, 0)} ns`).join("; ")}`);
+}
+if (compile) {
+  out();
+  out(`Item 6, gwc build end to end (median of ${compile.runs}):`);
+  out(table(["accounts", "virtual keys", "config", "build p50", "build max", "bundle"], compile.rows.map((r) => [r.accounts, r.virtualKeys, `${fx(r.configBytes / 1024, 0)} KiB`, `${fx(r.buildMsMedian, 0)} ms`, `${fx(r.buildMsMax, 0)} ms`, `${fx(r.bundleBytes / 1024, 0)} KiB`])));
+}
+if (profiles) {
+  for (const [who, p] of Object.entries(profiles)) {
+    out();
+    if (p.error) {
+      out(`profile ${who}: ${p.error}`);
+      continue;
+    }
+    out(`profile ${who} (${p.file}, ${p.samples} samples): ${p.categories.slice(0, 6).map((c) => `${c.name} ${c.selfPct}%`).join(", ")}`);
+    for (const t of p.top.slice(0, 15)) out(`  ${String(t.selfPct).padStart(5)}%  ${t.fn}`);
+  }
+}
+const missed = checks.filter((c) => c.met === false);
+out();
+out(missed.length === 0 ? "targets: all measured targets met" : `targets MISSED: ${missed.map((c) => `${c.label} (${c.value}, target ${c.limit})`).join("; ")}`);
+const errors = (summary.latency?.errors ?? 0) + (summary.throughput?.errors ?? 0) + (summary.isolation?.errors ?? 0);
+if (errors > 0) out(`WARNING: ${errors} wrk errors (non-2xx, timeouts or socket errors) during measured runs; see the JSON`);
+out(`wall time ${Math.round((Date.now() - started) / 1000)} s`);
+console.log(lines.join("\n"));
+
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `${NAME}.json`);
+writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, rounds, isolation, micro, compile, profiles, table: lines }, null, 2) + "\n");
+log(`wrote ${file.slice(root.length + 1)}`);
+process.exit(0);
