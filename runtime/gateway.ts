@@ -5,7 +5,7 @@ import { BudgetExceeded, estimate, Governance, type Reservation } from "./govern
 import { AccountHealth } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { AccountContext, Adapter, InboundRequest, Usage } from "./providers/adapter.ts";
+import type { AccountContext, Adapter, InboundRequest, StreamTranslator, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
@@ -282,33 +282,43 @@ export class Gateway {
         // The upstream's text may quote our key: never pass it on.
         return { account: acct.id, status, reason: `${status}: the provider rejected the gateway's credentials for this account` };
       }
-      const retryable = fallback.enabled && fallback.statuses.includes(status);
+      const retryable = fallback.enabled && (fallback.statuses.includes(status) || adapter.retryableStatuses?.includes(status) === true);
       if (status >= 500 || status === 429) {
         const retryAfterMs = status === 429 ? parseRetryAfter(r.headers["retry-after"]) : undefined;
         acct.health.failure(retryAfterMs);
         if (retryable) {
           const text = await readLimited(r.body);
-          return { account: acct.id, status, retryAfterMs, reason: `${status}: ${upstreamMessage(text)}` };
+          return { account: acct.id, status, retryAfterMs, reason: `${status}: ${upstreamMessage(adapter.errorMessage?.(text) ?? text)}` };
         }
       } else {
         // 2xx, and 4xx that are the caller's own (bad request, unknown model).
         acct.health.success();
       }
       if (!req.stream || status !== 200) {
-        const body = Buffer.from(await r.body.arrayBuffer());
+        let body = Buffer.from(await r.body.arrayBuffer());
+        let contentType = String(r.headers["content-type"] ?? "application/json");
         committed = true;
         served = status < 400;
-        if (metered && served) usage = adapter.usage(parseJson(body));
-        res.writeHead(status, {
-          "content-type": String(r.headers["content-type"] ?? "application/json"),
-          "x-request-id": requestId,
-          "x-gwc-account": acct.id,
-          ...ctx.headers,
-        });
+        if (adapter.response !== undefined) {
+          // Another wire format: the caller gets OpenAI's shape either way.
+          const upstreamJson = parseJson(body);
+          if (metered && served) usage = adapter.usage(upstreamJson);
+          const out = served
+            ? adapter.response(upstreamJson, req, upstreamModel)
+            : { error: { message: upstreamMessage(adapter.errorMessage?.(body.toString()) ?? body.toString()), type: status >= 500 ? "server_error" : "invalid_request_error", code: null, param: null } };
+          body = Buffer.from(JSON.stringify(out));
+          contentType = "application/json";
+        } else if (metered && served) {
+          usage = adapter.usage(parseJson(body));
+        }
+        res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
         res.end(body);
         return undefined;
       }
-      const streamed = await this.#stream(r.body, acct, ctx, inbound.injectUsage === true, () => (committed = true));
+      const streamed =
+        adapter.stream !== undefined
+          ? await this.#translate(r.body, acct, ctx, upstreamModel, () => (committed = true))
+          : await this.#stream(r.body, acct, ctx, inbound.injectUsage === true, () => (committed = true));
       if (streamed.failure !== undefined) return streamed.failure;
       served = true;
       usage = streamed.usage;
@@ -337,6 +347,81 @@ export class Gateway {
       }
       if (usage !== undefined) await gov.countTokens(ctx.vk, target.account, usage, now);
     }
+  }
+
+  /**
+   * Streams another wire format as OpenAI's SSE through the adapter's
+   * translator, with the same rules as a relay: nothing is sent until the
+   * first chunk (an opening error fails over), and a stream that breaks or
+   * ends early ends with an error event, never `[DONE]`.
+   */
+  async #translate(
+    body: AsyncIterable<Buffer> & { destroy(): void },
+    acct: AccountRuntime,
+    ctx: RequestContext,
+    model: string,
+    commit: () => void,
+  ): Promise<{ failure?: Failure; usage?: Usage }> {
+    const { res } = ctx;
+    const translator = acct.adapter!.stream!(ctx.req, model);
+    const wantsUsage = (ctx.req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+    const chunks = body[Symbol.asyncIterator]();
+    let usage: Usage | undefined;
+    let last: Record<string, unknown> | undefined;
+    const events = (t: { chunks: object[]; usage?: Usage }) => {
+      usage = t.usage ?? usage;
+      last = (t.chunks.at(-1) as Record<string, unknown> | undefined) ?? last;
+      return t.chunks.map((c) => `data: ${JSON.stringify(wantsUsage ? { ...c, usage: null } : c)}\n\n`).join("");
+    };
+    let head = "";
+    let ended: (ReturnType<StreamTranslator["end"]>) | undefined;
+    while (head === "") {
+      const next = await chunks.next();
+      const t = next.done ? (ended = translator.end()) : translator.push(next.value);
+      if (t.error !== undefined && head === "") {
+        body.destroy();
+        acct.health.failure();
+        return { failure: { account: acct.id, status: 200, reason: `the stream opened with an error: ${t.error}` } };
+      }
+      head = events(t);
+      if (next.done) break;
+    }
+    if (head === "") {
+      acct.health.failure();
+      return { failure: { account: acct.id, status: 200, reason: "the stream ended before its first event" } };
+    }
+    commit();
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": ctx.requestId, "x-gwc-account": acct.id, ...ctx.headers });
+    const write = async (text: string) => {
+      if (text !== "" && !res.write(text)) await new Promise<void>((ok) => res.once("drain", ok).once("close", ok));
+    };
+    let failure: string | undefined;
+    try {
+      await write(head);
+      while (ended === undefined && !res.destroyed) {
+        const next = await chunks.next();
+        const t = next.done ? (ended = translator.end()) : translator.push(next.value);
+        await write(events(t));
+        if (t.error !== undefined) failure = `the upstream reported an error mid-stream: ${t.error}`;
+        if (failure !== undefined) break;
+      }
+      if (failure === undefined && ended !== undefined && !ended.complete) failure = "the upstream ended the stream before it finished";
+    } catch (e) {
+      failure = isTimeout(e) ? `the upstream stalled for ${acct.pool.config.requestTimeoutMs} ms` : "the upstream connection broke mid-stream";
+    }
+    if (failure !== undefined) {
+      body.destroy();
+      acct.health.failure();
+      const event = { error: { message: `${failure} (account ${acct.id}); the answer is incomplete.`, type: "upstream_error", code: "stream_interrupted", param: null } };
+      res.end(`data: ${JSON.stringify(event)}\n\n`);
+      return { usage };
+    }
+    if (wantsUsage && usage !== undefined && last !== undefined) {
+      const u = { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output, prompt_tokens_details: { cached_tokens: usage.cached } };
+      await write(`data: ${JSON.stringify({ id: last.id, object: last.object, created: last.created, model: last.model, choices: [], usage: u })}\n\n`);
+    }
+    res.end("data: [DONE]\n\n");
+    return { usage };
   }
 
   /**
