@@ -1,4 +1,3 @@
-import type { ServerResponse } from "node:http";
 import { errors as undiciErrors } from "undici";
 import { HttpError } from "./errors.ts";
 import { BudgetExceeded, estimate, Governance, type Reservation } from "./governance.ts";
@@ -31,12 +30,23 @@ interface Failure {
 
 const ERROR_TEXT_LIMIT = 300;
 
+/** Where an answer is written: a ServerResponse, or a sink that translates it (the Anthropic endpoint). */
+export interface ResponseSink {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  write(chunk: string): boolean;
+  end(chunk?: string | Buffer): unknown;
+  once(event: "drain" | "close", listener: () => void): unknown;
+  destroy(): void;
+}
+
 /** What one request carries through its attempts. */
 interface RequestContext {
   req: InboundRequest;
   model: string;
   vk: number;
-  res: ServerResponse;
+  res: ResponseSink;
   requestId: string;
   signal: AbortSignal;
   /** Rate-limit headers for the caller. */
@@ -167,7 +177,7 @@ export class Gateway {
    * then the route, then — if the key's own budget is spent and it says so —
    * its reroute.
    */
-  async proxy(req: InboundRequest, res: ServerResponse, requestId: string, signal: AbortSignal, vk: number): Promise<void> {
+  async proxy(req: InboundRequest, res: ResponseSink, requestId: string, signal: AbortSignal, vk: number): Promise<void> {
     const model = req.json.model as string;
     const route = this.router.route(model);
     if (route === undefined) {
@@ -295,7 +305,7 @@ export class Gateway {
         acct.health.success();
       }
       if (!req.stream || status !== 200) {
-        let body = Buffer.from(await r.body.arrayBuffer());
+        let body: Buffer = Buffer.from(await r.body.arrayBuffer());
         let contentType = String(r.headers["content-type"] ?? "application/json");
         committed = true;
         served = status < 400;
@@ -393,7 +403,10 @@ export class Gateway {
     commit();
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": ctx.requestId, "x-gwc-account": acct.id, ...ctx.headers });
     const write = async (text: string) => {
-      if (text !== "" && !res.write(text)) await new Promise<void>((ok) => res.once("drain", ok).once("close", ok));
+      if (text !== "" && !res.write(text)) await new Promise<void>((ok) => {
+        res.once("drain", ok);
+        res.once("close", ok);
+      });
     };
     let failure: string | undefined;
     try {
@@ -486,7 +499,10 @@ export class Gateway {
       ...ctx.headers,
     });
     const write = async (text: string) => {
-      if (text !== "" && !res.write(text)) await new Promise<void>((ok) => res.once("drain", ok).once("close", ok));
+      if (text !== "" && !res.write(text)) await new Promise<void>((ok) => {
+        res.once("drain", ok);
+        res.once("close", ok);
+      });
     };
     let failure: string | undefined;
     try {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { AnthropicSink, anthropicError, toOpenAI } from "./anthropic-inbound.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
@@ -72,6 +73,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
+    if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, requestId, aborter.signal);
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
       throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown request URL: ${req.method} ${path}.`);
@@ -94,6 +96,25 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
     if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
     json(res, err.status, err.body(), requestId, err.headers);
+  }
+}
+
+/** Anthropic's Messages API over the same routing; errors in Anthropic's shape. */
+async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requestId: string, signal: AbortSignal): Promise<void> {
+  try {
+    const vk = gateway.governance.identify(req.headers);
+    const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
+    const json = toOpenAI(parseJson(raw));
+    const body = Buffer.from(JSON.stringify(json));
+    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), requestId, signal, vk);
+  } catch (e) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request.");
+    res.writeHead(err.status, { "content-type": "application/json", "x-request-id": requestId, ...err.headers });
+    res.end(JSON.stringify(anthropicError(err.status, err.message)));
   }
 }
 
