@@ -1,0 +1,197 @@
+// Relaying an upstream stream to the caller, for both kinds of upstream:
+// OpenAI's own SSE (relayed event by event) and other wire formats (through the
+// adapter's translator). Both keep the same promise: nothing is sent before the
+// first event, so an opening error can still fail over; after that, a stream
+// that breaks or ends early ends with an error event, never `[DONE]`.
+import type { AccountRuntime, Failure, RequestContext } from "./gateway.ts";
+import { isTimeout, parseJson, upstreamMessage } from "./upstream.ts";
+import type { StreamTranslator, Usage } from "./providers/adapter.ts";
+
+type UpstreamBody = AsyncIterable<Buffer> & { destroy(): void };
+
+/**
+ * Streams another wire format as OpenAI's SSE through the adapter's
+ * translator, with the same rules as a relay: nothing is sent until the
+ * first chunk (an opening error fails over), and a stream that breaks or
+ * ends early ends with an error event, never `[DONE]`.
+ */
+export async function translateStream(
+  body: UpstreamBody,
+  acct: AccountRuntime,
+  ctx: RequestContext,
+  model: string,
+  commit: () => void,
+): Promise<{ failure?: Failure; usage?: Usage }> {
+  const { res } = ctx;
+  const translator = acct.adapter!.stream!(ctx.req, model);
+  const wantsUsage = (ctx.req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+  const chunks = body[Symbol.asyncIterator]();
+  let usage: Usage | undefined;
+  let last: Record<string, unknown> | undefined;
+  const events = (t: { chunks: object[]; usage?: Usage }) => {
+    usage = t.usage ?? usage;
+    last = (t.chunks.at(-1) as Record<string, unknown> | undefined) ?? last;
+    return t.chunks.map((c) => `data: ${JSON.stringify(wantsUsage ? { ...c, usage: null } : c)}\n\n`).join("");
+  };
+  let head = "";
+  let ended: (ReturnType<StreamTranslator["end"]>) | undefined;
+  while (head === "") {
+    const next = await chunks.next();
+    const t = next.done ? (ended = translator.end()) : translator.push(next.value);
+    if (t.error !== undefined && head === "") {
+      body.destroy();
+      acct.health.failure();
+      return { failure: { account: acct.id, status: 200, reason: `the stream opened with an error: ${t.error}` } };
+    }
+    head = events(t);
+    if (next.done) break;
+  }
+  if (head === "") {
+    acct.health.failure();
+    return { failure: { account: acct.id, status: 200, reason: "the stream ended before its first event" } };
+  }
+  commit();
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": ctx.requestId, "x-gwc-account": acct.id, ...ctx.headers });
+  const write = async (text: string) => {
+    if (text !== "" && !res.write(text)) await new Promise<void>((ok) => {
+      res.once("drain", ok);
+      res.once("close", ok);
+    });
+  };
+  let failure: string | undefined;
+  try {
+    await write(head);
+    while (ended === undefined && !res.destroyed) {
+      const next = await chunks.next();
+      const t = next.done ? (ended = translator.end()) : translator.push(next.value);
+      await write(events(t));
+      if (t.error !== undefined) failure = `the upstream reported an error mid-stream: ${t.error}`;
+      if (failure !== undefined) break;
+    }
+    if (failure === undefined && ended !== undefined && !ended.complete) failure = "the upstream ended the stream before it finished";
+  } catch (e) {
+    failure = isTimeout(e) ? `the upstream stalled for ${acct.pool.config.requestTimeoutMs} ms` : "the upstream connection broke mid-stream";
+  }
+  if (failure !== undefined) {
+    body.destroy();
+    acct.health.failure();
+    const event = { error: { message: `${failure} (account ${acct.id}); the answer is incomplete.`, type: "upstream_error", code: "stream_interrupted", param: null } };
+    res.end(`data: ${JSON.stringify(event)}\n\n`);
+    return { usage };
+  }
+  if (wantsUsage && usage !== undefined && last !== undefined) {
+    const u = { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output, prompt_tokens_details: { cached_tokens: usage.cached } };
+    await write(`data: ${JSON.stringify({ id: last.id, object: last.object, created: last.created, model: last.model, choices: [], usage: u })}\n\n`);
+  }
+  res.end("data: [DONE]\n\n");
+  return { usage };
+}
+
+/**
+ * Relays an SSE stream event by event. The first event is read before
+ * anything is sent, so an upstream that opens with an error still fails
+ * over; after that, a broken or truncated stream ends with an error event,
+ * never `[DONE]`. Usage is read from the events as they pass; when the
+ * gateway asked for it on the caller's behalf, the usage-only event is
+ * withheld so the caller sees the stream it asked for.
+ */
+export async function relayStream(
+  body: UpstreamBody,
+  acct: AccountRuntime,
+  ctx: RequestContext,
+  injected: boolean,
+  commit: () => void,
+): Promise<{ failure?: Failure; usage?: Usage }> {
+  const { res } = ctx;
+  const adapter = acct.adapter!;
+  const chunks = body[Symbol.asyncIterator]();
+  let pending = "";
+  let usage: Usage | undefined;
+  let done = false;
+  /** Complete events in `pending`, as text to forward (each with its blank line). */
+  const takeEvents = (): string => {
+    const end = pending.lastIndexOf("\n\n");
+    if (end < 0) return "";
+    const complete = pending.slice(0, end + 2);
+    pending = pending.slice(end + 2);
+    let out = "";
+    for (const event of complete.split("\n\n")) {
+      if (event === "") continue;
+      const data = sseData(event);
+      if (data === "[DONE]") done = true;
+      else if (data.includes('"usage":{')) {
+        const json = parseJson(data);
+        usage = adapter.usage(json) ?? usage;
+        if (injected && (json as { choices?: unknown[] } | undefined)?.choices?.length === 0) continue;
+      }
+      out += event + "\n\n";
+    }
+    return out;
+  };
+
+  while (!pending.includes("\n\n")) {
+    const next = await chunks.next();
+    if (next.done) break;
+    pending += next.value.toString("utf8");
+  }
+  const firstError = pending === "" ? "the stream ended before its first event" : sseError(pending.slice(0, pending.indexOf("\n\n") >>> 0));
+  if (firstError !== undefined) {
+    body.destroy();
+    acct.health.failure();
+    return { failure: { account: acct.id, status: 200, reason: firstError } };
+  }
+  commit();
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-request-id": ctx.requestId,
+    "x-gwc-account": acct.id,
+    ...ctx.headers,
+  });
+  const write = async (text: string) => {
+    if (text !== "" && !res.write(text)) await new Promise<void>((ok) => {
+      res.once("drain", ok);
+      res.once("close", ok);
+    });
+  };
+  let failure: string | undefined;
+  try {
+    await write(takeEvents());
+    for (let next = await chunks.next(); !next.done && !res.destroyed; next = await chunks.next()) {
+      pending += next.value.toString("utf8");
+      await write(takeEvents());
+    }
+    if (!done && !res.destroyed) failure = "the upstream ended the stream before it finished";
+  } catch (e) {
+    failure = isTimeout(e) ? `the upstream stalled for ${acct.pool.config.requestTimeoutMs} ms` : "the upstream connection broke mid-stream";
+  }
+  if (failure !== undefined) {
+    acct.health.failure();
+    const event = { error: { message: `${failure} (account ${acct.id}); the answer is incomplete.`, type: "upstream_error", code: "stream_interrupted", param: null } };
+    res.end(`data: ${JSON.stringify(event)}\n\n`);
+  } else {
+    res.end();
+  }
+  return { usage };
+}
+
+/** An SSE event's data lines, joined. */
+function sseData(event: string): string {
+  return event
+    .split("\n")
+    .filter((l) => l.startsWith("data:"))
+    .map((l) => l.slice(5).trimStart())
+    .join("\n");
+}
+
+/** The error message carried by an SSE event, if it is an error event. */
+function sseError(event: string): string | undefined {
+  const data = sseData(event);
+  if (!data.startsWith("{")) return undefined;
+  try {
+    const parsed = JSON.parse(data) as { error?: unknown };
+    return parsed.error === undefined ? undefined : `the stream opened with an error: ${upstreamMessage(data)}`;
+  } catch {
+    return undefined;
+  }
+}
