@@ -3,7 +3,7 @@ import { BudgetExceeded, estimate, Governance, type Reservation } from "./govern
 import { AccountHealth } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { AccountContext, Adapter, InboundRequest, Usage } from "./providers/adapter.ts";
+import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
@@ -265,7 +265,14 @@ export class Gateway {
     }
     const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
     const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
-    const upstream = await adapter.request(inbound, acct.context, upstreamModel);
+    let upstream: UpstreamRequest;
+    try {
+      upstream = await adapter.request(inbound, acct.context, upstreamModel);
+    } catch (e) {
+      // The adapter refused the request (e.g. something its provider cannot express).
+      if (reservation !== undefined) await gov.cancel(reservation);
+      throw e;
+    }
     let usage: Usage | undefined;
     let served = false;
     try {
@@ -293,7 +300,7 @@ export class Gateway {
         return { account: acct.id, status, reason: `${status}: the provider rejected the gateway's credentials for this account` };
       }
       const retryable = fallback.enabled && (fallback.statuses.includes(status) || adapter.retryableStatuses?.includes(status) === true);
-      if (status >= 500 || status === 429) {
+      if (status >= 500 || status === 429 || retryable) {
         const retryAfterMs = status === 429 ? parseRetryAfter(r.headers["retry-after"]) : undefined;
         acct.health.failure(retryAfterMs);
         if (retryable) {
@@ -307,20 +314,31 @@ export class Gateway {
       if (!req.stream || status !== 200) {
         let body: Buffer = Buffer.from(await r.body.arrayBuffer());
         let contentType = String(r.headers["content-type"] ?? "application/json");
-        committed = true;
         served = status < 400;
         if (adapter.response !== undefined) {
           // Another wire format: the caller gets OpenAI's shape either way.
           const upstreamJson = parseJson(body);
+          let out: unknown;
+          try {
+            out = served
+              ? adapter.response(upstreamJson, req, upstreamModel)
+              : { error: { message: upstreamMessage(adapter.errorMessage?.(body.toString()) ?? body.toString()), type: errorType(status), code: null, param: null } };
+          } catch {
+            out = undefined;
+          }
+          if (out === undefined || (served && upstreamJson === undefined)) {
+            // A success we cannot read is a failure of this account, not an answer.
+            served = false;
+            acct.health.failure();
+            return { account: acct.id, status, reason: `${status}: the response could not be read as a ${acct.provider} response` };
+          }
           if (metered && served) usage = adapter.usage(upstreamJson);
-          const out = served
-            ? adapter.response(upstreamJson, req, upstreamModel)
-            : { error: { message: upstreamMessage(adapter.errorMessage?.(body.toString()) ?? body.toString()), type: status >= 500 ? "server_error" : "invalid_request_error", code: null, param: null } };
           body = Buffer.from(JSON.stringify(out));
           contentType = "application/json";
         } else if (metered && served) {
           usage = adapter.usage(parseJson(body));
         }
+        committed = true;
         res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
         res.end(body);
         return undefined;
@@ -375,6 +393,13 @@ function allFailed(model: string, failures: Failure[]): HttpError {
 }
 
 
+
+function errorType(status: number): string {
+  if (status === 429) return "rate_limit_error";
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  return status >= 500 ? "server_error" : "invalid_request_error";
+}
 
 async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
   let text = "";

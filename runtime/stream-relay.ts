@@ -41,7 +41,7 @@ export async function translateStream(
     if (t.error !== undefined && head === "") {
       body.destroy();
       acct.health.failure();
-      return { failure: { account: acct.id, status: 200, reason: `the stream opened with an error: ${t.error}` } };
+      return { failure: { account: acct.id, status: 200, reason: `the stream opened with an error: ${upstreamMessage(t.error)}` } };
     }
     head = events(t);
     if (next.done) break;
@@ -80,8 +80,14 @@ export async function translateStream(
     return { usage };
   }
   if (wantsUsage && usage !== undefined && last !== undefined) {
-    const u = { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output, prompt_tokens_details: { cached_tokens: usage.cached } };
-    await write(`data: ${JSON.stringify({ id: last.id, object: last.object, created: last.created, model: last.model, choices: [], usage: u })}\n\n`);
+    const u = {
+      prompt_tokens: usage.input,
+      completion_tokens: usage.output,
+      total_tokens: usage.input + usage.output,
+      prompt_tokens_details: { cached_tokens: usage.cached, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    };
+    await write(`data: ${JSON.stringify({ ...last, choices: [], usage: u })}\n\n`);
   }
   res.end("data: [DONE]\n\n");
   return { usage };

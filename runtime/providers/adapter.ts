@@ -5,8 +5,8 @@
 //   caller (OpenAI JSON) ─► request() ─► provider ─► response() / stream() ─► caller (OpenAI JSON / SSE)
 //                                                 └► usage() for budgets and token limits
 //
-// Adapters are pure: no I/O, no clock except where signing needs one, no state
-// outside a StreamTranslator.
+// Adapters are pure: no I/O, no state outside a StreamTranslator; the clock only
+// for timestamps (`created`) and request signing.
 
 export type Endpoint = "chat" | "completions" | "embeddings";
 
