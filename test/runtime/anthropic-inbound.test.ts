@@ -23,7 +23,7 @@ afterAll(async () => {
 describe("POST /anthropic/v1/messages served by an OpenAI account", () => {
   it("answers a message in Anthropic's shape, system prompt and turns carried over", async () => {
     const msg = await client.messages.create({
-      model: "claude-sonnet-4-5",
+      model: "claude-sonnet-4-6",
       max_tokens: 100,
       system: "be brief",
       messages: [
@@ -44,7 +44,7 @@ describe("POST /anthropic/v1/messages served by an OpenAI account", () => {
   });
 
   it("streams Anthropic's events, and the SDK assembles the message", async () => {
-    const stream = client.messages.stream({ model: "claude-sonnet-4-5", max_tokens: 100, messages: [{ role: "user", content: "stream it" }] });
+    const stream = client.messages.stream({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: "stream it" }] });
     const types: string[] = [];
     stream.on("streamEvent", (e) => types.push(e.type));
     const final = await stream.finalMessage();
@@ -58,7 +58,7 @@ describe("POST /anthropic/v1/messages served by an OpenAI account", () => {
 
   it("carries tools both ways", async () => {
     const msg = await client.messages.create({
-      model: "claude-sonnet-4-5",
+      model: "claude-sonnet-4-6",
       max_tokens: 100,
       tools: [{ name: "get_weather", description: "weather", input_schema: { type: "object", properties: {} } }],
       messages: [{ role: "user", content: "weather?" }],
@@ -67,7 +67,7 @@ describe("POST /anthropic/v1/messages served by an OpenAI account", () => {
     const use = msg.content.find((b) => b.type === "tool_use")!;
     expect(use.type === "tool_use" && use.name).toBe("get_weather");
     const answer = await client.messages.create({
-      model: "claude-sonnet-4-5",
+      model: "claude-sonnet-4-6",
       max_tokens: 100,
       tools: [{ name: "get_weather", description: "weather", input_schema: { type: "object", properties: {} } }],
       messages: [
