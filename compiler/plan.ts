@@ -54,7 +54,9 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
     const defaults = PROVIDERS[a.provider];
     const settings = config.providers?.[a.provider];
     const region = a.region ?? defaults.region;
-    const baseUrl = (a.base_url ?? settings?.base_url ?? defaults.baseUrl.replace("{region}", region ?? "")).replace(/\/+$/, "");
+    // Vertex's global location has no region prefix in its host.
+    const regional = region === "global" ? defaults.baseUrl.replace("{region}-", "") : defaults.baseUrl.replace("{region}", region ?? "");
+    const baseUrl = (a.base_url ?? settings?.base_url ?? regional).replace(/\/+$/, "");
     const options: [string, string][] = [];
     if (region !== undefined) options.push(["region", region]);
     if (a.project !== undefined) options.push(["project", a.project]);
