@@ -9,6 +9,9 @@ import type { StreamTranslator, Usage } from "./providers/adapter.ts";
 
 type UpstreamBody = AsyncIterable<Buffer> & { destroy(): void };
 
+/** An event that carries a usage object (not `"usage":null`). */
+const USAGE = /"usage"\s*:\s*\{/;
+
 /**
  * Streams another wire format as OpenAI's SSE through the adapter's
  * translator, with the same rules as a relay: nothing is sent until the
@@ -114,6 +117,16 @@ export async function relayStream(
   let pending = "";
   let usage: Usage | undefined;
   let done = false;
+  // One decoder for the whole stream: a character split across reads stays whole.
+  const decoder = new TextDecoder();
+  /** Appends a read, with line ends as `\n` (SSE allows `\r\n` and `\r`); a trailing `\r` waits for the next read. */
+  let heldCr = false;
+  const append = (bytes: Buffer | undefined) => {
+    let text = (heldCr ? "\r" : "") + (bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true }));
+    heldCr = bytes !== undefined && text.endsWith("\r");
+    if (heldCr) text = text.slice(0, -1);
+    pending += text.replace(/\r\n?/g, "\n");
+  };
   /** Complete events in `pending`, as text to forward (each with its blank line). */
   const takeEvents = (): string => {
     const end = pending.lastIndexOf("\n\n");
@@ -125,7 +138,7 @@ export async function relayStream(
       if (event === "") continue;
       const data = sseData(event);
       if (data === "[DONE]") done = true;
-      else if (data.includes('"usage":{')) {
+      else if (USAGE.test(data)) {
         const json = parseJson(data);
         usage = adapter.usage(json) ?? usage;
         if (injected && (json as { choices?: unknown[] } | undefined)?.choices?.length === 0) continue;
@@ -137,8 +150,8 @@ export async function relayStream(
 
   while (!pending.includes("\n\n")) {
     const next = await chunks.next();
+    append(next.done ? undefined : next.value);
     if (next.done) break;
-    pending += next.value.toString("utf8");
   }
   const firstError = pending === "" ? "the stream ended before its first event" : sseError(pending.slice(0, pending.indexOf("\n\n") >>> 0));
   if (firstError !== undefined) {
@@ -164,9 +177,11 @@ export async function relayStream(
   try {
     await write(takeEvents());
     for (let next = await chunks.next(); !next.done && !res.destroyed; next = await chunks.next()) {
-      pending += next.value.toString("utf8");
+      append(next.value);
       await write(takeEvents());
     }
+    append(undefined);
+    await write(takeEvents());
     if (!done && !res.destroyed) failure = "the upstream ended the stream before it finished";
   } catch (e) {
     failure = isTimeout(e) ? `the upstream stalled for ${acct.pool.config.requestTimeoutMs} ms` : "the upstream connection broke mid-stream";
