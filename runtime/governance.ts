@@ -53,6 +53,8 @@ export class Governance {
   readonly #hashes: Buffer[] = [];
   readonly #adminHash: Buffer | null;
   readonly #prices: Map<string, PlanPrice>;
+  readonly #lines = new Map<string, CountLine>();
+  readonly #periods = new Map<string, MoneyLine & { resetsAt: number }>();
 
   constructor(
     readonly plan: Plan,
@@ -196,11 +198,10 @@ export class Governance {
     for (const b of budgets) {
       const budget = this.plan.budgets[b];
       for (const period of PERIODS) {
-        const cap = capOf(budget, period);
-        if (cap < 0) continue;
-        const { start, end } = periodBounds(period, now);
-        lines.push({ key: `${budget.key}|${period}|${start}`, cap, expiresAt: end });
-        metas.push({ budget, period, resetsAt: end });
+        if (capOf(budget, period) < 0) continue;
+        const line = this.#periodLine(budget, period, now);
+        lines.push(line);
+        metas.push({ budget, period, resetsAt: line.resetsAt });
       }
     }
     const failed = await this.store.reserve(lines, amount);
@@ -273,16 +274,40 @@ export class Governance {
     return { object: "usage", key: key.id, budgets, rate_limits: limits, in_flight: this.inflight.get(key.id) ?? 0 };
   }
 
+  /**
+   * The current window's counter line for each limit. A line (its key string
+   * included) is built once per window and reused until the window ends, so
+   * the per-request path allocates no keys.
+   */
   #windowLines(limits: PlanRateLimit[], kind: "req" | "tok", now: number): CountLine[] {
     const lines: CountLine[] = [];
     for (const rl of limits) {
       const w = kind === "req" ? rl.requests : rl.tokens;
       if (w === null) continue;
-      const start = now - (now % w.windowMs);
-      lines.push({ key: `${rl.key}|${kind}|${start}`, limit: w.limit, expiresAt: start + w.windowMs });
+      const cacheKey = `${kind}:${rl.key}`;
+      let line = this.#lines.get(cacheKey);
+      if (line === undefined || now >= line.expiresAt) {
+        const start = now - (now % w.windowMs);
+        line = { key: `${rl.key}|${kind}|${start}`, limit: w.limit, expiresAt: start + w.windowMs };
+        this.#lines.set(cacheKey, line);
+      }
+      lines.push(line);
     }
     return lines;
   }
+
+  /** The current period's money line of a budget, built once per period. */
+  #periodLine(budget: PlanBudget, period: Period, now: number): MoneyLine & { resetsAt: number } {
+    const cacheKey = `${period}:${budget.key}`;
+    let line = this.#periods.get(cacheKey);
+    if (line === undefined || now >= line.expiresAt) {
+      const { start, end } = periodBounds(period, now);
+      line = { key: `${budget.key}|${period}|${start}`, cap: capOf(budget, period), expiresAt: end, resetsAt: end };
+      this.#periods.set(cacheKey, line);
+    }
+    return line;
+  }
+
 }
 
 /** Cost in nano-USD, rounded up: integer math in BigInt, since tokens × price can pass 2^53. */
