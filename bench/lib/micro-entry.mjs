@@ -4,13 +4,18 @@
 //
 //   MICRO_REPS   timed repetitions per case (median reported)
 //   MICRO_MS     target duration of one repetition
+//   MICRO_ONLY   pick,routing,full (default all)
 import { buildAliasTable } from "../../compiler/alias-table.ts";
 import { compileSource } from "../../compiler/compile.ts";
 import { pickAlias } from "../../runtime/alias-pick.ts";
+import { estimate, Governance } from "../../runtime/governance.ts";
 import { AccountHealth } from "../../runtime/health.ts";
 import { Router } from "../../runtime/router.ts";
+import { MemoryStore } from "../../runtime/state-store.ts";
 
 const REPS = Number(process.env.MICRO_REPS ?? 7);
+// MICRO_ONLY=pick,routing,full runs a subset (handy with --cpu-prof).
+const ONLY = new Set((process.env.MICRO_ONLY ?? "pick,routing,full").split(","));
 const REP_MS = Number(process.env.MICRO_MS ?? 40);
 const SIZES = [2, 4, 8, 16, 32, 64];
 
@@ -20,13 +25,13 @@ const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 
 const U = new Float64Array(4096).map(() => rand());
 let sink = 0;
 
-/** Median ns/op of `run(iters)` over REPS repetitions of about REP_MS each. */
-function measure(run) {
+/** Median ns/op of `run(iters)` (which may return a promise) over REPS repetitions of about REP_MS each. */
+async function measure(run) {
   // Warm up (lets the JIT settle), then size a repetition to about REP_MS.
-  let iters = 10_000;
+  let iters = 1_000;
   for (let k = 0; k < 40; k++) {
     const t0 = process.hrtime.bigint();
-    sink += run(iters);
+    sink += await run(iters);
     const spent = Number(process.hrtime.bigint() - t0);
     if (spent >= REP_MS * 1e6 * 0.25) {
       iters = Math.max(1000, Math.round((iters * REP_MS * 1e6) / spent));
@@ -37,7 +42,7 @@ function measure(run) {
   const per = [];
   for (let r = 0; r < REPS; r++) {
     const t0 = process.hrtime.bigint();
-    sink += run(iters);
+    sink += await run(iters);
     per.push(Number(process.hrtime.bigint() - t0) / iters);
   }
   per.sort((a, b) => a - b);
@@ -58,15 +63,15 @@ function scanPick(weights, total, u) {
   return -1;
 }
 
-const results = { loopOverheadNs: 0, pick: [], decisionToday: [], fullDecision: null };
+const results = { loopOverheadNs: 0, pick: [], routing: [], fullDecision: [] };
 
-results.loopOverheadNs = measure((iters) => {
+results.loopOverheadNs = (await measure((iters) => {
   let acc = 0;
   for (let i = 0; i < iters; i++) acc += U[i & 4095];
   return acc;
-}).nsPerOp;
+})).nsPerOp;
 
-for (const n of SIZES) {
+for (const n of ONLY.has("pick") ? SIZES : []) {
   const weights = weightsFor(n);
   const table = buildAliasTable(
     weights.map((_, i) => i),
@@ -74,17 +79,17 @@ for (const n of SIZES) {
   );
   const w32 = Uint32Array.from(weights);
   const total = weights.reduce((a, b) => a + b, 0);
-  const alias = measure((iters) => {
+  const alias = await measure((iters) => {
     let acc = 0;
     for (let i = 0; i < iters; i++) acc += pickAlias(table, U[i & 4095]);
     return acc;
   });
-  const aliasRandom = measure((iters) => {
+  const aliasRandom = await measure((iters) => {
     let acc = 0;
     for (let i = 0; i < iters; i++) acc += pickAlias(table, Math.random());
     return acc;
   });
-  const scan = measure((iters) => {
+  const scan = await measure((iters) => {
     let acc = 0;
     for (let i = 0; i < iters; i++) acc += scanPick(w32, total, U[i & 4095]);
     return acc;
@@ -92,11 +97,11 @@ for (const n of SIZES) {
   results.pick.push({ accounts: n, aliasNs: alias.nsPerOp, aliasWithMathRandomNs: aliasRandom.nsPerOp, linearScanNs: scan.nsPerOp });
 }
 
-// Today's per-request routing decision, exactly as Gateway.proxy makes it: route
-// lookup, a `down` closure over each account's circuit breaker, and
-// Router.pick (which asks every member of the route whether it is down before
-// it picks). No key lookup, rate limit or budget: the runtime has none yet.
-for (const n of [2, 8, 64]) {
+// The routing part alone, as Gateway.proxy / #serve make it: route lookup, a
+// `down` closure over each account's circuit breaker and its own rate limit
+// (none here), and Router.pick (which asks every member of the route whether it is down before
+// it picks).
+for (const n of ONLY.has("routing") ? [2, 8, 64] : []) {
   const config = {
     accounts: Array.from({ length: n }, (_, i) => ({ id: `a${i}`, provider: "openai", base_url: "http://127.0.0.1:9/v1", weight: 1 + (i % 7) })),
     routes: [{ model: "gpt-4o", targets: Array.from({ length: n }, (_, i) => ({ account: `a${i}` })) }],
@@ -104,22 +109,111 @@ for (const n of [2, 8, 64]) {
   const { plan, diagnostics } = compileSource(JSON.stringify(config), "micro.json");
   if (plan === undefined) throw new Error(diagnostics.map((d) => d.message).join("\n"));
   const router = new Router(plan);
+  const gov = new Governance(plan, new MemoryStore(null), new Map(), {});
   const accounts = plan.accounts.map(() => ({ adapter: {}, health: new AccountHealth() }));
-  const r = measure((iters) => {
+  const r = await measure((iters) => {
     let acc = 0;
     for (let i = 0; i < iters; i++) {
       const route = router.route("gpt-4o");
-      const down = (a) => accounts[a].adapter === undefined || accounts[a].health.isDown();
+      const now = Date.now();
+      const down = (a) => accounts[a].adapter === undefined || accounts[a].health.isDown() || gov.accountOverLimit(a, now);
       acc += router.pick(route, Math.random(), down);
     }
     return acc;
   });
-  results.decisionToday.push({ accounts: n, ns: r.nsPerOp });
+  results.routing.push({ accounts: n, ns: r.nsPerOp });
 }
 
-results.fullDecision = {
-  available: false,
-  reason: "the runtime has no virtual-key lookup, rate-limit check, budget reserve or settle yet (validated, not enforced)",
-};
+// The full per-request decision for one served, non-streaming request, in the
+// order Gateway.proxy / #attempt and server.ts make it: key lookup (SHA-256,
+// map, constant-time compare), route lookup, admission (token window check,
+// request window count, concurrency slot, x-ratelimit headers), the pick over
+// healthy, under-limit accounts, the budget reservation (organization, team,
+// key; every capped period), the account's request count, then settlement
+// from the reported usage and the token count. The in-memory store, as the
+// gateway runs by default. No I/O, no HTTP: only the decision.
+results.fullDecision = [];
+try {
+  for (const n of ONLY.has("full") ? [2, 8, 64] : []) {
+    const config = {
+      accounts: Array.from({ length: n }, (_, i) => ({ id: `a${i}`, provider: "openai", base_url: "http://127.0.0.1:9/v1", weight: 1 + (i % 7), model: "gpt-4o" })),
+      routes: [{ model: "gpt-4o", targets: Array.from({ length: n }, (_, i) => ({ account: `a${i}` })) }],
+      organization: { id: "bench", budget: { monthly_limit_usd: 1e9 } },
+      teams: [{ id: "team", budget: { daily_limit_usd: 1e9, monthly_limit_usd: 1e9 } }],
+      virtual_keys: [
+        {
+          id: "key",
+          key: "${GWC_BENCH_KEY}",
+          team: "team",
+          budget: { daily_limit_usd: 1e9, monthly_limit_usd: 1e9 },
+          rate_limit: { request_max_limit: 1e12, request_reset_duration: "1h", token_max_limit: 1e15, token_reset_duration: "1h" },
+        },
+      ],
+    };
+    const { plan, diagnostics } = compileSource(JSON.stringify(config), "micro-governed.json");
+    if (plan === undefined) throw new Error(diagnostics.map((d) => d.message).join("\n"));
+    const env = { GWC_BENCH_KEY: "gwc-bench-virtual-key-0001" };
+    const gov = new Governance(plan, new MemoryStore(null), new Map(), env);
+    const router = new Router(plan);
+    const accounts = plan.accounts.map((a) => ({ adapter: {}, health: new AccountHealth(), provider: a.provider }));
+    const headers = { "content-type": "application/json", authorization: `Bearer ${env.GWC_BENCH_KEY}` };
+    const raw = Buffer.from('{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}');
+    const json = JSON.parse(raw.toString());
+    const usage = { input: 9, output: 9, cached: 0 };
+    const one = async () => {
+      const vk = gov.identify(headers);
+      const model = json.model;
+      const route = router.route(model);
+      const now = Date.now();
+      const admission = await gov.admit(vk, model, route, now);
+      const down = (a) => accounts[a].adapter === undefined || accounts[a].health.isDown() || gov.accountOverLimit(a, now);
+      const p = router.pick(route, Math.random(), down);
+      const account = route.targets[p].account;
+      const budgets = gov.budgetsFor(vk, accounts[account].provider, false);
+      const price = gov.price(route.targets[p].model ?? model);
+      const reservation = await gov.reserve(budgets, estimate(price, raw.length, json, false), price, now);
+      await gov.countAccountRequest(account, now);
+      await gov.settle(reservation, usage);
+      await gov.countTokens(vk, account, usage, now);
+      admission.release();
+      return p;
+    };
+    const r = await measure(async (iters) => {
+      let acc = 0;
+      for (let i = 0; i < iters; i++) acc += await one();
+      return acc;
+    });
+    // Its parts, each alone, to see where the time goes.
+    const identify = await measure((iters) => {
+      let acc = 0;
+      for (let i = 0; i < iters; i++) acc += gov.identify(headers);
+      return acc;
+    });
+    const route = router.route("gpt-4o");
+    const admit = await measure(async (iters) => {
+      let acc = 0;
+      for (let i = 0; i < iters; i++) {
+        const a = await gov.admit(0, "gpt-4o", route, Date.now());
+        a.release();
+        acc += 1;
+      }
+      return acc;
+    });
+    const reserveSettle = await measure(async (iters) => {
+      let acc = 0;
+      const budgets = gov.budgetsFor(0, "openai", false);
+      const price = gov.price("gpt-4o");
+      for (let i = 0; i < iters; i++) {
+        const now = Date.now();
+        const res = await gov.reserve(budgets, estimate(price, raw.length, json, false), price, now);
+        acc += await gov.settle(res, usage);
+      }
+      return acc;
+    });
+    results.fullDecision.push({ accounts: n, ns: r.nsPerOp, parts: { identifyNs: identify.nsPerOp, admitNs: admit.nsPerOp, reserveAndSettleNs: reserveSettle.nsPerOp } });
+  }
+} catch (e) {
+  results.fullDecision = { error: `could not run against this runtime: ${e?.message ?? e}` };
+}
 results.sink = sink % 2;
 process.stdout.write(JSON.stringify(results) + "\n");

@@ -2,7 +2,8 @@
 // like one, in its own process so it never shares the gateway's CPU.
 //
 //   fast port  POST .../chat/completions          → a fixed chat.completion JSON, at once
-//              POST ... with "stream":true        → SSE: SSE_CHUNKS chunks SSE_INTERVAL_MS apart, then [DONE]
+//              POST ... with "stream":true        → SSE: SSE_CHUNKS chunks SSE_INTERVAL_MS apart, then
+//                                                   (with stream_options.include_usage) a usage chunk, then [DONE]
 //              GET /stats, /stats/reset           → in-flight counters of the slow port
 //   slow port  the same answers after SLOW_DELAY_MS
 //
@@ -33,7 +34,11 @@ const notFound = Buffer.from('{"error":{"message":"not found","type":"invalid_re
 
 const slow = { inFlight: 0, maxInFlight: 0, total: 0 };
 
-function sse(res) {
+const usageChunk =
+  'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1764000000,"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":64,"total_tokens":73}}\n\n';
+
+/** `usage`: the caller set stream_options.include_usage, so a usage-only chunk precedes [DONE], as OpenAI sends it. */
+function sse(res, usage) {
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
   const start = performance.now();
   let i = 0;
@@ -46,7 +51,7 @@ function sse(res) {
     );
     i++;
     if (i === CHUNKS) {
-      res.end("data: [DONE]\n\n");
+      res.end(`${usage ? usageChunk : ""}data: [DONE]\n\n`);
       return;
     }
     // Scheduled against the stream's start, so timer lateness does not accumulate.
@@ -75,7 +80,7 @@ function handler(delayMs, counters) {
       const stream = body.includes('"stream":true');
       const answer = () => {
         if (res.destroyed) return;
-        if (stream) sse(res);
+        if (stream) sse(res, body.includes('"include_usage":true'));
         else {
           res.writeHead(200, jsonHeaders);
           res.end(completion);
