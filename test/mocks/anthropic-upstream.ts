@@ -26,8 +26,8 @@
  * is a tool_use of the first tool (or the one tool_choice names); after a tool
  * result, the text is `[name] tool said: <result>`.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { mockServer } from "./mock-server.ts";
 
 export type Behavior =
   | { kind: "ok"; delayMs?: number }
@@ -300,49 +300,17 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
   const intervalMs = Math.max(0, opts.stream?.intervalMs ?? 0);
   const cacheRead = opts.cache?.read ?? 0;
   const cacheCreation = opts.cache?.creation ?? 0;
-  const sockets = new Set<Socket>();
-  const waits = new Map<NodeJS.Timeout, () => void>();
-  let closed = false;
+  const srv = mockServer();
+  const { server, sleep, gone } = srv;
 
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      if (closed) return resolve();
-      const t = setTimeout(() => {
-        waits.delete(t);
-        resolve();
-      }, ms);
-      waits.set(t, resolve);
-    });
-
-  const server = createServer();
   const mock: MockAnthropicUpstream = {
     url: "",
     name,
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const [t, resolve] of waits) {
-        clearTimeout(t);
-        resolve();
-      }
-      waits.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      await done;
-    },
+    close: srv.close,
   };
-
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    if (closed) socket.destroy();
-  });
-
-  const gone = (res: ServerResponse) => closed || res.destroyed || res.socket?.destroyed === true;
 
   function sendJson(res: ServerResponse, status: number, body: unknown, requestId: string, extra: Record<string, string> = {}) {
     if (gone(res)) return;
@@ -596,13 +564,8 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      const { port } = server.address() as AddressInfo;
-      mock.url = `http://127.0.0.1:${port}`;
-      resolve(mock);
-    });
+  return srv.listen().then((port) => {
+    mock.url = `http://127.0.0.1:${port}`;
+    return mock;
   });
 }

@@ -20,9 +20,9 @@
  * behavior is taken from `queue` (or `fallback`). `status`, `reset` and `hang`
  * are applied here; the others are handed to the OpenAI mock for this request.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import { startOpenAIUpstream, type Behavior, type MockUpstream, type RecordedRequest } from "./openai-upstream.ts";
+import { mockServer } from "./mock-server.ts";
 
 export interface AzureRecordedRequest extends RecordedRequest {
   /** The query string's `api-version`, or null. */
@@ -195,9 +195,8 @@ export async function startAzureUpstream(opts: AzureStartOptions = {}): Promise<
   const name = opts.name ?? "azure";
   const modelName = opts.modelName ?? "gpt-4o-2024-08-06";
   const inner = await startOpenAIUpstream({ name, stream: opts.stream });
-  const sockets = new Set<Socket>();
-  let closed = false;
-  const server = createServer();
+  const srv = mockServer();
+  const { server } = srv;
 
   const mock: AzureMock = {
     url: "",
@@ -207,24 +206,14 @@ export async function startAzureUpstream(opts: AzureStartOptions = {}): Promise<
     fallback: opts.fallback ?? { kind: "ok" },
     inner,
     close: async () => {
-      if (closed) return;
-      closed = true;
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      await done;
+      if (srv.closed) return;
+      await srv.close();
       await inner.close();
     },
   };
 
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    if (closed) socket.destroy();
-  });
-
   const send = (res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) => {
-    if (closed || res.destroyed) return;
+    if (srv.closed || res.destroyed) return;
     const text = typeof body === "string" ? body : JSON.stringify(body);
     res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), "apim-request-id": `mock-${mock.requests.length}`, ...extra });
     res.end(text);
@@ -301,12 +290,7 @@ export async function startAzureUpstream(opts: AzureStartOptions = {}): Promise<
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      mock.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      resolve(mock);
-    });
-  });
+  const port = await srv.listen();
+  mock.url = `http://127.0.0.1:${port}`;
+  return mock;
 }

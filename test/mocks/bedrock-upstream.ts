@@ -24,12 +24,12 @@
  * `fallback`). The checks before it consume no behavior.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
+import { mockServer } from "./mock-server.ts";
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -342,48 +342,16 @@ export function startBedrockUpstream(opts: BedrockMockOptions): Promise<BedrockM
   const region = opts.region ?? "us-west-2";
   const chunks = Math.max(1, Math.floor(opts.chunks ?? 4));
   const intervalMs = Math.max(0, opts.intervalMs ?? 0);
-  const sockets = new Set<Socket>();
-  const waits = new Map<NodeJS.Timeout, () => void>();
-  let closed = false;
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      if (closed) return resolve();
-      const t = setTimeout(() => {
-        waits.delete(t);
-        resolve();
-      }, ms);
-      waits.set(t, resolve);
-    });
-
-  const server = createServer();
+  const srv = mockServer();
+  const { server, sleep, gone } = srv;
   const mock: BedrockMock = {
     url: "",
     name,
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const [t, resolve] of waits) {
-        clearTimeout(t);
-        resolve();
-      }
-      waits.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      await done;
-    },
+    close: srv.close,
   };
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    if (closed) socket.destroy();
-  });
-
-  const gone = (res: ServerResponse) => closed || res.destroyed || res.socket?.destroyed === true;
-
   function sendError(res: ServerResponse, status: number, type: string, message: string, extra: Record<string, string> = {}) {
     if (gone(res)) return;
     const text = JSON.stringify({ message });
@@ -603,12 +571,8 @@ export function startBedrockUpstream(opts: BedrockMockOptions): Promise<BedrockM
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      mock.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      resolve(mock);
-    });
+  return srv.listen().then((port) => {
+    mock.url = `http://127.0.0.1:${port}`;
+    return mock;
   });
 }

@@ -23,9 +23,9 @@
  * from `queue` (or `fallback`) and applied.
  */
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Behavior, RecordedRequest } from "./openai-upstream.ts";
+import { mockServer } from "./mock-server.ts";
 
 export type { Behavior } from "./openai-upstream.ts";
 
@@ -114,49 +114,16 @@ export async function startCohereUpstream(opts: CohereStartOptions = {}): Promis
   const name = opts.name ?? "cohere";
   const streamChunks = Math.max(1, Math.floor(opts.stream?.chunks ?? 4));
   const intervalMs = Math.max(0, opts.stream?.intervalMs ?? 0);
-  const sockets = new Set<Socket>();
-  const waits = new Map<NodeJS.Timeout, () => void>();
-  let closed = false;
-  const server = createServer();
-
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      if (closed) return resolve();
-      const t = setTimeout(() => {
-        waits.delete(t);
-        resolve();
-      }, ms);
-      waits.set(t, resolve);
-    });
-
+  const srv = mockServer();
+  const { server, sleep, gone } = srv;
   const mock: CohereMock = {
     url: "",
     name,
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const [t, resolve] of waits) {
-        clearTimeout(t);
-        resolve();
-      }
-      waits.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      await done;
-    },
+    close: srv.close,
   };
-
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    if (closed) socket.destroy();
-  });
-
-  const gone = (res: ServerResponse) => closed || res.destroyed || res.socket?.destroyed === true;
 
   function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) {
     if (gone(res)) return;
@@ -392,14 +359,9 @@ export async function startCohereUpstream(opts: CohereStartOptions = {}): Promis
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      mock.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      resolve(mock);
-    });
-  });
+  const port = await srv.listen();
+  mock.url = `http://127.0.0.1:${port}`;
+  return mock;
 }
 
 /** A recorded Cohere v2 text stream (the mock's shape), for translator tests. */

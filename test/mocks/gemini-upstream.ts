@@ -31,8 +31,8 @@
  * calling is not NONE and the last turn is the user's; `[name] tool said: ...`
  * after function responses.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { mockServer } from "./mock-server.ts";
 
 export type Behavior =
   | { kind: "ok"; delayMs?: number }
@@ -359,22 +359,10 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
   const thoughts = Math.max(0, opts.thoughtsTokens ?? 0);
   const cached = Math.max(0, opts.cachedTokens ?? 0);
   const requireSignatures = opts.requireThoughtSignatures ?? true;
-  const sockets = new Set<Socket>();
-  const waits = new Map<NodeJS.Timeout, () => void>();
-  let closed = false;
+  const srv = mockServer();
+  const { server, sleep, gone } = srv;
   let signatureCount = 0;
 
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      if (closed) return resolve();
-      const t = setTimeout(() => {
-        waits.delete(t);
-        resolve();
-      }, ms);
-      waits.set(t, resolve);
-    });
-
-  const server = createServer();
   const mock: GeminiMock = {
     url: "",
     name,
@@ -382,28 +370,8 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
     signatures: new Set(),
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const [t, resolve] of waits) {
-        clearTimeout(t);
-        resolve();
-      }
-      waits.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      await done;
-    },
+    close: srv.close,
   };
-
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    if (closed) socket.destroy();
-  });
-
-  const gone = (res: ServerResponse) => closed || res.destroyed || res.socket?.destroyed === true;
 
   function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) {
     if (gone(res)) return;
@@ -676,13 +644,8 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      const { port } = server.address() as AddressInfo;
-      mock.url = `http://127.0.0.1:${port}`;
-      resolve(mock);
-    });
+  return srv.listen().then((port) => {
+    mock.url = `http://127.0.0.1:${port}`;
+    return mock;
   });
 }

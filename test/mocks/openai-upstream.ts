@@ -15,8 +15,8 @@
  *   4. one behavior is taken from `queue` (or `fallback` when it is empty)
  *      and applied. Steps 2 and 3 do not consume a behavior.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { mockServer } from "./mock-server.ts";
 
 export type Behavior =
   | { kind: "ok"; delayMs?: number }
@@ -241,22 +241,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
   const name = opts.name ?? "mock";
   const streamChunks = Math.max(1, Math.floor(opts.stream?.chunks ?? 4));
   const intervalMs = Math.max(0, opts.stream?.intervalMs ?? 0);
-  const sockets = new Set<Socket>();
-  /** Pending waits, resolved early by close() so no timer outlives the mock. */
-  const waits = new Map<NodeJS.Timeout, () => void>();
-  let closed = false;
-
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      if (closed) return resolve();
-      const t = setTimeout(() => {
-        waits.delete(t);
-        resolve();
-      }, ms);
-      waits.set(t, resolve);
-    });
-
-  const server = createServer();
+  const srv = mockServer();
+  const { server, sleep, gone } = srv;
 
   const mock: MockUpstream = {
     url: "",
@@ -264,29 +250,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const [t, resolve] of waits) {
-        clearTimeout(t);
-        resolve();
-      }
-      waits.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      await done;
-    },
+    close: srv.close,
   };
-
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    if (closed) socket.destroy();
-  });
-
-  /** True once the client went away or the mock closed; writes must stop. */
-  const gone = (res: ServerResponse) => closed || res.destroyed || res.socket?.destroyed === true;
 
   const baseHeaders = (): Record<string, string> => ({
     "x-request-id": newId("req_"),
@@ -767,13 +732,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      const { port } = server.address() as AddressInfo;
-      mock.url = `http://127.0.0.1:${port}/v1`;
-      resolve(mock);
-    });
+  return srv.listen().then((port) => {
+    mock.url = `http://127.0.0.1:${port}/v1`;
+    return mock;
   });
 }
