@@ -47,7 +47,7 @@ for (const o of ONLY) if (!ALL.includes(o) && o !== "profile") usage(`unknown --
 const PROFILE = flag("profile") || ONLY.has("profile");
 const S = QUICK
   ? { rounds: 3, latencySec: 1, throughputSec: 1, warmSec: 1, sseWaves: 1, isoSec: 1, compileRuns: 1, microReps: 3, microMs: 10 }
-  : { rounds: 5, latencySec: 3, throughputSec: 3, warmSec: 2, sseWaves: 2, isoSec: 3, compileRuns: 3, microReps: 7, microMs: 30 };
+  : { rounds: 5, latencySec: 3, throughputSec: 3, warmSec: 2, sseWaves: 2, isoSec: 4, compileRuns: 3, microReps: 7, microMs: 30 };
 if (option("rounds") !== undefined) S.rounds = Math.max(1, Math.min(20, Number(option("rounds"))));
 const NAME = option("name") ?? (QUICK ? "bench-quick" : "bench");
 const SSE = { concurrency: 8, chunks: 64, intervalMs: 20, staggerMs: 2.5 };
@@ -634,7 +634,9 @@ if (ONLY.has("isolation")) {
   summary.isolation = {
     healthyP99Us: median(isolation.rounds.map((r) => r.healthy.p99Us)),
     saturatedP99Us: median(isolation.rounds.map((r) => r.saturated.p99Us)),
-    p99Ratio: median(isolation.rounds.map((r) => r.p99Ratio)),
+    // As for items 1 and 2: the ratio of the medians across rounds (each round's own ratio is in `rounds`).
+    p99Ratio: median(isolation.rounds.map((r) => r.saturated.p99Us)) / median(isolation.rounds.map((r) => r.healthy.p99Us)),
+    perRoundRatios: isolation.rounds.map((r) => Math.round(r.p99Ratio * 100) / 100),
     slowMaxInFlight: Math.max(...isolation.rounds.map((r) => r.saturated.slowMaxInFlight)),
     errors: isolation.rounds.reduce((a, r) => a + r.healthy.errors + r.saturated.errors, 0),
   };
@@ -718,7 +720,7 @@ if (summary.sse) {
 }
 if (summary.isolation) {
   const I = summary.isolation;
-  row(4, `pool isolation: p99, ${ISO.measureConnections} conns to the healthy provider`, { gateway: `${us(I.healthyP99Us)} → ${us(I.saturatedP99Us)}` }, `saturated/healthy = ${fx(I.p99Ratio)} (slow upstream saw ≤ ${I.slowMaxInFlight} in flight)`, "pool isolation p99 ratio");
+  row(4, `pool isolation: p99, ${ISO.measureConnections} conns to the healthy provider`, { gateway: `${us(I.healthyP99Us)} → ${us(I.saturatedP99Us)}` }, `saturated/healthy = ${fx(I.p99Ratio)} (rounds: ${I.perRoundRatios.join(", ")}; the slow upstream saw ≤ ${I.slowMaxInFlight} in flight)`, "pool isolation p99 ratio");
 }
 if (micro) {
   const lo = Math.min(...micro.pick.map((p) => p.aliasNs));
