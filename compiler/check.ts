@@ -100,6 +100,25 @@ export function check(config: Config, bag: DiagnosticBag): void {
   checkStatuses(config.fallback_config?.on_status_codes, "/fallback_config/on_status_codes", bag);
   checkFallbackCycles(config, routeIds, bag);
 
+  // One model name sent as is to providers of different wire formats: one of them will not know it.
+  const passthroughWarning = (at: string, label: string, accountIndexes: number[]) => {
+    const wires = new Set(accountIndexes.map((i) => PROVIDERS[accounts[i].provider].wire));
+    if (wires.size > 1) {
+      const ids = accountIndexes.map((i) => `'${accounts[i].id}'`).join(", ");
+      bag.warning("GWC_W_MIXED_PASSTHROUGH", at, `${label} sends the same model name to ${ids}, which speak different APIs; a model one of them serves, the other will refuse. Set \`model\` on each account (or target).`);
+    }
+  };
+  if (routes.length === 0) {
+    passthroughWarning("/accounts", "The catch-all route", accounts.flatMap((a, i) => (a.model === undefined && (a.weight ?? 1) > 0 ? [i] : [])));
+  }
+  routes.forEach((r, i) => {
+    const passing = r.targets.flatMap((t) => {
+      const index = accountIds.get(t.account);
+      return index !== undefined && t.model === undefined && accounts[index].model === undefined ? [index] : [];
+    });
+    passthroughWarning(pointerOf("routes", i, "targets"), `Route '${r.id ?? r.model}'`, passing);
+  });
+
   if (routes.length === 0 && accounts.length > 0) {
     const total = accounts.reduce((s, a) => s + (a.weight ?? 1), 0);
     if (total === 0) bag.error("GWC_E_ZERO_WEIGHTS", "/accounts", "Every account has weight 0, so nothing can be picked. Give at least one a positive weight.");
