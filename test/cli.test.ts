@@ -66,6 +66,13 @@ describe("gwc check", () => {
     expect(r.stdout).not.toContain("sk-ant-REAL");
   });
 
+  it("warns, without failing, when one model name goes to providers with different APIs", () => {
+    const r = gwc("check", "examples/article-70-30.json");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("GWC_W_MIXED_PASSTHROUGH  /accounts  The catch-all route sends the same model name to 'openai-primary', 'anthropic-secondary'");
+    expect(gwc("check", "examples/article-latency-split.json").stdout).not.toContain("GWC_W_MIXED_PASSTHROUGH");
+  });
+
   it("speaks JSON with --format json", () => {
     const r = gwc("check", bad(tempDir()), "--format", "json");
     expect(r.status).toBe(1);
