@@ -284,6 +284,39 @@ async function withRss(pid, work) {
   }
 }
 
+/**
+ * CPU used on the machine by anything that is not this bench: all CPUs' user
+ * and system time (/proc/stat) minus this script's, its reaped children's (wrk)
+ * and its live children's (mock, floor, gateways). In clock ticks.
+ */
+function cpuSnapshot() {
+  try {
+    const [user, nice, system] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1, 4).map(Number);
+    const stat = (pid) => readFileSync(`/proc/${pid}/stat`, "utf8").slice(readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2).split(" ");
+    const self = stat("self");
+    // After ")": state is field 3, so utime (14), stime (15), cutime (16), cstime (17) sit at 11..14.
+    let ours = Number(self[11]) + Number(self[12]) + Number(self[13]) + Number(self[14]);
+    for (const c of children) {
+      try {
+        const f = stat(c.pid);
+        ours += Number(f[11]) + Number(f[12]);
+      } catch {
+        // exited between the two reads: counted in cutime once reaped
+      }
+    }
+    return { at: Date.now(), busy: user + nice + system, ours };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of one core (percent) that other processes on the machine used between two snapshots. */
+function foreignCpuPct(a, b) {
+  if (a === undefined || b === undefined) return NaN;
+  const ticks = b.busy - a.busy - (b.ours - a.ours);
+  return Math.max(0, Math.round((1000 * ticks) / (b.at - a.at)) / 10); // 100 ticks per second
+}
+
 async function getJson(url) {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
   return res.json();
@@ -326,6 +359,13 @@ const meta = {
   settings: { ...S, sse: SSE, throughputConnections: THROUGHPUT_CONNECTIONS, isolation: ISO },
 };
 log(`${QUICK ? "quick" : "full"} run: ${S.rounds} rounds; ${meta.cpu}, ${CORES} cores; ${meta.loadGenerator}`);
+{
+  // Is anything else busy? (Another test run on a shared machine shows up in every p99.)
+  const a = cpuSnapshot();
+  await sleep(1000);
+  meta.otherCpuBeforeStartPct = foreignCpuPct(a, cpuSnapshot());
+  if (meta.otherCpuBeforeStartPct > 10) log(`WARNING: other processes are using ${meta.otherCpuBeforeStartPct}% of a core right now; results will be noisy`);
+}
 
 const needTraffic = ["latency", "throughput", "sse", "isolation"].some((o) => ONLY.has(o));
 const mock = needTraffic || PROFILE ? await startMock() : undefined;
@@ -409,6 +449,7 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
   for (let r = 0; r < S.rounds; r++) {
     const order = rotate(targets, r);
     const round = { order: order.map((t) => t.name), latency: {}, throughput: {}, sse: {} };
+    const cpuStart = cpuSnapshot();
     if (ONLY.has("latency") || ONLY.has("sse")) {
       const core = layout("serial");
       if (ONLY.has("latency")) {
@@ -430,8 +471,9 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
         round.throughput[t.name] = { rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, requests: w.requests, errors: w.errorCount, rssBeforeMiB: idleKiB / 1024, rssPeakMiB: peakKiB / 1024 };
       }
     }
+    round.foreignCpuPct = foreignCpuPct(cpuStart, cpuSnapshot());
     rounds.push(round);
-    log(`round ${r + 1}/${S.rounds} done (${Math.round((Date.now() - started) / 1000)} s)`);
+    log(`round ${r + 1}/${S.rounds} done (${Math.round((Date.now() - started) / 1000)} s; other processes used ${round.foreignCpuPct}% of a core)`);
   }
 }
 
@@ -462,6 +504,7 @@ if (ONLY.has("isolation")) {
   await wrk(gw.url, { connections: ISO.measureConnections, seconds: S.warmSec });
   for (let r = 0; r < S.rounds; r++) {
     const row = {};
+    const cpuStart = cpuSnapshot();
     for (const phase of r % 2 === 0 ? ["healthy", "saturated"] : ["saturated", "healthy"]) {
       if (phase === "healthy") {
         const w = await wrk(gw.url, { connections: ISO.measureConnections, seconds: S.isoSec });
@@ -488,6 +531,7 @@ if (ONLY.has("isolation")) {
       await sleep(300); // let the gateway drop the abandoned slow requests
     }
     row.p99Ratio = row.saturated.p99Us / row.healthy.p99Us;
+    row.foreignCpuPct = foreignCpuPct(cpuStart, cpuSnapshot());
     isolation.rounds.push(row);
   }
   await stop(gw.child);
@@ -794,6 +838,12 @@ if (profiles) {
     out("  total time (inclusive):");
     for (const t of p.inclusive.slice(0, 25)) out(`  ${String(t.totalPct).padStart(5)}%  ${t.fn}`);
   }
+}
+const foreign = [...rounds.map((r) => r.foreignCpuPct), ...isolation.rounds.map((r) => r.foreignCpuPct)].filter((x) => Number.isFinite(x));
+if (foreign.length > 0) {
+  out();
+  out(`other processes on the machine, per round (% of one core): ${rounds.map((r) => r.foreignCpuPct).join(", ")}${isolation.rounds.length > 0 ? `; isolation rounds: ${isolation.rounds.map((r) => r.foreignCpuPct).join(", ")}` : ""}`);
+  if (Math.max(...foreign) > 10) out("WARNING: something else was busy on this machine during some rounds; their p99 rows are suspect (medians across rounds soften this; rerun on a quiet machine)");
 }
 const missed = checks.filter((c) => c.met === false);
 out();
