@@ -1,9 +1,10 @@
 // gwc benchmark (issue #6): latency, throughput, SSE, pool isolation, micro,
 // compile, governance, each against a `direct` and a `floor` baseline on loopback.
 //
-//   npm run bench                      full run (~4 min): 5 interleaved rounds
-//   npm run bench -- --quick           ~1 min: 3 shorter rounds, 1 build per size
+//   npm run bench                      full run (4.5–5 min): 5 interleaved rounds
+//   npm run bench -- --quick           ~80 s: 3 shorter rounds, 1 build per size
 //   npm run bench -- --profile         also --cpu-prof the gateway (plain and governed) and the floor under load
+//   npm run bench -- --steady-heap     floor and gateways with V8's memory reducer off (see below)
 //   npm run bench -- --only=latency,throughput,sse,isolation,micro,compile   (a subset; --only=profile profiles alone)
 //
 // Every process is its own, pinned with taskset (on a machine with 2+ cores),
@@ -44,11 +45,22 @@ const QUICK = flag("quick");
 const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile"];
 const ONLY = new Set((option("only") ?? ALL.join(",")).split(","));
 for (const o of ONLY) if (!ALL.includes(o) && o !== "profile") usage(`unknown --only item '${o}'`);
+for (const a of argv) if (!/^--(quick|profile|steady-heap|(rounds|name|only)=.+)$/.test(a)) usage(`unknown option '${a}'`);
 const PROFILE = flag("profile") || ONLY.has("profile");
+// --steady-heap: run the floor and every gateway with V8's memory reducer off. Each process idles
+// ~25 s between its own measurements; the reducer then shrinks its heap, and the process is often
+// slower for the rest of the run (see bench/README.md). Off by default: the default measures
+// `node dist/gateway.mjs` exactly as it is run.
+const STEADY = flag("steady-heap");
+const PROCESS_FLAGS = STEADY ? ["--no-memory-reducer"] : [];
 const S = QUICK
   ? { rounds: 3, latencySec: 1, throughputSec: 1, warmSec: 1, sseWaves: 1, isoSec: 1, compileRuns: 1, microReps: 3, microMs: 10 }
   : { rounds: 5, latencySec: 3, throughputSec: 3, warmSec: 2, sseWaves: 2, isoSec: 4, compileRuns: 3, microReps: 7, microMs: 30 };
-if (option("rounds") !== undefined) S.rounds = Math.max(1, Math.min(20, Number(option("rounds"))));
+if (option("rounds") !== undefined) {
+  const n = Number(option("rounds"));
+  if (!Number.isInteger(n) || n < 1 || n > 20) usage("--rounds takes a whole number from 1 to 20");
+  S.rounds = n;
+}
 const NAME = option("name") ?? (QUICK ? "bench-quick" : "bench");
 const SSE = { concurrency: 8, chunks: 64, intervalMs: 20, staggerMs: 2.5 };
 const THROUGHPUT_CONNECTIONS = 32;
@@ -56,7 +68,7 @@ const ISO = { measureConnections: 8, saturateConnections: 64, slowDelayMs: 2000,
 const WALL_LIMIT_MS = (QUICK ? 4 : 12) * 60_000; // a hard stop, far above the expected run time
 
 function usage(message) {
-  console.error(`bench: ${message}\nusage: npm run bench [-- --quick] [--profile] [--rounds=N] [--name=NAME] [--only=${ALL.join(",")},profile]`);
+  console.error(`bench: ${message}\nusage: npm run bench [-- --quick] [--profile] [--steady-heap] [--rounds=N] [--name=NAME] [--only=${ALL.join(",")},profile]`);
   process.exit(2);
 }
 
@@ -209,7 +221,7 @@ async function startMock() {
   return { child, fast: `http://127.0.0.1:${m[1]}`, slow: `http://127.0.0.1:${m[2]}` };
 }
 
-async function startFloor(upstream, nodeFlags = []) {
+async function startFloor(upstream, nodeFlags = PROCESS_FLAGS) {
   const child = spawnPinned(0, process.execPath, [...nodeFlags, join(benchDir, "lib", "floor.mjs")], { UPSTREAM: upstream, CONNECTIONS: "64" }, undefined, { mainThread: true });
   const m = await waitFor(child, "stdout", /\{"port":(\d+)\}/, 10_000, "floor");
   pinMainThread(child.pid, 0);
@@ -228,7 +240,7 @@ function build(name, config) {
 }
 
 /** Runs a built bundle with its event loop on core 0, from its own temporary directory (where its state snapshots go). */
-async function startGateway(bundle, env = {}, nodeFlags = []) {
+async function startGateway(bundle, env = {}, nodeFlags = PROCESS_FLAGS) {
   const port = await freePort();
   const child = spawnPinned(0, process.execPath, [...nodeFlags, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, dirname(bundle), { mainThread: true });
   await waitFor(child, "stderr", /listening on/, 15_000, "gateway");
@@ -292,7 +304,10 @@ async function withRss(pid, work) {
 function cpuSnapshot() {
   try {
     const [user, nice, system] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1, 4).map(Number);
-    const stat = (pid) => readFileSync(`/proc/${pid}/stat`, "utf8").slice(readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2).split(" ");
+    const stat = (pid) => {
+      const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return text.slice(text.lastIndexOf(")") + 2).split(" ");
+    };
     const self = stat("self");
     // After ")": state is field 3, so utime (14), stime (15), cutime (16), cstime (17) sit at 11..14.
     let ours = Number(self[11]) + Number(self[12]) + Number(self[13]) + Number(self[14]);
@@ -347,6 +362,7 @@ const meta = {
   runtimeChangesNotCommitted: git(["status", "--porcelain", "--", "runtime", "compiler"]).split("\n").filter(Boolean).length,
   date: new Date().toISOString(),
   quick: QUICK,
+  processFlags: PROCESS_FLAGS,
   node: process.version,
   cpu: cpus()[0]?.model ?? "unknown",
   cores: CORES,
@@ -596,7 +612,7 @@ if (PROFILE) {
   const plainBundle = build("profile", { accounts: [account("mock", mock.fast)] });
   const govBundle = build("profile-governed", governedConfig(mock.fast));
   for (const who of ["gateway", "gateway+gov", "floor"]) {
-    const flags = ["--cpu-prof", `--cpu-prof-dir=${join(dir, who)}`];
+    const flags = [...PROCESS_FLAGS, "--cpu-prof", `--cpu-prof-dir=${join(dir, who)}`];
     const p =
       who === "gateway"
         ? await startGateway(plainBundle, {}, flags)
@@ -735,7 +751,7 @@ const lines = [];
 const out = (s = "") => lines.push(s);
 out(`gwc bench (${QUICK ? "quick" : "full"}): ${meta.date.slice(0, 10)}, node ${meta.node}, ${meta.cpu}, ${CORES} cores, ${S.rounds} interleaved rounds, medians across rounds`);
 out(`gateway built from commit ${meta.commit}${meta.runtimeChangesNotCommitted > 0 ? ` plus ${meta.runtimeChangesNotCommitted} uncommitted file(s) in runtime/ and compiler/` : ""}`);
-out(`load: ${meta.loadGenerator}; pinning: ${meta.pinning}`);
+out(`load: ${meta.loadGenerator}; pinning: ${meta.pinning}${STEADY ? "; floor and gateways run with --no-memory-reducer (--steady-heap)" : ""}`);
 out();
 const cols = ["#", "measure", ...names, "result", "target", "met"];
 const mark = (c) => (c === undefined ? "" : c.met === null ? "n/a" : c.met ? "yes" : "MISSED");
