@@ -31,7 +31,9 @@ export class AccountHealth {
   constructor(private readonly now: () => number = Date.now) {}
 
   /** Whether the router should leave this account out of a pick now. */
-  isDown(random: number = Math.random()): boolean {
+  isDown(random?: number): boolean {
+    // The common case on the per-request path: closed and fully ramped, no clock read, no draw.
+    if (this.#openUntil === 0 && this.#rampStart === -Infinity) return false;
     const now = this.now();
     if (this.#openUntil > 0) {
       if (now < this.#openUntil) return true;
@@ -40,7 +42,11 @@ export class AccountHealth {
       return this.#probing;
     }
     const ramp = (now - this.#rampStart) / RAMP_MS;
-    return ramp < 1 && random > ramp;
+    if (ramp >= 1) {
+      this.#rampStart = -Infinity;
+      return false;
+    }
+    return (random ?? Math.random()) > ramp;
   }
 
   /** Called when a request is about to go to this account. */
