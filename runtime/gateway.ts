@@ -1,3 +1,4 @@
+import type { CallerSignal } from "./caller-signal.ts";
 import { HttpError } from "./errors.ts";
 import { BudgetExceeded, estimate, Governance, type Reservation } from "./governance.ts";
 import { AccountHealth } from "./health.ts";
@@ -48,7 +49,7 @@ export interface RequestContext {
   vk: number;
   res: ResponseSink;
   requestId: string;
-  signal: AbortSignal;
+  signal: CallerSignal;
   /** Rate-limit headers for the caller. */
   headers: Record<string, string>;
   /** After a budget reroute: the key's own budget no longer applies. */
@@ -177,7 +178,7 @@ export class Gateway {
    * then the route, then — if the key's own budget is spent and it says so —
    * its reroute.
    */
-  async proxy(req: InboundRequest, res: ResponseSink, requestId: string, signal: AbortSignal, vk: number): Promise<void> {
+  async proxy(req: InboundRequest, res: ResponseSink, requestId: string, signal: CallerSignal, vk: number): Promise<void> {
     const model = req.json.model as string;
     const route = this.router.route(model);
     if (route === undefined) {

@@ -1,4 +1,5 @@
 import { Pool } from "undici";
+import type { CallerSignal } from "./caller-signal.ts";
 import type { PlanPool } from "./plan.ts";
 
 /** The pool could not take the request; `terminal` (policy `drop`) means do not fail over. */
@@ -58,7 +59,7 @@ export class ProviderPool {
   }
 
   /** Resolves (or returns undefined at once) when the caller may send; call release() after. */
-  acquire(signal: AbortSignal): Promise<void> | undefined {
+  acquire(signal: CallerSignal): Promise<void> | undefined {
     const c = this.config;
     if (this.#active < c.maxConnections) {
       this.#active++;
@@ -77,7 +78,7 @@ export class ProviderPool {
         const i = this.#waiting.indexOf(waiter, this.#head);
         if (i >= 0) this.#waiting[i] = undefined;
         clearTimeout(waiter.timer);
-        signal.removeEventListener("abort", onAbort);
+        signal.removeListener("abort", onAbort);
         reject(e);
       };
       const onAbort = () => leave(new PoolBusyError(c.id, true, "the caller went away while queued"));
@@ -89,10 +90,10 @@ export class ProviderPool {
       }
       waiter.grant = () => {
         clearTimeout(waiter.timer);
-        signal.removeEventListener("abort", onAbort);
+        signal.removeListener("abort", onAbort);
         resolve();
       };
-      signal.addEventListener("abort", onAbort, { once: true });
+      signal.once("abort", onAbort);
       this.#waiting.push(waiter);
     });
   }

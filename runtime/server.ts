@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { AnthropicSink, anthropicError, toOpenAI } from "./anthropic-inbound.ts";
+import { CallerSignal } from "./caller-signal.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
@@ -30,10 +31,12 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
   const state: GatewayServer = {
     server: createServer((req, res) => {
       inFlight++;
+      const signal = new CallerSignal();
       res.once("close", () => {
+        if (!res.writableFinished) signal.abort();
         if (--inFlight === 0) idle?.();
       });
-      handle(state.gateway, req, res, draining).catch(() => res.destroy());
+      handle(state.gateway, req, res, signal, draining).catch(() => res.destroy());
     }),
     gateway,
     async shutdown() {
@@ -55,14 +58,12 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
   return state;
 }
 
-async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, draining: boolean): Promise<void> {
+async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean): Promise<void> {
   const incomingId = req.headers["x-request-id"];
   const requestId = typeof incomingId === "string" && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
-  const path = (req.url ?? "/").split("?")[0];
-  const aborter = new AbortController();
-  res.once("close", () => {
-    if (!res.writableFinished) aborter.abort();
-  });
+  const url = req.url ?? "/";
+  const query = url.indexOf("?");
+  const path = query < 0 ? url : url.slice(0, query);
   try {
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
@@ -73,7 +74,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
-    if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, requestId, aborter.signal);
+    if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, requestId, signal);
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
       throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown request URL: ${req.method} ${path}.`);
@@ -87,7 +88,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     if (typeof parsed.model !== "string" || parsed.model === "") throw badRequest("You must provide a model parameter.", "missing_model", "model");
     if (parsed.stream !== undefined && typeof parsed.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
     const stream = parsed.stream === true && endpoint !== "embeddings";
-    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, requestId, aborter.signal, vk);
+    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, requestId, signal, vk);
   } catch (e) {
     if (res.headersSent) {
       res.destroy();
@@ -100,7 +101,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
 }
 
 /** Anthropic's Messages API over the same routing; errors in Anthropic's shape. */
-async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requestId: string, signal: AbortSignal): Promise<void> {
+async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requestId: string, signal: CallerSignal): Promise<void> {
   try {
     const vk = gateway.governance.identify(req.headers);
     const raw = await readBody(req, gateway.plan.server.maxBodyBytes);

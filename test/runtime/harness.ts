@@ -11,6 +11,8 @@ export interface RunningGateway {
   v1: string;
   plan: Plan;
   server: GatewayServer;
+  /** The state that outlives reloads: pools, breakers, the store. */
+  runtime: Runtime;
   reload(config: object): void;
   close(): Promise<void>;
 }
@@ -37,6 +39,7 @@ export async function startGateway(
     v1: `${url}/v1`,
     plan,
     server,
+    runtime,
     reload: (next) => {
       server.gateway = runtime.load(compile(next), env);
     },
@@ -47,4 +50,13 @@ export async function startGateway(
 /** Accounts on OpenAI-compatible mock upstreams. */
 export function account(id: string, baseUrl: string, weight: number, extra: object = {}): object {
   return { id, provider: "openai", base_url: baseUrl, weight, ...extra };
+}
+
+/** Resolves once `done()` holds, polling every 10 ms; rejects after `ms`. */
+export async function until(done: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((ok) => setTimeout(ok, 10));
+  }
 }

@@ -3,7 +3,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { account, startGateway, type RunningGateway } from "./harness.ts";
+import { account, startGateway, until, type RunningGateway } from "./harness.ts";
 
 let primary: MockUpstream;
 let secondary: MockUpstream;
@@ -110,5 +110,42 @@ describe("through the official openai client", () => {
     expect(noModel.status).toBe(400);
     const huge = await fetch(`${gw.v1}/chat/completions`, { method: "POST", body: "x".repeat(5 * 1024 * 1024) });
     expect(huge.status).toBe(413);
+  });
+});
+
+describe("a caller who hangs up", () => {
+  // 100 chunks 50 ms apart: the stream would run 5 s if nobody stopped it.
+  let slow: MockUpstream;
+  let g: RunningGateway;
+  let c: OpenAI;
+  beforeAll(async () => {
+    slow = await startOpenAIUpstream({ name: "slow", stream: { chunks: 100, intervalMs: 50 } });
+    g = await startGateway({ accounts: [account("slow", slow.url, 1)], routes: [{ model: "gpt-4o", targets: [{ account: "slow" }] }] });
+    c = new OpenAI({ baseURL: g.v1, apiKey: "caller-key", maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await g.close();
+    await slow.close();
+  });
+  const pool = () => g.runtime.pools.values().next().value!;
+
+  it("mid-stream: the upstream request is cancelled and its connection slot freed at once", async () => {
+    const stream = await c.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "a long story" }], stream: true });
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe("chat.completion.chunk");
+      expect(pool().active).toBe(1);
+      break; // the client aborts its request
+    }
+    await until(() => pool().active === 0, 1000);
+  });
+
+  it("while the upstream has not answered: the same", async () => {
+    slow.queue.push({ kind: "hang" });
+    const gone = new AbortController();
+    const pending = c.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hello?" }] }, { signal: gone.signal });
+    await until(() => pool().active === 1);
+    gone.abort();
+    await expect(pending).rejects.toThrow();
+    await until(() => pool().active === 0, 1000);
   });
 });

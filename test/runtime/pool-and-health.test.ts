@@ -1,6 +1,7 @@
 // The two pieces of runtime state with policies of their own, with the clock
 // and the queue under the test's control.
 import { afterEach, describe, expect, it } from "vitest";
+import { CallerSignal } from "../../runtime/caller-signal.ts";
 import { AccountHealth, BASE_COOLDOWN_MS, CONSECUTIVE_FAILURES, RAMP_MS } from "../../runtime/health.ts";
 import type { PlanPool } from "../../runtime/plan.ts";
 import { PoolBusyError, ProviderPool } from "../../runtime/pool.ts";
@@ -17,7 +18,7 @@ const pool = (backpressure: PlanPool["backpressure"], queueTimeoutMs = 50) => {
 afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
 });
-const signal = new AbortController().signal;
+const signal = new CallerSignal();
 
 describe("provider pool backpressure", () => {
   it("admits up to its connections, queues up to its queue size, in order", async () => {
@@ -78,8 +79,8 @@ describe("provider pool backpressure", () => {
   it("a caller that goes away leaves the queue", async () => {
     const p = pool("error");
     p.acquire(signal);
-    const gone = new AbortController();
-    const waiting = p.acquire(gone.signal)!;
+    const gone = new CallerSignal();
+    const waiting = p.acquire(gone)!;
     gone.abort();
     await expect(waiting).rejects.toBeInstanceOf(PoolBusyError);
     p.release();
