@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { HttpError } from "./errors.ts";
 import { periodBounds, PERIODS, type Period } from "./periods.ts";
@@ -20,10 +20,26 @@ interface LineMeta {
 
 /** A reservation held while one attempt is in flight. */
 export interface Reservation {
-  keys: string[];
+  keys: readonly string[];
   amount: number;
   price: PlanPrice;
 }
+
+/** A rate-limit window's counter line, with its limit as header text. */
+interface WindowLine extends CountLine {
+  limitText: string;
+}
+
+/** The money lines a set of budgets reserves on, built once per period. */
+interface BudgetLines {
+  lines: MoneyLine[];
+  keys: string[];
+  metas: LineMeta[];
+  /** The earliest period end among them: rebuilt after it. */
+  expiresAt: number;
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** A budget without room; `own` when it is the key's own budget (which may reroute). */
 export class BudgetExceeded extends HttpError {
@@ -50,11 +66,14 @@ export class BudgetExceeded extends HttpError {
  */
 export class Governance {
   readonly #byHash = new Map<string, number>();
-  readonly #hashes: Buffer[] = [];
   readonly #adminHash: Buffer | null;
   readonly #prices: Map<string, PlanPrice>;
-  readonly #lines = new Map<string, CountLine>();
-  readonly #periods = new Map<string, MoneyLine & { resetsAt: number }>();
+  // Per-request lookups below are keyed by plan objects (identity), never by built strings.
+  readonly #reqLines = new Map<PlanRateLimit, WindowLine>();
+  readonly #tokLines = new Map<PlanRateLimit, WindowLine>();
+  readonly #budgetLines = new Map<readonly number[], BudgetLines>();
+  /** budgetsFor's answers, per key (index + 1; 0 is no key), then provider; [all, without the key's own]. */
+  readonly #budgetSets: Map<string, [readonly number[], readonly number[]]>[] = [];
 
   constructor(
     readonly plan: Plan,
@@ -72,7 +91,6 @@ export class Governance {
         else hex = sha256(value);
       }
       if (hex !== null) this.#byHash.set(hex, i);
-      this.#hashes[i] = Buffer.from(hex ?? "", "hex");
     });
     const admin = plan.server.adminKeyEnv === null ? undefined : env[plan.server.adminKeyEnv];
     if (plan.server.adminKeyEnv !== null && !admin) missing.push(`${plan.server.adminKeyEnv} (the admin key)`);
@@ -86,18 +104,19 @@ export class Governance {
     return this.plan.virtualKeys.length === 0;
   }
 
-  /** The caller's key index, -1 on an open gateway; 401 when a needed key is missing or unknown. */
+  /**
+   * The caller's key index, -1 on an open gateway; 401 when a needed key is
+   * missing or unknown. The lookup is by the presented key's SHA-256, so how
+   * long it takes says nothing about any stored key.
+   */
   identify(headers: IncomingHttpHeaders): number {
     if (this.open) return -1;
     const presented = presentedKey(headers);
     if (presented === undefined) {
       throw new HttpError(401, "invalid_request_error", "missing_api_key", "Send your gateway key as `Authorization: Bearer <key>` or `x-api-key: <key>`.");
     }
-    const hash = createHash("sha256").update(presented).digest();
-    const i = this.#byHash.get(hash.toString("hex"));
-    if (i === undefined || !timingSafeEqual(hash, this.#hashes[i])) {
-      throw new HttpError(401, "invalid_request_error", "invalid_api_key", "The API key is not a key of this gateway.");
-    }
+    const i = this.#byHash.get(sha256(presented));
+    if (i === undefined) throw new HttpError(401, "invalid_request_error", "invalid_api_key", "The API key is not a key of this gateway.");
     return i;
   }
 
@@ -118,6 +137,7 @@ export class Governance {
     if (key?.models && !key.models.some((m) => m === "*" || m === model || m === route.id)) {
       throw new HttpError(403, "permission_error", "model_not_allowed", `This key may not use model '${model}'. Allowed: ${key.models.join(", ")}.`, {}, "model");
     }
+    let headers = NO_HEADERS;
     if (limits.length > 0) {
       const tokenLines = this.#windowLines(limits, "tok", now);
       const full = tokenLines.findIndex((l) => this.store.counter(l.key) >= l.limit);
@@ -125,6 +145,7 @@ export class Governance {
       const requestLines = this.#windowLines(limits, "req", now);
       const denied = await this.store.count(requestLines, 1);
       if (denied >= 0) throw rateLimited("requests", requestLines[denied], now);
+      headers = this.#rateHeaders(requestLines, tokenLines, now);
     }
     let release = () => {};
     if (key !== undefined && key.maxConcurrent > 0) {
@@ -135,25 +156,34 @@ export class Governance {
       this.inflight.set(key.id, current + 1);
       release = () => this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
     }
-    return { headers: this.rateHeaders(limits, now), release };
+    return { headers, release };
   }
 
   /** OpenAI-style x-ratelimit-* headers for the tightest request and token limit. */
-  rateHeaders(limits: PlanRateLimit[], now: number): Record<string, string> {
+  #rateHeaders(requestLines: WindowLine[], tokenLines: WindowLine[], now: number): Record<string, string> {
     const headers: Record<string, string> = {};
-    for (const kind of ["req", "tok"] as const) {
-      let best: { limit: number; remaining: number; resetMs: number } | undefined;
-      for (const line of this.#windowLines(limits, kind, now)) {
-        const remaining = Math.max(0, line.limit - this.store.counter(line.key));
-        if (best === undefined || remaining < best.remaining) best = { limit: line.limit, remaining, resetMs: line.expiresAt - now };
-      }
-      if (best === undefined) continue;
-      const name = kind === "req" ? "requests" : "tokens";
-      headers[`x-ratelimit-limit-${name}`] = String(best.limit);
-      headers[`x-ratelimit-remaining-${name}`] = String(best.remaining);
-      headers[`x-ratelimit-reset-${name}`] = `${Math.ceil(best.resetMs / 1000)}s`;
+    const req = this.#tightest(requestLines);
+    if (req !== undefined) {
+      headers["x-ratelimit-limit-requests"] = req.line.limitText;
+      headers["x-ratelimit-remaining-requests"] = String(req.remaining);
+      headers["x-ratelimit-reset-requests"] = resetText(req.line, now);
+    }
+    const tok = this.#tightest(tokenLines);
+    if (tok !== undefined) {
+      headers["x-ratelimit-limit-tokens"] = tok.line.limitText;
+      headers["x-ratelimit-remaining-tokens"] = String(tok.remaining);
+      headers["x-ratelimit-reset-tokens"] = resetText(tok.line, now);
     }
     return headers;
+  }
+
+  #tightest(lines: WindowLine[]): { line: WindowLine; remaining: number } | undefined {
+    let best: { line: WindowLine; remaining: number } | undefined;
+    for (const line of lines) {
+      const remaining = Math.max(0, line.limit - this.store.counter(line.key));
+      if (best === undefined || remaining < best.remaining) best = { line, remaining };
+    }
+    return best;
   }
 
   rateLimits(key: PlanVirtualKey | undefined): PlanRateLimit[] {
@@ -165,26 +195,33 @@ export class Governance {
   accountOverLimit(account: number, now: number): boolean {
     const rl = this.plan.accounts[account].rateLimit;
     if (rl === null) return false;
-    return this.#windowLines([rl], "req", now).some((l) => this.store.counter(l.key) >= l.limit) ||
-      this.#windowLines([rl], "tok", now).some((l) => this.store.counter(l.key) >= l.limit);
+    const req = this.#windowLine(rl, "req", now);
+    const tok = this.#windowLine(rl, "tok", now);
+    return (req !== undefined && this.store.counter(req.key) >= req.limit) || (tok !== undefined && this.store.counter(tok.key) >= tok.limit);
   }
 
   async countAccountRequest(account: number, now: number): Promise<void> {
     const rl = this.plan.accounts[account].rateLimit;
-    if (rl !== null) await this.store.count(this.#windowLines([rl], "req", now), 1, true);
+    const line = rl === null ? undefined : this.#windowLine(rl, "req", now);
+    if (line !== undefined) await this.store.count([line], 1, true);
   }
 
   price(model: string): PlanPrice | undefined {
     return this.#prices.get(model);
   }
 
-  /** Budget indices a request of this key pays into when served by `provider`; `skipOwn` after a reroute. */
-  budgetsFor(vk: number, provider: string, skipOwn: boolean): number[] {
-    if (vk < 0) return this.plan.organization.budget >= 0 ? [this.plan.organization.budget] : [];
-    const key = this.plan.virtualKeys[vk];
-    const out = skipOwn ? key.budgets.filter((b) => this.plan.budgets[b].level !== "virtual_key") : [...key.budgets];
-    for (const [p, b] of key.providerBudgets) if (p === provider) out.push(b);
-    return out;
+  /** Budget indices a request of this key pays into when served by `provider`; `skipOwn` after a reroute. Built once, then shared. */
+  budgetsFor(vk: number, provider: string, skipOwn: boolean): readonly number[] {
+    const byProvider = (this.#budgetSets[vk + 1] ??= new Map());
+    let sets = byProvider.get(provider);
+    if (sets === undefined) {
+      const key = vk < 0 ? undefined : this.plan.virtualKeys[vk];
+      const org = this.plan.organization.budget;
+      const all = key === undefined ? (org >= 0 ? [org] : []) : [...key.budgets, ...key.providerBudgets.filter(([p]) => p === provider).map(([, b]) => b)];
+      sets = [all, all.filter((b) => this.plan.budgets[b].level !== "virtual_key")];
+      byProvider.set(provider, sets);
+    }
+    return sets[skipOwn ? 1 : 0];
   }
 
   /**
@@ -192,24 +229,37 @@ export class Governance {
    * budget that has no room (a key's provider budget reports as a
    * BudgetExceeded with `meta.budget.level === "provider"`).
    */
-  async reserve(budgets: number[], amount: number, price: PlanPrice, now: number): Promise<Reservation> {
-    const lines: MoneyLine[] = [];
-    const metas: LineMeta[] = [];
-    for (const b of budgets) {
-      const budget = this.plan.budgets[b];
-      for (const period of PERIODS) {
-        if (capOf(budget, period) < 0) continue;
-        const line = this.#periodLine(budget, period, now);
-        lines.push(line);
-        metas.push({ budget, period, resetsAt: line.resetsAt });
-      }
-    }
+  async reserve(budgets: readonly number[], amount: number, price: PlanPrice, now: number): Promise<Reservation> {
+    const { lines, keys, metas } = this.#linesOf(budgets, now);
     const failed = await this.store.reserve(lines, amount);
     if (failed >= 0) {
       const meta = metas[failed];
-      throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(lines[failed].key).spent);
+      throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]).spent);
     }
-    return { keys: lines.map((l) => l.key), amount, price };
+    return { keys, amount, price };
+  }
+
+  /** Every capped period of every budget in the set, as of `now`; shared until the first of them ends. */
+  #linesOf(budgets: readonly number[], now: number): BudgetLines {
+    let cached = this.#budgetLines.get(budgets);
+    if (cached === undefined || now >= cached.expiresAt) {
+      cached = { lines: [], keys: [], metas: [], expiresAt: Infinity };
+      for (const b of budgets) {
+        const budget = this.plan.budgets[b];
+        for (const period of PERIODS) {
+          const cap = capOf(budget, period);
+          if (cap < 0) continue;
+          const { start, end } = periodBounds(period, now);
+          const key = `${budget.key}|${period}|${start}`;
+          cached.lines.push({ key, cap, expiresAt: end });
+          cached.keys.push(key);
+          cached.metas.push({ budget, period, resetsAt: end });
+          cached.expiresAt = Math.min(cached.expiresAt, end);
+        }
+      }
+      this.#budgetLines.set(budgets, cached);
+    }
+    return cached;
   }
 
   /** Settles to the cost of the reported usage; without usage, the reservation stands as spent. */
@@ -225,10 +275,10 @@ export class Governance {
 
   /** Adds a response's tokens to the token windows of the key (and its team and org) and the account. */
   async countTokens(vk: number, account: number, usage: Usage, now: number): Promise<void> {
-    const limits = [...this.rateLimits(vk >= 0 ? this.plan.virtualKeys[vk] : undefined)];
+    const lines: CountLine[] = this.#windowLines(this.rateLimits(vk >= 0 ? this.plan.virtualKeys[vk] : undefined), "tok", now);
     const rl = this.plan.accounts[account].rateLimit;
-    if (rl !== null) limits.push(rl);
-    const lines = this.#windowLines(limits, "tok", now);
+    const own = rl === null ? undefined : this.#windowLine(rl, "tok", now);
+    if (own !== undefined) lines.push(own);
     if (lines.length > 0) await this.store.count(lines, usage.input + usage.output, true);
   }
 
@@ -264,7 +314,7 @@ export class Governance {
       id: rl.key,
       ...Object.fromEntries(
         (["req", "tok"] as const).flatMap((kind) => {
-          const line = this.#windowLines([rl], kind, now)[0];
+          const line = this.#windowLine(rl, kind, now);
           if (line === undefined) return [];
           const used = this.store.counter(line.key);
           return [[kind === "req" ? "requests" : "tokens", { limit: line.limit, used, remaining: Math.max(0, line.limit - used), resets_at: new Date(line.expiresAt).toISOString() }]];
@@ -279,31 +329,24 @@ export class Governance {
    * included) is built once per window and reused until the window ends, so
    * the per-request path allocates no keys.
    */
-  #windowLines(limits: PlanRateLimit[], kind: "req" | "tok", now: number): CountLine[] {
-    const lines: CountLine[] = [];
+  #windowLines(limits: readonly PlanRateLimit[], kind: "req" | "tok", now: number): WindowLine[] {
+    const lines: WindowLine[] = [];
     for (const rl of limits) {
-      const w = kind === "req" ? rl.requests : rl.tokens;
-      if (w === null) continue;
-      const cacheKey = `${kind}:${rl.key}`;
-      let line = this.#lines.get(cacheKey);
-      if (line === undefined || now >= line.expiresAt) {
-        const start = now - (now % w.windowMs);
-        line = { key: `${rl.key}|${kind}|${start}`, limit: w.limit, expiresAt: start + w.windowMs };
-        this.#lines.set(cacheKey, line);
-      }
-      lines.push(line);
+      const line = this.#windowLine(rl, kind, now);
+      if (line !== undefined) lines.push(line);
     }
     return lines;
   }
 
-  /** The current period's money line of a budget, built once per period. */
-  #periodLine(budget: PlanBudget, period: Period, now: number): MoneyLine & { resetsAt: number } {
-    const cacheKey = `${period}:${budget.key}`;
-    let line = this.#periods.get(cacheKey);
+  #windowLine(rl: PlanRateLimit, kind: "req" | "tok", now: number): WindowLine | undefined {
+    const w = kind === "req" ? rl.requests : rl.tokens;
+    if (w === null) return undefined;
+    const cache = kind === "req" ? this.#reqLines : this.#tokLines;
+    let line = cache.get(rl);
     if (line === undefined || now >= line.expiresAt) {
-      const { start, end } = periodBounds(period, now);
-      line = { key: `${budget.key}|${period}|${start}`, cap: capOf(budget, period), expiresAt: end, resetsAt: end };
-      this.#periods.set(cacheKey, line);
+      const start = now - (now % w.windowMs);
+      line = { key: `${rl.key}|${kind}|${start}`, limit: w.limit, limitText: String(w.limit), expiresAt: start + w.windowMs };
+      cache.set(rl, line);
     }
     return line;
   }
@@ -333,7 +376,7 @@ function usd(nano: number): string {
 }
 
 function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  return hash("sha256", text, "hex");
 }
 
 function presentedKey(headers: IncomingHttpHeaders): string | undefined {
@@ -341,6 +384,10 @@ function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   if (typeof auth === "string" && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim() || undefined;
   const x = headers["x-api-key"];
   return typeof x === "string" && x !== "" ? x : undefined;
+}
+
+function resetText(line: CountLine, now: number): string {
+  return `${Math.ceil((line.expiresAt - now) / 1000)}s`;
 }
 
 function rateLimited(kind: "requests" | "tokens", line: CountLine, now: number): HttpError {
