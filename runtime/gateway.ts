@@ -1,7 +1,7 @@
 import type { CallerSignal } from "./caller-signal.ts";
 import { HttpError } from "./errors.ts";
 import { BudgetExceeded, estimate, Governance, type Reservation } from "./governance.ts";
-import { AccountHealth } from "./health.ts";
+import { AccountHealth, HealthBoard } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
 import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
@@ -65,6 +65,7 @@ export interface RequestContext {
 export class Runtime {
   readonly pools = new Map<string, ProviderPool>();
   readonly health = new Map<string, AccountHealth>();
+  readonly board = new HealthBoard();
   readonly inflight = new Map<string, number>();
   #store: StateStore | undefined;
 
@@ -94,7 +95,7 @@ export class Runtime {
       }
       used.add(config.id);
       let health = this.health.get(a.id);
-      if (health === undefined) this.health.set(a.id, (health = new AccountHealth()));
+      if (health === undefined) this.health.set(a.id, (health = new AccountHealth(Date.now, this.board)));
       const context: AccountContext = {
         baseUrl: a.baseUrl,
         basePath: url.pathname.replace(/\/+$/, ""),
@@ -109,7 +110,7 @@ export class Runtime {
         retire(pool);
       }
     }
-    return new Gateway(plan, accounts, governance);
+    return new Gateway(plan, accounts, governance, this.board);
   }
 
   async close(): Promise<void> {
@@ -133,11 +134,14 @@ export class Gateway {
   readonly router: Router;
   /** Where each key's budget reroute goes, built once: its route, or a one-account route. */
   readonly #reroutes = new Map<number, PlanRoute>();
+  /** Routes none of whose members can be down for any reason but health (no account limit, a known wire). */
+  readonly #plain = new WeakSet<PlanRoute>();
 
   constructor(
     readonly plan: Plan,
     private readonly accounts: AccountRuntime[],
     readonly governance: Governance,
+    private readonly board: HealthBoard,
   ) {
     this.router = new Router(plan);
     plan.virtualKeys.forEach((k, i) => {
@@ -157,6 +161,10 @@ export class Gateway {
         });
       }
     });
+    for (const route of [...plan.routes, ...this.#reroutes.values()]) {
+      const members = route.targets.slice(0, route.members);
+      if (members.every((t) => accounts[t.account].adapter !== undefined && plan.accounts[t.account].rateLimit === null)) this.#plain.add(route);
+    }
   }
 
   /** Accounts whose wire format this runtime cannot speak yet: they get no traffic. */
@@ -184,7 +192,8 @@ export class Gateway {
     if (route === undefined) {
       throw new HttpError(404, "invalid_request_error", "model_not_found", `The model '${model}' is not served by this gateway. Served: ${this.models().join(", ") || "none"}.`, {}, "model");
     }
-    const admission = await this.governance.admit(vk, model, route, Date.now());
+    const admitted = this.governance.admit(vk, model, route, Date.now());
+    const admission = admitted instanceof Promise ? await admitted : admitted;
     const ctx: RequestContext = { req, model, vk, res, requestId, signal, headers: admission.headers, rerouted: false };
     try {
       await this.#serve(route, ctx);
@@ -205,7 +214,9 @@ export class Gateway {
   async #serve(route: PlanRoute, ctx: RequestContext): Promise<void> {
     const now = Date.now();
     const down = (a: number) => this.accounts[a].adapter === undefined || this.accounts[a].health.isDown() || this.governance.accountOverLimit(a, now);
-    const first = this.router.pick(route, Math.random(), down);
+    // Every breaker closed and nothing else that could take a member out: the route's own table.
+    const allUp = this.board.unsettled === 0 && this.#plain.has(route);
+    const first = this.router.pick(route, Math.random(), allUp ? undefined : down);
     const failures: Failure[] = [];
     const tried = new Set<number>();
     const tryTarget = async (p: number): Promise<boolean> => {
@@ -257,7 +268,8 @@ export class Gateway {
         throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
       }
       try {
-        reservation = await gov.reserve(budgets, estimate(price, req.raw.length, req.json, req.endpoint === "embeddings"), price, now);
+        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, req.json, req.endpoint === "embeddings"), price, now);
+        reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
         if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return { account: acct.id, reason: e.message };
@@ -268,7 +280,8 @@ export class Gateway {
     const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
     let upstream: UpstreamRequest;
     try {
-      upstream = await adapter.request(inbound, acct.context, upstreamModel);
+      const built = adapter.request(inbound, acct.context, upstreamModel);
+      upstream = built instanceof Promise ? await built : built;
     } catch (e) {
       // The adapter refused the request (e.g. something its provider cannot express).
       if (reservation !== undefined) await gov.cancel(reservation);
@@ -288,7 +301,8 @@ export class Gateway {
       throw e;
     }
     acct.health.attempt();
-    await gov.countAccountRequest(target.account, now);
+    const counted = gov.countAccountRequest(target.account, now);
+    if (counted instanceof Promise) await counted;
     const { fallback } = route;
     let committed = false;
     try {
@@ -371,10 +385,11 @@ export class Gateway {
       acct.pool.release();
       if (reservation !== undefined) {
         // Served: settle to the reported usage (the reservation stands when none came). Not served: release it.
-        if (served) await gov.settle(reservation, usage);
-        else await gov.cancel(reservation);
+        const done = served ? gov.settle(reservation, usage) : gov.cancel(reservation);
+        if (done instanceof Promise) await done;
       }
-      if (usage !== undefined) await gov.countTokens(ctx.vk, target.account, usage, now);
+      const tokens = usage === undefined ? undefined : gov.countTokens(ctx.vk, target.account, usage, now);
+      if (tokens instanceof Promise) await tokens;
     }
   }
 }

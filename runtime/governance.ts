@@ -5,7 +5,7 @@ import { periodBounds, PERIODS, type Period } from "./periods.ts";
 import type { Usage } from "./providers/adapter.ts";
 import type { Plan, PlanBudget, PlanPrice, PlanRateLimit, PlanRoute, PlanVirtualKey } from "./plan.ts";
 import { StartupError } from "./secrets.ts";
-import type { CountLine, MoneyLine, StateStore } from "./state-store.ts";
+import { whenReady, type CountLine, type MaybePromise, type MoneyLine, type StateStore } from "./state-store.ts";
 
 /** Output tokens reserved for a request that sets no max_tokens. */
 export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
@@ -59,10 +59,18 @@ export class BudgetExceeded extends HttpError {
   }
 }
 
+/** What admission hands the request: its rate-limit headers and the release of its concurrency slot. */
+export interface Admission {
+  headers: Record<string, string>;
+  release: () => void;
+}
+
 /**
  * Virtual keys, budgets and rate limits over a state store. Keys are looked up
- * by SHA-256 and compared in constant time; every counter is keyed by a stable
- * id plus its period or window, so reloads and restarts keep them.
+ * by SHA-256; every counter is keyed by a stable id plus its period or window,
+ * so reloads and restarts keep them. Every method that touches the store
+ * answers synchronously when the store does (the embedded one), so the
+ * per-request path awaits only a store that is really remote.
  */
 export class Governance {
   readonly #byHash = new Map<string, number>();
@@ -131,22 +139,25 @@ export class Governance {
    * its concurrency cap and its request limits, and has tokens left. Counts the
    * request. Returns the rate-limit headers and a release for the concurrency slot.
    */
-  async admit(vk: number, model: string, route: PlanRoute, now: number): Promise<{ headers: Record<string, string>; release: () => void }> {
+  admit(vk: number, model: string, route: PlanRoute, now: number): MaybePromise<Admission> {
     const key = vk >= 0 ? this.plan.virtualKeys[vk] : undefined;
     const limits = this.rateLimits(key);
     if (key?.models && !key.models.some((m) => m === "*" || m === model || m === route.id)) {
       throw new HttpError(403, "permission_error", "model_not_allowed", `This key may not use model '${model}'. Allowed: ${key.models.join(", ")}.`, {}, "model");
     }
-    let headers = NO_HEADERS;
-    if (limits.length > 0) {
-      const tokenLines = this.#windowLines(limits, "tok", now);
-      const full = tokenLines.findIndex((l) => this.store.counter(l.key) >= l.limit);
-      if (full >= 0) throw rateLimited("tokens", tokenLines[full], now);
-      const requestLines = this.#windowLines(limits, "req", now);
-      const denied = await this.store.count(requestLines, 1);
+    if (limits.length === 0) return this.#occupy(key, NO_HEADERS);
+    const tokenLines = this.#windowLines(limits, "tok", now);
+    const full = tokenLines.findIndex((l) => this.store.counter(l.key) >= l.limit);
+    if (full >= 0) throw rateLimited("tokens", tokenLines[full], now);
+    const requestLines = this.#windowLines(limits, "req", now);
+    return whenReady(requestLines.length === 0 ? -1 : this.store.count(requestLines, 1), (denied) => {
       if (denied >= 0) throw rateLimited("requests", requestLines[denied], now);
-      headers = this.#rateHeaders(requestLines, tokenLines, now);
-    }
+      return this.#occupy(key, this.#rateHeaders(requestLines, tokenLines, now));
+    });
+  }
+
+  /** Takes a concurrency slot when the key has a cap. */
+  #occupy(key: PlanVirtualKey | undefined, headers: Record<string, string>): Admission {
     let release = () => {};
     if (key !== undefined && key.maxConcurrent > 0) {
       const current = this.inflight.get(key.id) ?? 0;
@@ -200,10 +211,10 @@ export class Governance {
     return (req !== undefined && this.store.counter(req.key) >= req.limit) || (tok !== undefined && this.store.counter(tok.key) >= tok.limit);
   }
 
-  async countAccountRequest(account: number, now: number): Promise<void> {
+  countAccountRequest(account: number, now: number): MaybePromise<unknown> {
     const rl = this.plan.accounts[account].rateLimit;
     const line = rl === null ? undefined : this.#windowLine(rl, "req", now);
-    if (line !== undefined) await this.store.count([line], 1, true);
+    return line === undefined ? undefined : this.store.count([line], 1, true);
   }
 
   price(model: string): PlanPrice | undefined {
@@ -229,14 +240,15 @@ export class Governance {
    * budget that has no room (a key's provider budget reports as a
    * BudgetExceeded with `meta.budget.level === "provider"`).
    */
-  async reserve(budgets: readonly number[], amount: number, price: PlanPrice, now: number): Promise<Reservation> {
+  reserve(budgets: readonly number[], amount: number, price: PlanPrice, now: number): MaybePromise<Reservation> {
     const { lines, keys, metas } = this.#linesOf(budgets, now);
-    const failed = await this.store.reserve(lines, amount);
-    if (failed >= 0) {
-      const meta = metas[failed];
-      throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]).spent);
-    }
-    return { keys, amount, price };
+    return whenReady(this.store.reserve(lines, amount), (failed) => {
+      if (failed >= 0) {
+        const meta = metas[failed];
+        throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]).spent);
+      }
+      return { keys, amount, price };
+    });
   }
 
   /** Every capped period of every budget in the set, as of `now`; shared until the first of them ends. */
@@ -263,23 +275,22 @@ export class Governance {
   }
 
   /** Settles to the cost of the reported usage; without usage, the reservation stands as spent. */
-  async settle(r: Reservation, usage: Usage | undefined): Promise<number> {
+  settle(r: Reservation, usage: Usage | undefined): MaybePromise<number> {
     const actual = usage === undefined ? r.amount : cost(r.price, usage);
-    await this.store.settle(r.keys, r.amount, actual);
-    return actual;
+    return whenReady(this.store.settle(r.keys, r.amount, actual), () => actual);
   }
 
-  async cancel(r: Reservation): Promise<void> {
-    await this.store.cancel(r.keys, r.amount);
+  cancel(r: Reservation): MaybePromise<void> {
+    return this.store.cancel(r.keys, r.amount);
   }
 
   /** Adds a response's tokens to the token windows of the key (and its team and org) and the account. */
-  async countTokens(vk: number, account: number, usage: Usage, now: number): Promise<void> {
+  countTokens(vk: number, account: number, usage: Usage, now: number): MaybePromise<unknown> {
     const lines: CountLine[] = this.#windowLines(this.rateLimits(vk >= 0 ? this.plan.virtualKeys[vk] : undefined), "tok", now);
     const rl = this.plan.accounts[account].rateLimit;
     const own = rl === null ? undefined : this.#windowLine(rl, "tok", now);
     if (own !== undefined) lines.push(own);
-    if (lines.length > 0) await this.store.count(lines, usage.input + usage.output, true);
+    return lines.length > 0 ? this.store.count(lines, usage.input + usage.output, true) : undefined;
   }
 
   /** Whether responses must be read for usage: something is priced or counted in tokens. */

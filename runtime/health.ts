@@ -17,6 +17,15 @@ export const BASE_COOLDOWN_MS = 5_000;
 export const MAX_COOLDOWN_MS = 60_000;
 export const RAMP_MS = 30_000;
 
+/**
+ * How many of a runtime's breakers are anything but closed and fully ramped.
+ * While it is 0 no account can be down for health, so the router picks from
+ * the route's own table without asking each member.
+ */
+export class HealthBoard {
+  unsettled = 0;
+}
+
 export class AccountHealth {
   #consecutive = 0;
   #outcomes = new Uint8Array(WINDOW); // ring buffer: 1 = failure
@@ -28,12 +37,20 @@ export class AccountHealth {
   #halfOpen = false;
   #rampStart = -Infinity;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly board = new HealthBoard(),
+  ) {}
+
+  /** Closed and fully ramped: never down. */
+  get settled(): boolean {
+    return this.#openUntil === 0 && this.#rampStart === -Infinity;
+  }
 
   /** Whether the router should leave this account out of a pick now. */
   isDown(random?: number): boolean {
     // The common case on the per-request path: closed and fully ramped, no clock read, no draw.
-    if (this.#openUntil === 0 && this.#rampStart === -Infinity) return false;
+    if (this.settled) return false;
     const now = this.now();
     if (this.#openUntil > 0) {
       if (now < this.#openUntil) return true;
@@ -44,6 +61,7 @@ export class AccountHealth {
     const ramp = (now - this.#rampStart) / RAMP_MS;
     if (ramp >= 1) {
       this.#rampStart = -Infinity;
+      this.board.unsettled--;
       return false;
     }
     return (random ?? Math.random()) > ramp;
@@ -72,6 +90,12 @@ export class AccountHealth {
 
   /** `retryAfterMs` from an upstream 429 keeps the account out for exactly that long. */
   failure(retryAfterMs?: number): void {
+    const settled = this.settled;
+    this.#trip(retryAfterMs);
+    if (settled && !this.settled) this.board.unsettled++;
+  }
+
+  #trip(retryAfterMs: number | undefined): void {
     this.#record(1);
     this.#consecutive++;
     const now = this.now();

@@ -16,7 +16,13 @@ export interface CountLine {
   expiresAt: number;
 }
 
-type MaybePromise<T> = T | Promise<T>;
+/** A value now (the embedded store) or later (a remote one). */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** `f(value)`, at once when the value is already here: awaiting a plain value still costs a turn of the microtask queue. */
+export function whenReady<T, R>(value: MaybePromise<T>, f: (v: T) => R): MaybePromise<R> {
+  return value instanceof Promise ? value.then(f) : f(value);
+}
 
 /**
  * Where budget and rate-limit counters live. Every multi-line operation is

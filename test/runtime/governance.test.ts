@@ -1,7 +1,11 @@
 // Governance as a caller meets it, through the official openai client: keys,
 // budgets that refuse (402) or reroute, request and token limits, the usage view.
+// All of it twice: over the embedded store, which answers at once (and the
+// gateway then awaits nothing), and over one that answers a turn later, as a
+// store across the network does.
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryStore, type CountLine, type MoneyLine, type StateStore } from "../../runtime/state-store.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { account, startGateway, type RunningGateway } from "./harness.ts";
 
@@ -15,177 +19,211 @@ const KEYS = {
 };
 const env = { OPENAI_API_KEY: "sk-test", ...KEYS };
 
-let main: MockUpstream;
-let cheap: MockUpstream;
-let gw: RunningGateway;
-const client = (key: string) => new OpenAI({ baseURL: gw.v1, apiKey: key, maxRetries: 0 });
-const chat = (key: string, extra: object = {}) =>
-  client(key)
-    .chat.completions.create({ model: "pricey", messages: [{ role: "user", content: "hello there" }], max_tokens: 5, ...extra })
-    .withResponse();
+/** The embedded store behind a delay: every change lands a turn later, whole, as a remote store's script would. */
+class LaterStore implements StateStore {
+  readonly #inner = new MemoryStore();
+  reserve(lines: readonly MoneyLine[], amount: number) {
+    return later(() => this.#inner.reserve(lines, amount));
+  }
+  settle(keys: readonly string[], reserved: number, actual: number) {
+    return later(() => this.#inner.settle(keys, reserved, actual));
+  }
+  cancel(keys: readonly string[], reserved: number) {
+    return later(() => this.#inner.cancel(keys, reserved));
+  }
+  count(lines: readonly CountLine[], cost: number, force?: boolean) {
+    return later(() => this.#inner.count(lines, cost, force));
+  }
+  money(key: string) {
+    return this.#inner.money(key);
+  }
+  counter(key: string) {
+    return this.#inner.counter(key);
+  }
+  close() {
+    return later(() => this.#inner.close());
+  }
+}
+const later = <T>(f: () => T) => new Promise<T>((ok) => setImmediate(() => ok(f())));
 
-beforeAll(async () => {
-  main = await startOpenAIUpstream({ name: "main" });
-  cheap = await startOpenAIUpstream({ name: "cheap" });
-  gw = await startGateway(
-    {
-      accounts: [account("main", main.url, 1), account("cheap", cheap.url, 0, { model: "gpt-4o-mini" })],
-      routes: [
-        { model: "pricey", targets: [{ account: "main" }] },
-        { model: "gpt-4o-mini", targets: [{ account: "cheap", weight: 1 }] },
-      ],
-      // $100 per million tokens: $0.0001 a token, so $0.01 is about a hundred tokens.
-      pricing: { pricey: { input_per_mtok_usd: 100, output_per_mtok_usd: 100 } },
-      virtual_keys: [
-        { id: "capped", key: "${GWC_KEY_CAPPED}", budget: { daily_limit_usd: 0.01 } },
-        { id: "soft", key: "${GWC_KEY_SOFT}", budget: { daily_limit_usd: 0.01 }, on_budget_exceeded: { reroute_to_account: "cheap" } },
-        { id: "limited", key: "${GWC_KEY_LIMITED}", rate_limit: { request_max_limit: 5, request_reset_duration: "1h" } },
-        { id: "tokens", key: "${GWC_KEY_TOKENS}", rate_limit: { token_max_limit: 60, token_reset_duration: "1h" } },
-        { id: "mini-only", key: "${GWC_KEY_MINI_ONLY}", models: ["gpt-4o-mini"] },
-      ],
-      server: { admin_key: "${GWC_ADMIN}" },
-    },
-    env,
-  );
-});
+const stores: { name: string; makeStore: () => StateStore }[] = [
+  { name: "embedded store", makeStore: () => new MemoryStore() },
+  { name: "store that answers later", makeStore: () => new LaterStore() },
+];
+describe.each(stores)("with the $name", ({ makeStore }) => {
+  let main: MockUpstream;
+  let cheap: MockUpstream;
+  let gw: RunningGateway;
+  const client = (key: string) => new OpenAI({ baseURL: gw.v1, apiKey: key, maxRetries: 0 });
+  const chat = (key: string, extra: object = {}) =>
+    client(key)
+      .chat.completions.create({ model: "pricey", messages: [{ role: "user", content: "hello there" }], max_tokens: 5, ...extra })
+      .withResponse();
 
-afterAll(async () => {
-  await gw.close();
-  await main.close();
-  await cheap.close();
-});
-
-describe("virtual keys", () => {
-  it("refuses a missing or unknown key with 401, and a model the key may not use with 403", async () => {
-    const missing = await fetch(`${gw.v1}/chat/completions`, { method: "POST", body: "{}" });
-    expect(missing.status).toBe(401);
-    await expect(chat("not-a-key")).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
-    await expect(chat(KEYS.GWC_KEY_MINI_ONLY)).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
-    const ok = await client(KEYS.GWC_KEY_MINI_ONLY).chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] });
-    expect(ok.choices[0].message.content).toContain("[cheap]");
+  beforeAll(async () => {
+    main = await startOpenAIUpstream({ name: "main" });
+    cheap = await startOpenAIUpstream({ name: "cheap" });
+    gw = await startGateway(
+      {
+        accounts: [account("main", main.url, 1), account("cheap", cheap.url, 0, { model: "gpt-4o-mini" })],
+        routes: [
+          { model: "pricey", targets: [{ account: "main" }] },
+          { model: "gpt-4o-mini", targets: [{ account: "cheap", weight: 1 }] },
+        ],
+        // $100 per million tokens: $0.0001 a token, so $0.01 is about a hundred tokens.
+        pricing: { pricey: { input_per_mtok_usd: 100, output_per_mtok_usd: 100 } },
+        virtual_keys: [
+          { id: "capped", key: "${GWC_KEY_CAPPED}", budget: { daily_limit_usd: 0.01 } },
+          { id: "soft", key: "${GWC_KEY_SOFT}", budget: { daily_limit_usd: 0.01 }, on_budget_exceeded: { reroute_to_account: "cheap" } },
+          { id: "limited", key: "${GWC_KEY_LIMITED}", rate_limit: { request_max_limit: 5, request_reset_duration: "1h" } },
+          { id: "tokens", key: "${GWC_KEY_TOKENS}", rate_limit: { token_max_limit: 60, token_reset_duration: "1h" } },
+          { id: "mini-only", key: "${GWC_KEY_MINI_ONLY}", models: ["gpt-4o-mini"] },
+        ],
+        server: { admin_key: "${GWC_ADMIN}" },
+      },
+      env,
+      makeStore(),
+    );
   });
 
-  it("accepts the key as x-api-key too, and never forwards it upstream", async () => {
-    const res = await fetch(`${gw.v1}/chat/completions`, {
-      method: "POST",
-      headers: { "x-api-key": KEYS.GWC_KEY_MINI_ONLY },
-      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] }),
+  afterAll(async () => {
+    await gw.close();
+    await main.close();
+    await cheap.close();
+  });
+
+  describe("virtual keys", () => {
+    it("refuses a missing or unknown key with 401, and a model the key may not use with 403", async () => {
+      const missing = await fetch(`${gw.v1}/chat/completions`, { method: "POST", body: "{}" });
+      expect(missing.status).toBe(401);
+      await expect(chat("not-a-key")).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+      await expect(chat(KEYS.GWC_KEY_MINI_ONLY)).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
+      const ok = await client(KEYS.GWC_KEY_MINI_ONLY).chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] });
+      expect(ok.choices[0].message.content).toContain("[cheap]");
     });
-    expect(res.status).toBe(200);
-    expect(JSON.stringify(cheap.requests.at(-1)!.headers)).not.toContain(KEYS.GWC_KEY_MINI_ONLY);
-  });
-});
 
-describe("budgets", () => {
-  it("a key with a $0.01 daily budget is refused with 402 naming the budget once spent", async () => {
-    let served = 0;
-    let refusal: unknown;
-    for (let i = 0; i < 30 && refusal === undefined; i++) {
-      await chat(KEYS.GWC_KEY_CAPPED).then(
-        () => served++,
-        (e: unknown) => (refusal = e),
-      );
-    }
-    expect(served).toBeGreaterThanOrEqual(3);
-    const err = refusal as InstanceType<typeof OpenAI.APIError>;
-    expect(err.status).toBe(402);
-    expect(err.code).toBe("budget_exceeded");
-    const tomorrow = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1)).toISOString();
-    expect(err.message).toContain("daily budget of virtual key 'capped'");
-    expect(err.message).toContain("of $0.01");
-    expect(err.message).toContain(`resets at ${tomorrow}`);
-  });
-
-  it("a soft-failover key is rerouted to its cheaper account instead", async () => {
-    const accounts: string[] = [];
-    for (let i = 0; i < 30; i++) {
-      const { response } = await chat(KEYS.GWC_KEY_SOFT);
-      accounts.push(response.headers.get("x-gwc-account")!);
-    }
-    expect(accounts[0]).toBe("main");
-    expect(accounts.at(-1)).toBe("cheap");
-    // Once rerouted, it stays rerouted: the budget does not refill within the day.
-    expect(accounts.slice(accounts.indexOf("cheap"))).toEqual(accounts.slice(accounts.indexOf("cheap")).map(() => "cheap"));
-    expect(cheap.requests.at(-1)!.body.model).toBe("gpt-4o-mini");
-  });
-
-  it("shows a key its own spend, and the admin every key's", async () => {
-    const own = (await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_KEY_CAPPED}` } })).json()) as {
-      key: string;
-      budgets: { period: string; limit_usd: string; spent_usd: string; remaining_usd: string }[];
-    };
-    expect(own.key).toBe("capped");
-    expect(own.budgets).toHaveLength(1);
-    expect(own.budgets[0]).toMatchObject({ period: "daily", limit_usd: "0.01" });
-    // Refused once the remaining $ could not cover the next reservation (~35 tokens at $0.0001).
-    expect(Number(own.budgets[0].spent_usd)).toBeGreaterThan(0.006);
-    expect(Number(own.budgets[0].spent_usd)).toBeLessThanOrEqual(0.01);
-    const admin = (await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_ADMIN}` } })).json()) as { data: { key: string }[] };
-    expect(admin.data.map((k) => k.key)).toEqual(["capped", "soft", "limited", "tokens", "mini-only"]);
-  });
-});
-
-describe("rate limits", () => {
-  it("the 6th request under request_max_limit 5 is refused with retry-after", async () => {
-    const remaining: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      const { response } = await chat(KEYS.GWC_KEY_LIMITED);
-      remaining.push(response.headers.get("x-ratelimit-remaining-requests")!);
-    }
-    expect(remaining).toEqual(["4", "3", "2", "1", "0"]);
-    const res = await fetch(`${gw.v1}/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${KEYS.GWC_KEY_LIMITED}` },
-      body: JSON.stringify({ model: "pricey", messages: [{ role: "user", content: "x" }] }),
+    it("accepts the key as x-api-key too, and never forwards it upstream", async () => {
+      const res = await fetch(`${gw.v1}/chat/completions`, {
+        method: "POST",
+        headers: { "x-api-key": KEYS.GWC_KEY_MINI_ONLY },
+        body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] }),
+      });
+      expect(res.status).toBe(200);
+      expect(JSON.stringify(cheap.requests.at(-1)!.headers)).not.toContain(KEYS.GWC_KEY_MINI_ONLY);
     });
-    expect(res.status).toBe(429);
-    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
-    expect(Number(res.headers.get("retry-after"))).toBeLessThanOrEqual(3600);
-    expect(res.headers.get("x-ratelimit-remaining-requests")).toBe("0");
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("rate_limit_exceeded");
   });
 
-  it("token limits count streamed usage, which the caller did not ask to see", async () => {
-    let refused: unknown;
-    let streams = 0;
-    for (let i = 0; i < 20 && refused === undefined; i++) {
-      try {
-        const stream = await client(KEYS.GWC_KEY_TOKENS).chat.completions.create({ model: "pricey", messages: [{ role: "user", content: "hello there" }], stream: true });
-        for await (const chunk of stream) {
-          // The gateway asked upstream for usage on its own account; the caller never sees that chunk.
-          expect(chunk.choices).toHaveLength(1);
-        }
-        streams++;
-      } catch (e) {
-        refused = e;
+  describe("budgets", () => {
+    it("a key with a $0.01 daily budget is refused with 402 naming the budget once spent", async () => {
+      let served = 0;
+      let refusal: unknown;
+      for (let i = 0; i < 30 && refusal === undefined; i++) {
+        await chat(KEYS.GWC_KEY_CAPPED).then(
+          () => served++,
+          (e: unknown) => (refusal = e),
+        );
       }
-    }
-    expect(main.requests.at(-1)!.body.stream_options).toEqual({ include_usage: true });
-    expect(streams).toBeGreaterThanOrEqual(2);
-    expect((refused as InstanceType<typeof OpenAI.APIError>).status).toBe(429);
-    expect((refused as InstanceType<typeof OpenAI.APIError>).message).toContain("tokens");
-  });
-});
-
-describe("reload", () => {
-  it("keeps every counter", async () => {
-    const spentBefore = await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_KEY_CAPPED}` } })).json();
-    // Weights changed, one key removed: the remaining counters carry over.
-    gw.reload({
-      accounts: [account("main", main.url, 1), account("cheap", cheap.url, 0, { model: "gpt-4o-mini" })],
-      routes: [
-        { model: "pricey", targets: [{ account: "main", weight: 2 }] },
-        { model: "gpt-4o-mini", targets: [{ account: "cheap", weight: 1 }] },
-      ],
-      pricing: { pricey: { input_per_mtok_usd: 100, output_per_mtok_usd: 100 } },
-      virtual_keys: [
-        { id: "capped", key: "${GWC_KEY_CAPPED}", budget: { daily_limit_usd: 0.01 } },
-        { id: "limited", key: "${GWC_KEY_LIMITED}", rate_limit: { request_max_limit: 5, request_reset_duration: "1h" } },
-      ],
+      expect(served).toBeGreaterThanOrEqual(3);
+      const err = refusal as InstanceType<typeof OpenAI.APIError>;
+      expect(err.status).toBe(402);
+      expect(err.code).toBe("budget_exceeded");
+      const tomorrow = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1)).toISOString();
+      expect(err.message).toContain("daily budget of virtual key 'capped'");
+      expect(err.message).toContain("of $0.01");
+      expect(err.message).toContain(`resets at ${tomorrow}`);
     });
-    const spentAfter = await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_KEY_CAPPED}` } })).json();
-    expect(spentAfter).toEqual(spentBefore);
-    await expect(chat(KEYS.GWC_KEY_CAPPED)).rejects.toMatchObject({ status: 402 });
-    await expect(chat(KEYS.GWC_KEY_LIMITED)).rejects.toMatchObject({ status: 429 });
+
+    it("a soft-failover key is rerouted to its cheaper account instead", async () => {
+      const accounts: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const { response } = await chat(KEYS.GWC_KEY_SOFT);
+        accounts.push(response.headers.get("x-gwc-account")!);
+      }
+      expect(accounts[0]).toBe("main");
+      expect(accounts.at(-1)).toBe("cheap");
+      // Once rerouted, it stays rerouted: the budget does not refill within the day.
+      expect(accounts.slice(accounts.indexOf("cheap"))).toEqual(accounts.slice(accounts.indexOf("cheap")).map(() => "cheap"));
+      expect(cheap.requests.at(-1)!.body.model).toBe("gpt-4o-mini");
+    });
+
+    it("shows a key its own spend, and the admin every key's", async () => {
+      const own = (await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_KEY_CAPPED}` } })).json()) as {
+        key: string;
+        budgets: { period: string; limit_usd: string; spent_usd: string; remaining_usd: string }[];
+      };
+      expect(own.key).toBe("capped");
+      expect(own.budgets).toHaveLength(1);
+      expect(own.budgets[0]).toMatchObject({ period: "daily", limit_usd: "0.01" });
+      // Refused once the remaining $ could not cover the next reservation (~35 tokens at $0.0001).
+      expect(Number(own.budgets[0].spent_usd)).toBeGreaterThan(0.006);
+      expect(Number(own.budgets[0].spent_usd)).toBeLessThanOrEqual(0.01);
+      const admin = (await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_ADMIN}` } })).json()) as { data: { key: string }[] };
+      expect(admin.data.map((k) => k.key)).toEqual(["capped", "soft", "limited", "tokens", "mini-only"]);
+    });
+  });
+
+  describe("rate limits", () => {
+    it("the 6th request under request_max_limit 5 is refused with retry-after", async () => {
+      const remaining: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const { response } = await chat(KEYS.GWC_KEY_LIMITED);
+        remaining.push(response.headers.get("x-ratelimit-remaining-requests")!);
+      }
+      expect(remaining).toEqual(["4", "3", "2", "1", "0"]);
+      const res = await fetch(`${gw.v1}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEYS.GWC_KEY_LIMITED}` },
+        body: JSON.stringify({ model: "pricey", messages: [{ role: "user", content: "x" }] }),
+      });
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(Number(res.headers.get("retry-after"))).toBeLessThanOrEqual(3600);
+      expect(res.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("rate_limit_exceeded");
+    });
+
+    it("token limits count streamed usage, which the caller did not ask to see", async () => {
+      let refused: unknown;
+      let streams = 0;
+      for (let i = 0; i < 20 && refused === undefined; i++) {
+        try {
+          const stream = await client(KEYS.GWC_KEY_TOKENS).chat.completions.create({ model: "pricey", messages: [{ role: "user", content: "hello there" }], stream: true });
+          for await (const chunk of stream) {
+            // The gateway asked upstream for usage on its own account; the caller never sees that chunk.
+            expect(chunk.choices).toHaveLength(1);
+          }
+          streams++;
+        } catch (e) {
+          refused = e;
+        }
+      }
+      expect(main.requests.at(-1)!.body.stream_options).toEqual({ include_usage: true });
+      expect(streams).toBeGreaterThanOrEqual(2);
+      expect((refused as InstanceType<typeof OpenAI.APIError>).status).toBe(429);
+      expect((refused as InstanceType<typeof OpenAI.APIError>).message).toContain("tokens");
+    });
+  });
+
+  describe("reload", () => {
+    it("keeps every counter", async () => {
+      const spentBefore = await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_KEY_CAPPED}` } })).json();
+      // Weights changed, one key removed: the remaining counters carry over.
+      gw.reload({
+        accounts: [account("main", main.url, 1), account("cheap", cheap.url, 0, { model: "gpt-4o-mini" })],
+        routes: [
+          { model: "pricey", targets: [{ account: "main", weight: 2 }] },
+          { model: "gpt-4o-mini", targets: [{ account: "cheap", weight: 1 }] },
+        ],
+        pricing: { pricey: { input_per_mtok_usd: 100, output_per_mtok_usd: 100 } },
+        virtual_keys: [
+          { id: "capped", key: "${GWC_KEY_CAPPED}", budget: { daily_limit_usd: 0.01 } },
+          { id: "limited", key: "${GWC_KEY_LIMITED}", rate_limit: { request_max_limit: 5, request_reset_duration: "1h" } },
+        ],
+      });
+      const spentAfter = await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_KEY_CAPPED}` } })).json();
+      expect(spentAfter).toEqual(spentBefore);
+      await expect(chat(KEYS.GWC_KEY_CAPPED)).rejects.toMatchObject({ status: 402 });
+      await expect(chat(KEYS.GWC_KEY_LIMITED)).rejects.toMatchObject({ status: 429 });
+    });
   });
 });
