@@ -8,7 +8,7 @@ import { buildAliasTable } from "../../compiler/alias-table.ts";
 import { impliedCounts, pickAlias } from "../../runtime/alias-pick.ts";
 import { fromConfig } from "../../compiler/testing.ts";
 
-const weights = fc.array(fc.integer({ min: 1, max: 1_000_000 }), { minLength: 1, maxLength: 64 });
+const weights = fc.array(fc.integer({ min: 1, max: 1_000_000 }), { minLength: 1, maxLength: 64, size: "max" });
 
 /** counts/denominator equals weights/Σweights, compared by cross-multiplying in BigInt. */
 function expectExact(counts: number[], denominator: number, w: number[]): void {
@@ -41,7 +41,7 @@ describe("alias table", () => {
 
   it("gives zero-weight entries no share and no column", () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 1, maxLength: 32 }), (w) => {
+      fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 1, maxLength: 32, size: "max" }), (w) => {
         const table = buildAliasTable(w.map((_, i) => i), w);
         if (w.every((x) => x === 0)) {
           expect(table).toBeNull();

@@ -24,7 +24,7 @@ describe("budget store", () => {
       fc.property(
         fc.array(fc.integer({ min: 0, max: 50_000_000 }), { minLength: 4, maxLength: 4 }),
         fc.array(fc.subarray([0, 1, 2, 3], { minLength: 1 }), { minLength: 1, maxLength: 8 }),
-        fc.array(op, { maxLength: 200 }),
+        fc.array(op, { maxLength: 200, size: "max" }),
         (caps, requestTiers, ops) => {
           const store = new MemoryStore();
           const lines: MoneyLine[] = tiers.map((t, i) => ({ key: t, cap: caps[i], expiresAt: Infinity }));
