@@ -577,7 +577,7 @@ if (ONLY.has("micro")) {
   });
   try {
     const env = { ...process.env, MICRO_REPS: String(S.microReps), MICRO_MS: String(S.microMs) };
-    const [file, args] = PIN ? ["taskset", ["-c", "0", process.execPath, out]] : [process.execPath, [out]];
+    const [file, args] = PIN ? ["taskset", ["-c", "0", process.execPath, "--expose-gc", out]] : [process.execPath, ["--expose-gc", out]];
     const r = spawnSync(file, args, { encoding: "utf8", timeout: 120_000, env });
     if (r.status !== 0) throw new Error(`micro benchmark failed: ${r.stderr || r.error}`);
     micro = JSON.parse(r.stdout.trim().split("\n").at(-1));
@@ -791,7 +791,7 @@ if (micro) {
     5,
     "full per-request decision (key, limits, budget, pick, settle)",
     {},
-    Array.isArray(full) ? `${full.map((d) => `${fx(d.ns / 1000)} µs (${d.accounts})`).join(", ")}; routing alone ${micro.routing.map((d) => `${fx(d.ns, 0)} ns (${d.accounts})`).join(", ")}` : `not available: ${full.error}`,
+    Array.isArray(full) ? `${full.map((d) => `${fx(d.ns / 1000)} µs (${d.accounts})`).join(", ")}; routing alone ${micro.routing.map((d) => `${fx(d.ns, 0)} ns (${d.accounts})`).join(", ")}, ${micro.routing.map((d) => fx(d.nsOneOpen, 0)).join("/")} ns with one breaker open` : `not available: ${full.error}`,
     "full per-request decision (worst)",
   );
 }
@@ -830,8 +830,11 @@ if (micro) {
     out("Item 5, full per-request decision (ns/op): all of it, then its parts measured alone");
     out(
       table(
-        ["accounts in route", "full decision", "key lookup", "admission (limits)", "budget reserve + settle", "routing alone (no governance)"],
-        micro.fullDecision.map((d) => [d.accounts, fx(d.ns, 0), fx(d.parts.identifyNs, 0), fx(d.parts.admitNs, 0), fx(d.parts.reserveAndSettleNs, 0), fx(micro.routing.find((r) => r.accounts === d.accounts)?.ns, 0)]),
+        ["accounts in route", "full decision", "key lookup", "admission (limits)", "budget reserve + settle", "routing alone (no governance)", "routing, one breaker open"],
+        micro.fullDecision.map((d) => {
+          const routing = micro.routing.find((r) => r.accounts === d.accounts);
+          return [d.accounts, fx(d.ns, 0), fx(d.parts.identifyNs, 0), fx(d.parts.admitNs, 0), fx(d.parts.reserveAndSettleNs, 0), fx(routing?.ns, 0), fx(routing?.nsOneOpen, 0)];
+        }),
       ),
     );
   }
