@@ -350,12 +350,12 @@ export class Gateway {
           if (metered && served) usage = adapter.usage(upstreamJson);
           body = Buffer.from(JSON.stringify(out));
           contentType = "application/json";
-        } else if (metered && served) {
-          usage = adapter.usage(parseJson(body));
         }
         committed = true;
         res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
         res.end(body);
+        // Relayed as it came: read the usage only once the caller has the answer.
+        if (adapter.response === undefined && metered && served) usage = adapter.usage(parseJson(body));
         return undefined;
       }
       const streamed =
