@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { StartupError } from "./secrets.ts";
 
 /** One budget counter a request must fit under: `spent + reserved + amount ≤ cap`. */
 export interface MoneyLine {
@@ -136,8 +137,12 @@ export class MemoryStore implements StateStore {
     };
     mkdirSync(this.dir, { recursive: true });
     const file = join(this.dir, "state.json");
-    writeFileSync(`${file}.tmp`, JSON.stringify(data));
-    renameSync(`${file}.tmp`, file);
+    // A temporary file of this process's own: two gateways pointed at one
+    // directory (a mistake, but a possible one) then overwrite each other's
+    // snapshots whole instead of interleaving into a file neither can read.
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(data));
+    renameSync(tmp, file);
   }
 
   close(): void {
@@ -146,14 +151,23 @@ export class MemoryStore implements StateStore {
   }
 
   #restore(): void {
+    const file = join(this.dir!, "state.json");
     let text: string;
     try {
-      text = readFileSync(join(this.dir!, "state.json"), "utf8");
+      text = readFileSync(file, "utf8");
     } catch {
       return; // first start
     }
-    const data = JSON.parse(text) as { version: number; money: [string, number, number][]; counts: [string, number, number][] };
-    if (data.version !== SNAPSHOT_VERSION) throw new Error(`state snapshot version ${data.version} is not ${SNAPSHOT_VERSION}`);
+    // Spend caps rest on these counters, so an unreadable snapshot stops start-up rather than resetting them.
+    let data: { version: number; money: [string, number, number][]; counts: [string, number, number][] };
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      throw new StartupError(`the state snapshot ${file} is not valid JSON (${(e as Error).message}); move it aside to start with every budget and rate-limit counter at zero`);
+    }
+    if (data?.version !== SNAPSHOT_VERSION || !Array.isArray(data.money) || !Array.isArray(data.counts)) {
+      throw new StartupError(`the state snapshot ${file} is not a version ${SNAPSHOT_VERSION} gwc snapshot; move it aside to start with every counter at zero`);
+    }
     const now = this.now();
     for (const [k, spent, expiresAt] of data.money) if (expiresAt > now) this.#money.set(k, { spent, reserved: 0, expiresAt });
     for (const [k, count, expiresAt] of data.counts) if (expiresAt > now) this.#counts.set(k, { count, expiresAt });

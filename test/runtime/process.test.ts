@@ -1,7 +1,7 @@
 // The gateway as production runs it: `node dist/gateway.mjs` (and `gwc serve`)
 // in its own process, with signals.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
@@ -53,6 +53,17 @@ describe("node gateway.mjs", () => {
     const r = spawnSync(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH, PORT: String(port()) } });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("MY_OPENAI_KEY (the API key of account 'main')");
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it("refuses to start over an unreadable state snapshot rather than reset every budget, naming the file", () => {
+    const dir = build({ accounts: [account("main", a.url, 1)], state: { dir: "state" } });
+    mkdirSync(join(dir, "state"));
+    writeFileSync(join(dir, "state", "state.json"), '{"version":1,"money":[]}00],["vk:k|req|1",3,2]]}');
+    const r = spawnSync(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH, PORT: String(port()), OPENAI_API_KEY: "sk-x" } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`the state snapshot ${join("state", "state.json")} is not valid JSON`);
+    expect(r.stderr).toContain("move it aside");
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
