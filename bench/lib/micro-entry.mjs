@@ -39,6 +39,9 @@ async function measure(run) {
     }
     iters *= 2;
   }
+  // Three untimed repetitions more, so the JIT has settled (optimized, and
+  // re-optimized after any early deopt) before anything is timed.
+  for (let w = 0; w < 3; w++) sink += await run(iters);
   const per = [];
   for (let r = 0; r < REPS; r++) {
     // A full collection between repetitions (run.mjs passes --expose-gc), so
