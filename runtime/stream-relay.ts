@@ -208,7 +208,8 @@ function sseData(event: string): string {
 /** The error message carried by an SSE event, if it is an error event. */
 function sseError(event: string): string | undefined {
   const data = sseData(event);
-  if (!data.startsWith("{")) return undefined;
+  // Parsed only when it could be one: this sits between the first chunk and the caller.
+  if (!data.startsWith("{") || !data.includes('"error"')) return undefined;
   try {
     const parsed = JSON.parse(data) as { error?: unknown };
     return parsed.error === undefined ? undefined : `the stream opened with an error: ${upstreamMessage(data)}`;
