@@ -10,7 +10,7 @@ import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
-import { isTimeout, parseJson, parseRetryAfter, upstreamMessage } from "./upstream.ts";
+import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
 
 export interface AccountRuntime {
   id: string;
@@ -355,7 +355,7 @@ export class Gateway {
         res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
         res.end(body);
         // Relayed as it came: read the usage only once the caller has the answer.
-        if (adapter.response === undefined && metered && served) usage = adapter.usage(parseJson(body));
+        if (adapter.response === undefined && metered && served) usage = adapter.usage(usageView(body));
         return undefined;
       }
       const streamed =
