@@ -698,6 +698,7 @@ if (ONLY.has("throughput")) {
       flags: tuned.flags,
       rps: { floor: median(tuned.runs.map((r) => r.floor.rps)), gateway: median(tuned.runs.map((r) => r.gateway.rps)) },
       rssPeakMiB: { floor: Math.max(...tuned.runs.map((r) => r.floor.rssPeakMiB)), gateway: Math.max(...tuned.runs.map((r) => r.gateway.rssPeakMiB)) },
+      runs: tuned.runs,
     },
     errors: rounds.reduce((a, r) => a + Object.values(r.throughput).reduce((b, x) => b + x.errors, 0), 0),
   };
