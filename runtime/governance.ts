@@ -81,7 +81,7 @@ export class Governance {
   // Per-request lookups below are keyed by plan objects (identity), never by built strings.
   readonly #reqLines = new Map<PlanRateLimit, WindowLine>();
   readonly #tokLines = new Map<PlanRateLimit, WindowLine>();
-  readonly #budgetLines = new Map<readonly number[], BudgetLines>();
+  readonly #budgetLines = new WeakMap<readonly number[], BudgetLines>();
   /** budgetsFor's answers, per key (index + 1; 0 is no key), then provider; [all, without the key's own]. */
   readonly #budgetSets: Map<string, [readonly number[], readonly number[]]>[] = [];
 

@@ -48,7 +48,7 @@ const SCALAR_TAIL = /^\s*(?:,\s*"(?:[^"\\]|\\.)*"\s*:\s*(?:"(?:[^"\\]|\\.)*"|-?\
  * The usage object sits near the end, after the choices; when only scalar
  * members follow it, it alone is parsed (a few hundred bytes, however long the
  * answer). Anything else falls back to parsing the whole document, so the
- * result is always what `JSON.parse(body).usage` would be.
+ * result's `usage` is always what `JSON.parse(body).usage` would be.
  */
 export function usageView(body: Buffer): unknown {
   const at = body.lastIndexOf(USAGE_KEY);
