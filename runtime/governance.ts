@@ -25,9 +25,11 @@ export interface Reservation {
   price: PlanPrice;
 }
 
-/** A rate-limit window's counter line, with its limit as header text. */
+/** A rate-limit window's counter line, with its limit and reset as header text. */
 interface WindowLine extends CountLine {
   limitText: string;
+  resetSeconds: number;
+  resetText: string;
 }
 
 /** The money lines a set of budgets reserves on, built once per period. */
@@ -181,27 +183,38 @@ export class Governance {
   #rateHeaders(requestLines: WindowLine[], tokenLines: WindowLine[], now: number): Record<string, string> {
     const headers: Record<string, string> = {};
     const req = this.#tightest(requestLines);
-    if (req !== undefined) {
-      headers["x-ratelimit-limit-requests"] = req.line.limitText;
-      headers["x-ratelimit-remaining-requests"] = String(req.remaining);
-      headers["x-ratelimit-reset-requests"] = resetText(req.line, now);
+    if (req >= 0) {
+      const line = requestLines[req];
+      headers["x-ratelimit-limit-requests"] = line.limitText;
+      headers["x-ratelimit-remaining-requests"] = String(this.#remaining(line));
+      headers["x-ratelimit-reset-requests"] = resetText(line, now);
     }
     const tok = this.#tightest(tokenLines);
-    if (tok !== undefined) {
-      headers["x-ratelimit-limit-tokens"] = tok.line.limitText;
-      headers["x-ratelimit-remaining-tokens"] = String(tok.remaining);
-      headers["x-ratelimit-reset-tokens"] = resetText(tok.line, now);
+    if (tok >= 0) {
+      const line = tokenLines[tok];
+      headers["x-ratelimit-limit-tokens"] = line.limitText;
+      headers["x-ratelimit-remaining-tokens"] = String(this.#remaining(line));
+      headers["x-ratelimit-reset-tokens"] = resetText(line, now);
     }
     return headers;
   }
 
-  #tightest(lines: WindowLine[]): { line: WindowLine; remaining: number } | undefined {
-    let best: { line: WindowLine; remaining: number } | undefined;
-    for (const line of lines) {
-      const remaining = Math.max(0, line.limit - this.store.counter(line.key));
-      if (best === undefined || remaining < best.remaining) best = { line, remaining };
+  /** The index of the line with the least room left, -1 for none. */
+  #tightest(lines: WindowLine[]): number {
+    let best = -1;
+    let least = Infinity;
+    for (let i = 0; i < lines.length; i++) {
+      const remaining = this.#remaining(lines[i]);
+      if (remaining < least) {
+        least = remaining;
+        best = i;
+      }
     }
     return best;
+  }
+
+  #remaining(line: CountLine): number {
+    return Math.max(0, line.limit - this.store.counter(line.key));
   }
 
   rateLimits(key: PlanVirtualKey | undefined): PlanRateLimit[] {
@@ -363,7 +376,7 @@ export class Governance {
     let line = cache.get(rl);
     if (line === undefined || now >= line.expiresAt) {
       const start = now - (now % w.windowMs);
-      line = { key: `${rl.key}|${kind}|${start}`, limit: w.limit, limitText: String(w.limit), expiresAt: start + w.windowMs };
+      line = { key: `${rl.key}|${kind}|${start}`, limit: w.limit, limitText: String(w.limit), expiresAt: start + w.windowMs, resetSeconds: -1, resetText: "" };
       cache.set(rl, line);
     }
     return line;
@@ -404,8 +417,14 @@ function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   return typeof x === "string" && x !== "" ? x : undefined;
 }
 
-function resetText(line: CountLine, now: number): string {
-  return `${Math.ceil((line.expiresAt - now) / 1000)}s`;
+/** Seconds until the window resets, as header text; the string is made once per second of the window. */
+function resetText(line: WindowLine, now: number): string {
+  const seconds = Math.ceil((line.expiresAt - now) / 1000);
+  if (seconds !== line.resetSeconds) {
+    line.resetSeconds = seconds;
+    line.resetText = `${seconds}s`;
+  }
+  return line.resetText;
 }
 
 function rateLimited(kind: "requests" | "tokens", line: CountLine, now: number): HttpError {
