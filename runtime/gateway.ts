@@ -308,8 +308,10 @@ export class Gateway {
     try {
       const r = await acct.pool.dispatcher.request({ method: "POST", path: upstream.path, headers: upstream.headers, body: upstream.body, signal });
       const status = r.statusCode;
-      if (status === 401 || status === 403) {
-        await r.body.dump();
+      // A 400 may be the provider refusing our credentials: read it now to tell.
+      const early = status === 400 && adapter.rejectsCredentials !== undefined ? Buffer.from(await r.body.arrayBuffer()) : undefined;
+      if (status === 401 || status === 403 || (early !== undefined && adapter.rejectsCredentials!(early.toString()))) {
+        if (early === undefined) await r.body.dump();
         acct.health.failure();
         // The upstream's text may quote our key: never pass it on.
         return { account: acct.id, status, reason: `${status}: the provider rejected the gateway's credentials for this account` };
@@ -327,7 +329,7 @@ export class Gateway {
         acct.health.success();
       }
       if (!req.stream || status !== 200) {
-        let body: Buffer = Buffer.from(await r.body.arrayBuffer());
+        let body: Buffer = early ?? Buffer.from(await r.body.arrayBuffer());
         let contentType = String(r.headers["content-type"] ?? "application/json");
         served = status < 400;
         if (adapter.response !== undefined) {

@@ -77,4 +77,10 @@ export interface Adapter {
   errorMessage?(text: string): string;
   /** Statuses this provider uses for "try elsewhere" beyond the config's list (Anthropic's 529 overloaded). */
   retryableStatuses?: readonly number[];
+  /**
+   * Whether a 400 answer is this provider refusing the gateway's own credentials (the Gemini API
+   * answers a bad key with 400 API_KEY_INVALID, not 401). Treated as a 401: the account fails, the
+   * request fails over, and the text is never passed on.
+   */
+  rejectsCredentials?(text: string): boolean;
 }

@@ -637,7 +637,20 @@ export function googleAdapter(wire: GoogleWire): Adapter {
       return usageOf((json as { usageMetadata?: unknown } | null)?.usageMetadata) ?? wire.embeddings.usage(json);
     },
     errorMessage: googleErrorMessage,
+    rejectsCredentials: isApiKeyInvalid,
   };
+}
+
+/** Google's answer to a bad API key: 400 INVALID_ARGUMENT with an ErrorInfo whose reason is API_KEY_INVALID. */
+export function isApiKeyInvalid(text: string): boolean {
+  try {
+    let parsed = JSON.parse(text) as unknown;
+    if (Array.isArray(parsed)) parsed = parsed[0];
+    const details = (parsed as { error?: { details?: unknown } } | null)?.error?.details;
+    return Array.isArray(details) && details.some((d) => (d as { reason?: unknown } | null)?.reason === "API_KEY_INVALID");
+  } catch {
+    return false;
+  }
 }
 
 /** `models/{model}` unless the name already is a resource (`models/...`, `tunedModels/...`); each segment URL-encoded. */

@@ -474,6 +474,7 @@ describe("through the gateway", () => {
           { id: "vertex-main", provider: "vertex", base_url: vtx.url, project: "my-proj", region: "europe-west4", model: "gemini-2.5-pro" },
           { id: "gemini-embed", provider: "gemini", base_url: gem.url },
           { id: "vertex-embed", provider: "vertex", base_url: vtx.url, project: "my-proj", region: "europe-west4" },
+          { id: "gemini-stale-key", provider: "gemini", base_url: gem.url, model: "gemini-2.5-flash", api_key: "${GEMINI_STALE_KEY}" },
         ],
         routes: [
           { model: "gemini-flash", targets: [{ account: "gemini-main" }] },
@@ -481,9 +482,11 @@ describe("through the gateway", () => {
           { model: "google-ha", targets: [{ account: "gemini-main", weight: 1 }, { account: "vertex-main", weight: 0 }] },
           { model: "text-embedding-004", targets: [{ account: "gemini-embed" }] },
           { model: "text-embedding-005", targets: [{ account: "vertex-embed" }] },
+          { model: "stale-then-vertex", targets: [{ account: "gemini-stale-key", weight: 1 }, { account: "vertex-main", weight: 0 }] },
+          { model: "stale-only", targets: [{ account: "gemini-stale-key" }] },
         ],
       },
-      { GEMINI_API_KEY: GEMINI_KEY, VERTEX_ACCESS_TOKEN: VERTEX_TOKEN },
+      { GEMINI_API_KEY: GEMINI_KEY, VERTEX_ACCESS_TOKEN: VERTEX_TOKEN, GEMINI_STALE_KEY: "AIza-revoked-0000" },
     );
     client = new OpenAI({ baseURL: gw.v1, apiKey: "caller-key", maxRetries: 0 });
   });
@@ -624,6 +627,18 @@ describe("through the gateway", () => {
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(400);
     expect((err as InstanceType<typeof OpenAI.APIError>).message).toContain("max_output_tokens: must be positive.");
+  });
+
+  it("treats Gemini's 400 API_KEY_INVALID as the gateway's key being refused: fails over, never shows it", async () => {
+    const { data, response } = await client.chat.completions.create({ model: "stale-then-vertex", messages: [{ role: "user", content: "hi" }] }).withResponse();
+    expect(gem.requests.at(-1)!.headers["x-goog-api-key"]).toBe("AIza-revoked-0000");
+    expect(response.headers.get("x-gwc-account")).toBe("vertex-main");
+    expect(data.choices[0].message.content).toBe("[vtx] you said: hi");
+
+    const err = (await client.chat.completions.create({ model: "stale-only", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err.status).toBe(502);
+    expect(err.message).toContain("gemini-stale-key (400: the provider rejected the gateway's credentials for this account)");
+    expect(err.message).not.toContain("API key not valid");
   });
 
   it("fails over to the next account on 503, JSON and streamed", async () => {
