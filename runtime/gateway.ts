@@ -318,10 +318,10 @@ export class Gateway {
       }
       const retryable = fallback.enabled && (fallback.statuses.includes(status) || adapter.retryableStatuses?.includes(status) === true);
       if (status >= 500 || status === 429 || retryable) {
-        const retryAfterMs = status === 429 ? parseRetryAfter(r.headers["retry-after"]) : undefined;
+        const text = retryable ? await readLimited(r.body) : undefined;
+        const retryAfterMs = status === 429 ? (parseRetryAfter(r.headers["retry-after"]) ?? (text === undefined ? undefined : adapter.retryAfterMs?.(text))) : undefined;
         acct.health.failure(retryAfterMs);
-        if (retryable) {
-          const text = await readLimited(r.body);
+        if (text !== undefined) {
           return { account: acct.id, status, retryAfterMs, reason: `${status}: ${upstreamMessage(adapter.errorMessage?.(text) ?? text)}` };
         }
       } else {

@@ -83,4 +83,6 @@ export interface Adapter {
    * request fails over, and the text is never passed on.
    */
   rejectsCredentials?(text: string): boolean;
+  /** How long a 429's body asks the gateway to wait (Google's RetryInfo), for providers that send no Retry-After. */
+  retryAfterMs?(text: string): number | undefined;
 }

@@ -638,19 +638,36 @@ export function googleAdapter(wire: GoogleWire): Adapter {
     },
     errorMessage: googleErrorMessage,
     rejectsCredentials: isApiKeyInvalid,
+    retryAfterMs: retryDelayMs,
   };
 }
 
-/** Google's answer to a bad API key: 400 INVALID_ARGUMENT with an ErrorInfo whose reason is API_KEY_INVALID. */
-export function isApiKeyInvalid(text: string): boolean {
+type ErrorDetail = { "@type"?: unknown; reason?: unknown; retryDelay?: unknown };
+
+/** The `details` of a Google error body (an object, or a one-element array as streams send it). */
+function errorDetails(text: string): ErrorDetail[] {
   try {
     let parsed = JSON.parse(text) as unknown;
     if (Array.isArray(parsed)) parsed = parsed[0];
     const details = (parsed as { error?: { details?: unknown } } | null)?.error?.details;
-    return Array.isArray(details) && details.some((d) => (d as { reason?: unknown } | null)?.reason === "API_KEY_INVALID");
+    return Array.isArray(details) ? details.filter((d): d is ErrorDetail => d !== null && typeof d === "object") : [];
   } catch {
-    return false;
+    return [];
   }
+}
+
+/** Google's answer to a bad API key: 400 INVALID_ARGUMENT with an ErrorInfo whose reason is API_KEY_INVALID. */
+export function isApiKeyInvalid(text: string): boolean {
+  return errorDetails(text).some((d) => d.reason === "API_KEY_INVALID");
+}
+
+/** The `retryDelay` of a google.rpc.RetryInfo detail ("37s", "1.5s"), in milliseconds. */
+export function retryDelayMs(text: string): number | undefined {
+  for (const d of errorDetails(text)) {
+    const m = typeof d.retryDelay === "string" ? /^(\d+(?:\.\d+)?)s$/.exec(d.retryDelay) : null;
+    if (m !== null && String(d["@type"]).endsWith("google.rpc.RetryInfo")) return Math.round(Number(m[1]) * 1000);
+  }
+  return undefined;
 }
 
 /** `models/{model}` unless the name already is a resource (`models/...`, `tunedModels/...`); each segment URL-encoded. */

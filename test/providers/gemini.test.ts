@@ -475,6 +475,7 @@ describe("through the gateway", () => {
           { id: "gemini-embed", provider: "gemini", base_url: gem.url },
           { id: "vertex-embed", provider: "vertex", base_url: vtx.url, project: "my-proj", region: "europe-west4" },
           { id: "gemini-stale-key", provider: "gemini", base_url: gem.url, model: "gemini-2.5-flash", api_key: "${GEMINI_STALE_KEY}" },
+          { id: "gemini-quota", provider: "gemini", base_url: gem.url, model: "gemini-2.5-flash" },
         ],
         routes: [
           { model: "gemini-flash", targets: [{ account: "gemini-main" }] },
@@ -484,6 +485,7 @@ describe("through the gateway", () => {
           { model: "text-embedding-005", targets: [{ account: "vertex-embed" }] },
           { model: "stale-then-vertex", targets: [{ account: "gemini-stale-key", weight: 1 }, { account: "vertex-main", weight: 0 }] },
           { model: "stale-only", targets: [{ account: "gemini-stale-key" }] },
+          { model: "quota-then-vertex", targets: [{ account: "gemini-quota", weight: 1 }, { account: "vertex-main", weight: 0 }] },
         ],
       },
       { GEMINI_API_KEY: GEMINI_KEY, VERTEX_ACCESS_TOKEN: VERTEX_TOKEN, GEMINI_STALE_KEY: "AIza-revoked-0000" },
@@ -639,6 +641,17 @@ describe("through the gateway", () => {
     expect(err.status).toBe(502);
     expect(err.message).toContain("gemini-stale-key (400: the provider rejected the gateway's credentials for this account)");
     expect(err.message).not.toContain("API key not valid");
+  });
+
+  it("keeps an account out for the retryDelay of Gemini's 429 body (it sends no Retry-After)", async () => {
+    gem.queue.push({ kind: "status", status: 429 }); // RESOURCE_EXHAUSTED with RetryInfo retryDelay "20s"
+    const ask = () => client.chat.completions.create({ model: "quota-then-vertex", messages: [{ role: "user", content: "hi" }] }).withResponse();
+    const first = await ask();
+    expect(first.response.headers.get("x-gwc-account")).toBe("vertex-main");
+    const seen = gem.requests.length;
+    // Well inside the 20 s: the quota-exhausted account is not asked again; without the delay it would be (one 429 alone does not open the breaker).
+    for (let i = 0; i < 3; i++) expect((await ask()).response.headers.get("x-gwc-account")).toBe("vertex-main");
+    expect(gem.requests.length).toBe(seen);
   });
 
   it("fails over to the next account on 503, JSON and streamed", async () => {
