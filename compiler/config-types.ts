@@ -94,4 +94,5 @@ export interface PriceConfig {
   input_per_mtok_usd: number;
   output_per_mtok_usd: number;
   cached_input_per_mtok_usd?: number;
+  cache_write_per_mtok_usd?: number;
 }

@@ -238,6 +238,7 @@ function price(p: PriceConfig): PlanPrice {
     inputNano: nano(p.input_per_mtok_usd),
     outputNano: nano(p.output_per_mtok_usd),
     cachedInputNano: nano(p.cached_input_per_mtok_usd ?? p.input_per_mtok_usd),
+    cacheWriteNano: nano(p.cache_write_per_mtok_usd ?? p.input_per_mtok_usd),
   };
 }
 

@@ -387,8 +387,12 @@ export class Governance {
 /** Cost in nano-USD, rounded up: integer math in BigInt, since tokens × price can pass 2^53. */
 export function cost(price: PlanPrice, usage: Usage): number {
   const cached = Math.min(usage.cached, usage.input);
+  const written = Math.min(usage.cacheWrite ?? 0, usage.input - cached);
   const total =
-    BigInt(usage.input - cached) * BigInt(price.inputNano) + BigInt(cached) * BigInt(price.cachedInputNano) + BigInt(usage.output) * BigInt(price.outputNano);
+    BigInt(usage.input - cached - written) * BigInt(price.inputNano) +
+    BigInt(cached) * BigInt(price.cachedInputNano) +
+    BigInt(written) * BigInt(price.cacheWriteNano ?? price.inputNano) +
+    BigInt(usage.output) * BigInt(price.outputNano);
   return Number((total + 999_999n) / 1_000_000n);
 }
 

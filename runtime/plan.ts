@@ -160,6 +160,8 @@ export interface PlanPrice {
   inputNano: number;
   outputNano: number;
   cachedInputNano: number;
+  /** Input written to a prompt cache. Plans from before it existed lack it: the input price then. */
+  cacheWriteNano: number;
 }
 
 export interface Plan {

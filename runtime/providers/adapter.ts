@@ -41,9 +41,13 @@ export interface UpstreamRequest {
 
 /** Tokens a response reports, for budgets and token limits. */
 export interface Usage {
+  /** All input tokens, cached and cache-written ones included. */
   input: number;
   output: number;
+  /** Input tokens read from the provider's prompt cache. */
   cached: number;
+  /** Input tokens written to the provider's prompt cache, billed above the input price (Anthropic, Bedrock). */
+  cacheWrite?: number;
 }
 
 /** What a slice of an upstream stream became in OpenAI's terms. */

@@ -208,7 +208,8 @@ const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0
 function usageOf(u: unknown): Usage | undefined {
   if (!isObject(u) || typeof u.input_tokens !== "number") return undefined;
   const cached = num(u.cache_read_input_tokens);
-  return { input: u.input_tokens + cached + num(u.cache_creation_input_tokens), output: num(u.output_tokens), cached };
+  const cacheWrite = num(u.cache_creation_input_tokens);
+  return { input: u.input_tokens + cached + cacheWrite, output: num(u.output_tokens), cached, cacheWrite };
 }
 
 function openaiUsage(u: Usage): Json {
@@ -438,7 +439,7 @@ class AnthropicStream implements StreamTranslator {
     const out: Translated = { chunks };
     if (usageChanged && this.#usage !== undefined) {
       const u = this.#usage;
-      out.usage = { input: u.input + u.cacheRead + u.cacheWrite, output: u.output, cached: u.cacheRead };
+      out.usage = { input: u.input + u.cacheRead + u.cacheWrite, output: u.output, cached: u.cacheRead, cacheWrite: u.cacheWrite };
     }
     if (error !== undefined) out.error = error;
     return out;

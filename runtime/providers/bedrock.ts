@@ -321,7 +321,8 @@ export function converseUsage(u: unknown): Usage | undefined {
   if (typeof usage.inputTokens !== "number") return undefined;
   const count = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
   const read = count(usage.cacheReadInputTokens);
-  return { input: usage.inputTokens + read + count(usage.cacheWriteInputTokens), output: count(usage.outputTokens), cached: read };
+  const written = count(usage.cacheWriteInputTokens);
+  return { input: usage.inputTokens + read + written, output: count(usage.outputTokens), cached: read, cacheWrite: written };
 }
 
 function openaiUsage(u: Usage): Json {

@@ -42,131 +42,131 @@ export const plan = {
     prices: [
         [
             "gpt-5",
-            { inputNano: 1250000000, outputNano: 10000000000, cachedInputNano: 125000000 }
+            { inputNano: 1250000000, outputNano: 10000000000, cachedInputNano: 125000000, cacheWriteNano: 1250000000 }
         ],
         [
             "gpt-5-mini",
-            { inputNano: 250000000, outputNano: 2000000000, cachedInputNano: 25000000 }
+            { inputNano: 250000000, outputNano: 2000000000, cachedInputNano: 25000000, cacheWriteNano: 250000000 }
         ],
         [
             "gpt-5-nano",
-            { inputNano: 50000000, outputNano: 400000000, cachedInputNano: 5000000 }
+            { inputNano: 50000000, outputNano: 400000000, cachedInputNano: 5000000, cacheWriteNano: 50000000 }
         ],
         [
             "gpt-4.1",
-            { inputNano: 2000000000, outputNano: 8000000000, cachedInputNano: 500000000 }
+            { inputNano: 2000000000, outputNano: 8000000000, cachedInputNano: 500000000, cacheWriteNano: 2000000000 }
         ],
         [
             "gpt-4.1-mini",
-            { inputNano: 400000000, outputNano: 1600000000, cachedInputNano: 100000000 }
+            { inputNano: 400000000, outputNano: 1600000000, cachedInputNano: 100000000, cacheWriteNano: 400000000 }
         ],
         [
             "gpt-4.1-nano",
-            { inputNano: 100000000, outputNano: 400000000, cachedInputNano: 25000000 }
+            { inputNano: 100000000, outputNano: 400000000, cachedInputNano: 25000000, cacheWriteNano: 100000000 }
         ],
         [
             "gpt-4o",
-            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 1250000000 }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 1250000000, cacheWriteNano: 2500000000 }
         ],
         [
             "gpt-4o-mini",
-            { inputNano: 150000000, outputNano: 600000000, cachedInputNano: 75000000 }
+            { inputNano: 150000000, outputNano: 600000000, cachedInputNano: 75000000, cacheWriteNano: 150000000 }
         ],
         [
             "o3",
-            { inputNano: 2000000000, outputNano: 8000000000, cachedInputNano: 500000000 }
+            { inputNano: 2000000000, outputNano: 8000000000, cachedInputNano: 500000000, cacheWriteNano: 2000000000 }
         ],
         [
             "o4-mini",
-            { inputNano: 1100000000, outputNano: 4400000000, cachedInputNano: 275000000 }
+            { inputNano: 1100000000, outputNano: 4400000000, cachedInputNano: 275000000, cacheWriteNano: 1100000000 }
         ],
         [
             "text-embedding-3-small",
-            { inputNano: 20000000, outputNano: 0, cachedInputNano: 20000000 }
+            { inputNano: 20000000, outputNano: 0, cachedInputNano: 20000000, cacheWriteNano: 20000000 }
         ],
         [
             "text-embedding-3-large",
-            { inputNano: 130000000, outputNano: 0, cachedInputNano: 130000000 }
+            { inputNano: 130000000, outputNano: 0, cachedInputNano: 130000000, cacheWriteNano: 130000000 }
         ],
         [
             "claude-opus-4-1",
-            { inputNano: 15000000000, outputNano: 75000000000, cachedInputNano: 1500000000 }
+            { inputNano: 15000000000, outputNano: 75000000000, cachedInputNano: 1500000000, cacheWriteNano: 18750000000 }
         ],
         [
             "claude-opus-4-5",
-            { inputNano: 5000000000, outputNano: 25000000000, cachedInputNano: 500000000 }
+            { inputNano: 5000000000, outputNano: 25000000000, cachedInputNano: 500000000, cacheWriteNano: 6250000000 }
         ],
         [
             "claude-sonnet-4-5",
-            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000, cacheWriteNano: 3750000000 }
         ],
         [
             "claude-sonnet-4-6",
-            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000, cacheWriteNano: 3750000000 }
         ],
         [
             "claude-sonnet-4-0",
-            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000 }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 300000000, cacheWriteNano: 3750000000 }
         ],
         [
             "claude-haiku-4-5",
-            { inputNano: 1000000000, outputNano: 5000000000, cachedInputNano: 100000000 }
+            { inputNano: 1000000000, outputNano: 5000000000, cachedInputNano: 100000000, cacheWriteNano: 1250000000 }
         ],
         [
             "claude-3-5-haiku-latest",
-            { inputNano: 800000000, outputNano: 4000000000, cachedInputNano: 80000000 }
+            { inputNano: 800000000, outputNano: 4000000000, cachedInputNano: 80000000, cacheWriteNano: 1000000000 }
         ],
         [
             "gemini-2.5-pro",
-            { inputNano: 1250000000, outputNano: 10000000000, cachedInputNano: 310000000 }
+            { inputNano: 1250000000, outputNano: 10000000000, cachedInputNano: 310000000, cacheWriteNano: 1250000000 }
         ],
         [
             "gemini-2.5-flash",
-            { inputNano: 300000000, outputNano: 2500000000, cachedInputNano: 75000000 }
+            { inputNano: 300000000, outputNano: 2500000000, cachedInputNano: 75000000, cacheWriteNano: 300000000 }
         ],
         [
             "gemini-2.5-flash-lite",
-            { inputNano: 100000000, outputNano: 400000000, cachedInputNano: 25000000 }
+            { inputNano: 100000000, outputNano: 400000000, cachedInputNano: 25000000, cacheWriteNano: 100000000 }
         ],
         [
             "llama-3.3-70b-versatile",
-            { inputNano: 590000000, outputNano: 790000000, cachedInputNano: 590000000 }
+            { inputNano: 590000000, outputNano: 790000000, cachedInputNano: 590000000, cacheWriteNano: 590000000 }
         ],
         [
             "llama-3.1-8b-instant",
-            { inputNano: 50000000, outputNano: 80000000, cachedInputNano: 50000000 }
+            { inputNano: 50000000, outputNano: 80000000, cachedInputNano: 50000000, cacheWriteNano: 50000000 }
         ],
         [
             "mistral-large-latest",
-            { inputNano: 2000000000, outputNano: 6000000000, cachedInputNano: 2000000000 }
+            { inputNano: 2000000000, outputNano: 6000000000, cachedInputNano: 2000000000, cacheWriteNano: 2000000000 }
         ],
         [
             "mistral-small-latest",
-            { inputNano: 100000000, outputNano: 300000000, cachedInputNano: 100000000 }
+            { inputNano: 100000000, outputNano: 300000000, cachedInputNano: 100000000, cacheWriteNano: 100000000 }
         ],
         [
             "deepseek-chat",
-            { inputNano: 270000000, outputNano: 1100000000, cachedInputNano: 70000000 }
+            { inputNano: 270000000, outputNano: 1100000000, cachedInputNano: 70000000, cacheWriteNano: 270000000 }
         ],
         [
             "deepseek-reasoner",
-            { inputNano: 550000000, outputNano: 2190000000, cachedInputNano: 140000000 }
+            { inputNano: 550000000, outputNano: 2190000000, cachedInputNano: 140000000, cacheWriteNano: 550000000 }
         ],
         [
             "grok-4",
-            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 750000000 }
+            { inputNano: 3000000000, outputNano: 15000000000, cachedInputNano: 750000000, cacheWriteNano: 3000000000 }
         ],
         [
             "command-a-03-2025",
-            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 2500000000 }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 2500000000, cacheWriteNano: 2500000000 }
         ],
         [
             "command-r-plus-08-2024",
-            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 2500000000 }
+            { inputNano: 2500000000, outputNano: 10000000000, cachedInputNano: 2500000000, cacheWriteNano: 2500000000 }
         ],
         [
             "command-r-08-2024",
-            { inputNano: 150000000, outputNano: 600000000, cachedInputNano: 150000000 }
+            { inputNano: 150000000, outputNano: 600000000, cachedInputNano: 150000000, cacheWriteNano: 150000000 }
         ]
     ],
     state: {

@@ -258,7 +258,7 @@ describe("response mapping", () => {
     expect(out.created).toBeGreaterThanOrEqual(before);
     expect(out.created).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
     expect(out.choices[0].message.tool_calls).toBeUndefined();
-    expect(anthropicAdapter.usage(message)).toEqual({ input: 115, output: 6, cached: 100 });
+    expect(anthropicAdapter.usage(message)).toEqual({ input: 115, output: 6, cached: 100, cacheWrite: 3 });
   });
 
   it("turns tool_use blocks into tool_calls with JSON arguments", () => {
@@ -286,7 +286,7 @@ describe("response mapping", () => {
   it("reads usage only from a whole message, and Anthropic's error message from its error body", () => {
     expect(anthropicAdapter.usage({ type: "error", error: { type: "api_error", message: "x" } })).toBeUndefined();
     expect(anthropicAdapter.usage(undefined)).toBeUndefined();
-    expect(anthropicAdapter.usage({ usage: { input_tokens: 5, output_tokens: 2 } })).toEqual({ input: 5, output: 2, cached: 0 });
+    expect(anthropicAdapter.usage({ usage: { input_tokens: 5, output_tokens: 2 } })).toEqual({ input: 5, output: 2, cached: 0, cacheWrite: 0 });
     const body = JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "max_tokens: Field required" }, request_id: "req_1" });
     expect(anthropicAdapter.errorMessage!(body)).toBe("max_tokens: Field required");
     expect(anthropicAdapter.errorMessage!("<html>Bad gateway</html>")).toBe("<html>Bad gateway</html>");
@@ -318,16 +318,16 @@ describe("stream translation", () => {
     for (const c of r.chunks) {
       expect(c).toMatchObject({ id: "msg_014p7gG3wDgGV9EUtLvnow3U", object: "chat.completion.chunk", created: 1_700_000_000, model: "claude-sonnet-4-5-20250929" });
     }
-    expect(r.usage).toEqual({ input: 1492, output: 89, cached: 1000 });
+    expect(r.usage).toEqual({ input: 1492, output: 89, cached: 1000, cacheWrite: 20 });
   });
 
   it("reports input usage at message_start and output usage at message_delta", () => {
     const t = anthropicStream("m", 0);
     const text = sse(TOOL_STREAM);
     const cut = text.indexOf("event: content_block_start");
-    expect(t.push(Buffer.from(text.slice(0, cut))).usage).toEqual({ input: 1492, output: 2, cached: 1000 });
+    expect(t.push(Buffer.from(text.slice(0, cut))).usage).toEqual({ input: 1492, output: 2, cached: 1000, cacheWrite: 20 });
     const rest = t.push(Buffer.from(text.slice(cut)));
-    expect(rest.usage).toEqual({ input: 1492, output: 89, cached: 1000 });
+    expect(rest.usage).toEqual({ input: 1492, output: 89, cached: 1000, cacheWrite: 20 });
   });
 
   it("reports an error event that opens the stream, with nothing to send", () => {
@@ -387,8 +387,9 @@ describe("stream translation under arbitrary splits", () => {
     const start = events.find((e) => e.type === "message_start").message.usage;
     const delta = events.find((e) => e.type === "message_delta").usage;
     const cacheRead = delta.cache_read_input_tokens ?? start.cache_read_input_tokens ?? 0;
-    const input = (delta.input_tokens ?? start.input_tokens) + cacheRead + (delta.cache_creation_input_tokens ?? start.cache_creation_input_tokens ?? 0);
-    return { input, output: delta.output_tokens, cached: cacheRead };
+    const cacheWrite = delta.cache_creation_input_tokens ?? start.cache_creation_input_tokens ?? 0;
+    const input = (delta.input_tokens ?? start.input_tokens) + cacheRead + cacheWrite;
+    return { input, output: delta.output_tokens, cached: cacheRead, cacheWrite };
   };
 
   /** Split points anywhere in `raw` (inside events, lines and UTF-8 sequences). */

@@ -205,8 +205,8 @@ describe("Converse response → OpenAI", () => {
     expect(out.id).toMatch(/^chatcmpl-/);
     expect(typeof out.created).toBe("number");
     expect(out.choices[0].message.tool_calls).toBeUndefined();
-    expect(bedrockAdapter.usage(converse)).toEqual({ input: 40, output: 4, cached: 20 });
-    expect(bedrockAdapter.usage({ usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5 } })).toEqual({ input: 3, output: 2, cached: 0 });
+    expect(bedrockAdapter.usage(converse)).toEqual({ input: 40, output: 4, cached: 20, cacheWrite: 10 });
+    expect(bedrockAdapter.usage({ usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5 } })).toEqual({ input: 3, output: 2, cached: 0, cacheWrite: 0 });
     expect(bedrockAdapter.usage({})).toBeUndefined();
   });
 
@@ -331,7 +331,7 @@ describe("ConverseStream → OpenAI chunks", () => {
       tools: [{ id: "tooluse_A", name: "get_weather", arguments: '{"city":"Paris"}' }],
       finish: "tool_calls",
       roles: 1,
-      usage: { input: 30, output: 9, cached: 0 },
+      usage: { input: 30, output: 9, cached: 0, cacheWrite: 0 },
       complete: true,
     });
   });
@@ -394,7 +394,7 @@ describe("ConverseStream → OpenAI chunks", () => {
           const split = collect(cut(all, offsets));
           expect(split).toEqual(whole);
           expect(whole.text).toBe(pieces.join(""));
-          expect(whole.usage).toEqual({ input: u.inputTokens + u.cacheReadInputTokens, output: u.outputTokens, cached: u.cacheReadInputTokens });
+          expect(whole.usage).toEqual({ input: u.inputTokens + u.cacheReadInputTokens, output: u.outputTokens, cached: u.cacheReadInputTokens, cacheWrite: 0 });
           expect(whole.complete).toBe(true);
           expect(whole.roles).toBe(1);
           if (tool !== null) expect(JSON.parse(whole.tools[0].arguments)).toEqual(tool.args);

@@ -278,7 +278,7 @@ describe("hostile strings: many at once", () => {
     });
     expect(p.teams.map((t) => p.budgets[t.budget].key)).toEqual(H.map((h) => stableKey("team", h)));
     const prices = new Map(p.prices);
-    for (const h of H) expect(prices.get(h)).toEqual({ inputNano: 1e9, outputNano: 2e9, cachedInputNano: 1e9 });
+    for (const h of H) expect(prices.get(h)).toEqual({ inputNano: 1e9, outputNano: 2e9, cachedInputNano: 1e9, cacheWriteNano: 1e9 });
   });
 
   it("(c) routes every hostile model to its own route, split exactly by weight", () => {
