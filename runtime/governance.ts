@@ -396,10 +396,16 @@ export function cost(price: PlanPrice, usage: Usage): number {
   return Number((total + 999_999n) / 1_000_000n);
 }
 
-/** The most a request can cost: its input (about 4 bytes a token) plus all the output it allows. */
+/**
+ * The most a request can cost: its input (about 4 bytes a token, all of it
+ * written to the prompt cache when writes cost more than input) plus all the
+ * output it allows.
+ */
 export function estimate(price: PlanPrice, bodyBytes: number, json: Record<string, unknown>, embeddings: boolean): number {
   const maxOut = embeddings ? 0 : Number(json.max_completion_tokens ?? json.max_tokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
-  return cost(price, { input: Math.ceil(bodyBytes / 4), output: Number.isFinite(maxOut) && maxOut > 0 ? maxOut : DEFAULT_MAX_OUTPUT_TOKENS, cached: 0 });
+  const input = Math.ceil(bodyBytes / 4);
+  const cacheWrite = (price.cacheWriteNano ?? 0) > price.inputNano ? input : 0;
+  return cost(price, { input, output: Number.isFinite(maxOut) && maxOut > 0 ? maxOut : DEFAULT_MAX_OUTPUT_TOKENS, cached: 0, cacheWrite });
 }
 
 function capOf(b: PlanBudget, period: Period): number {

@@ -1,7 +1,7 @@
 // What a request costs against a budget: the built-in price table, compiled
 // into the plan, and the runtime's integer cost math.
 import { describe, expect, it } from "vitest";
-import { cost } from "../runtime/governance.ts";
+import { cost, estimate } from "../runtime/governance.ts";
 import type { PlanPrice } from "../runtime/plan.ts";
 import { compile } from "./runtime/harness.ts";
 
@@ -19,6 +19,13 @@ describe("cost", () => {
   it("prices cache writes as input when a price has no write rate (a plan built before it had one)", () => {
     const { cacheWriteNano: _, ...older } = sonnet;
     expect(cost(older as PlanPrice, usage)).toBe(1.5e9 + 0.06e9 + 0.9e9 + 1.5e9);
+  });
+
+  it("reserves input at the cache-write rate when writes cost more, so a reservation covers what settles", () => {
+    // 4,000 bytes ≈ 1,000 input tokens, all possibly cache writes at $3.75, plus max_tokens 100 at $15, per million.
+    const body = { model: "claude-sonnet-4-5", max_tokens: 100 };
+    expect(estimate(sonnet, 4000, body, false)).toBe(1000 * 3750 + 100 * 15000);
+    expect(estimate(sonnet, 4000, body, false)).toBeGreaterThanOrEqual(cost(sonnet, { input: 1000, cached: 0, cacheWrite: 1000, output: 100 }));
   });
 
   it("takes a config's own write price over the built-in one", () => {
