@@ -42,6 +42,8 @@ interface BudgetLines {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const REQUEST_HEADERS = ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"] as const;
+const TOKEN_HEADERS = ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"] as const;
 
 /** A budget without room; `own` when it is the key's own budget (which may reroute). */
 export class BudgetExceeded extends HttpError {
@@ -182,39 +184,26 @@ export class Governance {
   /** OpenAI-style x-ratelimit-* headers for the tightest request and token limit. */
   #rateHeaders(requestLines: WindowLine[], tokenLines: WindowLine[], now: number): Record<string, string> {
     const headers: Record<string, string> = {};
-    const req = this.#tightest(requestLines);
-    if (req >= 0) {
-      const line = requestLines[req];
-      headers["x-ratelimit-limit-requests"] = line.limitText;
-      headers["x-ratelimit-remaining-requests"] = String(this.#remaining(line));
-      headers["x-ratelimit-reset-requests"] = resetText(line, now);
-    }
-    const tok = this.#tightest(tokenLines);
-    if (tok >= 0) {
-      const line = tokenLines[tok];
-      headers["x-ratelimit-limit-tokens"] = line.limitText;
-      headers["x-ratelimit-remaining-tokens"] = String(this.#remaining(line));
-      headers["x-ratelimit-reset-tokens"] = resetText(line, now);
-    }
+    this.#setTightest(headers, requestLines, REQUEST_HEADERS, now);
+    this.#setTightest(headers, tokenLines, TOKEN_HEADERS, now);
     return headers;
   }
 
-  /** The index of the line with the least room left, -1 for none. */
-  #tightest(lines: WindowLine[]): number {
-    let best = -1;
+  /** Sets `names` (limit, remaining, reset) from the line with the least room left, if any. */
+  #setTightest(headers: Record<string, string>, lines: WindowLine[], names: readonly [string, string, string], now: number): void {
+    let best: WindowLine | undefined;
     let least = Infinity;
-    for (let i = 0; i < lines.length; i++) {
-      const remaining = this.#remaining(lines[i]);
+    for (const line of lines) {
+      const remaining = Math.max(0, line.limit - this.store.counter(line.key));
       if (remaining < least) {
         least = remaining;
-        best = i;
+        best = line;
       }
     }
-    return best;
-  }
-
-  #remaining(line: CountLine): number {
-    return Math.max(0, line.limit - this.store.counter(line.key));
+    if (best === undefined) return;
+    headers[names[0]] = best.limitText;
+    headers[names[1]] = String(least);
+    headers[names[2]] = resetText(best, now);
   }
 
   rateLimits(key: PlanVirtualKey | undefined): PlanRateLimit[] {
