@@ -25,6 +25,7 @@ import { cpus, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCompileBench } from "./compile.mjs";
+import { GOV_ENV, GOV_KEY, governed } from "./lib/governance.mjs";
 import { summarizeProfile } from "./lib/profile-summary.mjs";
 import { runSse } from "./lib/sse.mjs";
 
@@ -395,25 +396,9 @@ function layout(kind) {
   return core;
 }
 
-// Item 7: governance on. A virtual key (sent as a bearer token), a budget at
-// every level (organization, team, key; daily and monthly), a request and a
-// token rate limit: admission, rate-limit counting, a budget reservation per
-// attempt, settlement from the reported usage, token counting.
-const GOV_KEY = "gwc-bench-virtual-key-0001";
-const governedConfig = (url) => ({
-  accounts: [account("mock", url, { model: "gpt-4o" })],
-  organization: { id: "bench", budget: { monthly_limit_usd: 1_000_000 } },
-  teams: [{ id: "bench-team", budget: { daily_limit_usd: 500_000, monthly_limit_usd: 1_000_000 } }],
-  virtual_keys: [
-    {
-      id: "bench-key",
-      key: "${GWC_BENCH_KEY}",
-      team: "bench-team",
-      budget: { daily_limit_usd: 100_000, monthly_limit_usd: 1_000_000 },
-      rate_limit: { request_max_limit: 1_000_000_000, request_reset_duration: "1m", token_max_limit: 1_000_000_000_000, token_reset_duration: "1h" },
-    },
-  ],
-});
+// Item 7: governance on (lib/governance.mjs): admission, rate-limit counting, a
+// budget reservation per attempt, settlement from the reported usage, token counting.
+const governedConfig = (url) => governed({ accounts: [account("mock", url, { model: "gpt-4o" })] });
 
 /** Whether the governed gateway enforces: no key → 401, the key → 200 with x-ratelimit headers. */
 async function verifyGovernance(url, startupLog) {
@@ -443,7 +428,7 @@ if (needTraffic) {
   const gateway = await startGateway(plainBundle);
   targets.push({ name: "direct", url: mock.fast }, { name: "floor", url: floor.url, child: floor.child }, { name: "gateway", url: gateway.url, child: gateway.child });
   meta.affinity = { gateway: affinityOf(gateway.child.pid), floor: affinityOf(floor.child.pid) };
-  const gov = await startGateway(build("governed", governedConfig(mock.fast)), { GWC_BENCH_KEY: GOV_KEY });
+  const gov = await startGateway(build("governed", governedConfig(mock.fast)), GOV_ENV);
   governance = await verifyGovernance(gov.url, gov.child.err);
   if (governance.available) targets.push({ name: "gateway+gov", url: gov.url, child: gov.child, auth: `Bearer ${GOV_KEY}` });
   else await stop(gov.child);
@@ -647,7 +632,7 @@ if (PROFILE) {
       who === "gateway"
         ? await startGateway(plainBundle, {}, flags)
         : who === "gateway+gov"
-          ? await startGateway(govBundle, { GWC_BENCH_KEY: GOV_KEY }, flags)
+          ? await startGateway(govBundle, GOV_ENV, flags)
           : await startFloor(mock.fast, flags);
     const auth = who === "gateway+gov" ? `Bearer ${GOV_KEY}` : "";
     // The throughput load only (item 2's), after a short warm-up, so the profile is mostly the busy gateway.

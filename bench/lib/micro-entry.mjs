@@ -12,6 +12,7 @@ import { estimate, Governance } from "../../runtime/governance.ts";
 import { AccountHealth, HealthBoard } from "../../runtime/health.ts";
 import { Router } from "../../runtime/router.ts";
 import { MemoryStore } from "../../runtime/state-store.ts";
+import { GOV_ENV, governed } from "./governance.mjs";
 
 const REPS = Number(process.env.MICRO_REPS ?? 7);
 // MICRO_ONLY=pick,routing,full runs a subset (handy with --cpu-prof).
@@ -138,34 +139,23 @@ for (const n of ONLY.has("routing") ? [2, 8, 64] : []) {
 }
 
 // The full per-request decision for one served, non-streaming request, in the
-// order Gateway.proxy / #attempt and server.ts make it: key lookup (SHA-256,
-// map, constant-time compare), route lookup, admission (token window check,
+// order Gateway.proxy / #attempt and server.ts make it: key lookup (a map of
+// keys already matched; SHA-256 on first sight), route lookup, admission (token window check,
 // request window count, concurrency slot, x-ratelimit headers), the pick over
 // healthy, under-limit accounts, the budget reservation (organization, team,
 // key; every capped period), the account's request count, then settlement
-// from the reported usage and the token count. The in-memory store, as the
-// gateway runs by default. No I/O, no HTTP: only the decision.
+// from the reported usage and the token count, under the same governance as
+// the live gateway+gov target. The in-memory store, as the gateway runs by default. No I/O, no HTTP: only the decision.
 results.fullDecision = [];
 try {
   for (const n of ONLY.has("full") ? [2, 8, 64] : []) {
-    const config = {
+    const config = governed({
       accounts: Array.from({ length: n }, (_, i) => ({ id: `a${i}`, provider: "openai", base_url: "http://127.0.0.1:9/v1", weight: 1 + (i % 7), model: "gpt-4o" })),
       routes: [{ model: "gpt-4o", targets: Array.from({ length: n }, (_, i) => ({ account: `a${i}` })) }],
-      organization: { id: "bench", budget: { monthly_limit_usd: 1e9 } },
-      teams: [{ id: "team", budget: { daily_limit_usd: 1e9, monthly_limit_usd: 1e9 } }],
-      virtual_keys: [
-        {
-          id: "key",
-          key: "${GWC_BENCH_KEY}",
-          team: "team",
-          budget: { daily_limit_usd: 1e9, monthly_limit_usd: 1e9 },
-          rate_limit: { request_max_limit: 1e12, request_reset_duration: "1h", token_max_limit: 1e15, token_reset_duration: "1h" },
-        },
-      ],
-    };
+    });
     const { plan, diagnostics } = compileSource(JSON.stringify(config), "micro-governed.json");
     if (plan === undefined) throw new Error(diagnostics.map((d) => d.message).join("\n"));
-    const env = { GWC_BENCH_KEY: "gwc-bench-virtual-key-0001" };
+    const env = GOV_ENV;
     const gov = new Governance(plan, new MemoryStore(null), new Map(), env);
     const router = new Router(plan);
     const board = new HealthBoard();
