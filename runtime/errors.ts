@@ -1,4 +1,5 @@
 // Errors as callers see them: OpenAI's shape, words a caller can act on.
+import { errorTypeOfStatus, type ErrorType } from "./error-type.ts";
 
 export interface ErrorBody {
   error: { message: string; type: string; code: string | null; param: string | null };
@@ -12,6 +13,8 @@ export class HttpError extends Error {
     message: string,
     readonly headers: Record<string, string> = {},
     readonly param: string | null = null,
+    /** What went wrong, in the one vocabulary metrics, logs and the dashboard share. */
+    readonly errorType: ErrorType = errorTypeOfStatus(status),
   ) {
     super(message);
   }
