@@ -5,7 +5,10 @@ import { HttpError } from "../runtime/errors.ts";
 
 describe("error_type vocabulary", () => {
   it("classifies every HTTP status into the closed set", () => {
-    fc.assert(fc.property(fc.integer({ min: 100, max: 599 }), (status) => expect(ERROR_TYPES).toContain(errorTypeOfStatus(status))));
+    fc.assert(fc.property(fc.integer({ min: 100, max: 599 }), (status) => {
+        expect(ERROR_TYPES).toContain(errorTypeOfStatus(status));
+      }),
+    );
   });
 
   it("names the statuses a caller acts on", () => {
