@@ -1,4 +1,5 @@
 import * as esbuild from "esbuild";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "./package-root.ts";
 
@@ -18,6 +19,8 @@ export async function bundleGateway(planModule: string, header: string): Promise
     target: "node20",
     legalComments: "none",
     logLevel: "silent",
+    // The dashboard page (built by compiler/build-self.mjs), served at /ui with nothing beside the bundle.
+    define: { __GWC_UI_PAGE__: JSON.stringify(readFileSync(join(PACKAGE_ROOT, "build", "ui.html"), "utf8")) },
     // undici is CommonJS and requires node: built-ins; give the ES module a require.
     banner: { js: `${header}\nimport { createRequire as __gwcCreateRequire } from "node:module";\nconst require = __gwcCreateRequire(import.meta.url);` },
     plugins: [

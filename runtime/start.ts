@@ -40,7 +40,10 @@ export function start(plan: Plan, bundleUrl: string): void {
         describe(gs.gateway);
         log(`reloaded (config sha256 ${mod.plan.configSha256.slice(0, 12)})`);
       })
-      .catch((e: unknown) => log(`reload failed, still serving the previous config: ${(e as Error).message}`));
+      .catch((e: unknown) => {
+        runtime.noteLoad({ at: Date.now(), version: null, ok: false, message: (e as Error).message });
+        log(`reload failed, still serving the previous config: ${(e as Error).message}`);
+      });
   });
   let stopping = false;
   const stop = (signal: string) => {
