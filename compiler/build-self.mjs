@@ -52,3 +52,18 @@ writeFileSync(
   join(root, "build", "ui.html"),
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>gwc dashboard</title><style>${out(".css")}</style></head><body><div id="app"></div><script>${out(".js")}</script></body></html>\n`,
 );
+
+// The compiler's checks for the dashboard's config page (compiler/browser.ts),
+// loaded by the page only when the config page opens.
+await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: ["compiler/browser.ts"],
+  bundle: true,
+  outfile: "build/ui-compiler.js",
+  minify: true,
+  format: "iife",
+  platform: "browser",
+  target: "es2020",
+  legalComments: "none",
+  logLevel: "warning",
+});

@@ -5,7 +5,9 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { PLAN_VERSION, type Plan } from "../runtime/plan.ts";
-import { buildToDir, compileSource, GWC_VERSION, type Manifest } from "./compile.ts";
+import type { ApplyResult } from "../runtime/admin-api.ts";
+import type { ApplyReply, ApplyRequest } from "../runtime/apply-ipc.ts";
+import { buildToDir, compileSource, GWC_VERSION, writeFileAtomically, type Manifest } from "./compile.ts";
 import { diffPlans, formatJson, formatMarkdown, formatText, type PlanDiff } from "./diff.ts";
 import { formatDiagnostic, type Diagnostic } from "./diagnostics.ts";
 import { parseDuration } from "./durations.ts";
@@ -163,7 +165,25 @@ async function serve(input: string, opts: { port?: string; host?: string; watch:
     throw new UsageError(`cannot read ${input}: no such file`);
   }
   const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}) };
-  const child = spawn(process.execPath, [bundle], { stdio: "inherit", env });
+  // An IPC channel lets the dashboard apply a config draft (server.ui_apply): compiled here, then reloaded.
+  const child = spawn(process.execPath, [bundle], { stdio: ["inherit", "inherit", "inherit", "ipc"], env });
+  child.on("message", (m: ApplyRequest) => {
+    if (m?.type !== "gwc:apply") return;
+    void applyDraft(m.source).then((result) => child.send({ type: "gwc:applied", id: m.id, result } satisfies ApplyReply));
+  });
+  const applyDraft = async (source: string): Promise<ApplyResult> => {
+    if (isBundle) return { ok: false, status: 409, message: "This gateway serves a built bundle; serve the config file to apply drafts.", diagnostics: [] };
+    const { diagnostics, plan } = compileSource(source, input);
+    if (plan === undefined) return { ok: false, status: 400, message: "The draft does not compile; nothing was applied.", diagnostics: diagnostics.map(formatDiagnostic) };
+    writeFileAtomically(resolve(input), source);
+    printErr(`${input}: replaced by a draft from the dashboard`);
+    // --watch sees the new file and reloads; otherwise reload here.
+    if (!opts.watch) {
+      if (!(await rebuild())) return { ok: false, status: 500, message: "The draft compiled but the bundle could not be built.", diagnostics: [] };
+      child.kill("SIGHUP");
+    }
+    return { ok: true, version: plan.configSha256.slice(0, 12) };
+  };
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => child.kill(signal));
   if (opts.watch) {
     let timer: NodeJS.Timeout | undefined;

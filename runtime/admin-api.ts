@@ -11,18 +11,54 @@ import type { PlanRoute } from "./plan.ts";
 
 export type BreakerState = "closed" | "ramping" | "half_open" | "open";
 
+/** What applying a config draft came to: reloaded, or the compiler's diagnostics. */
+export type ApplyResult = { ok: true; version: string } | { ok: false; status: number; message: string; diagnostics: string[] };
+
 /** Answers `/admin/api/…`; 401 without the admin key, 404 when the config sets none. */
-export function adminApi(runtime: Runtime, gateway: Gateway, req: IncomingMessage, res: ServerResponse, path: string): void {
+export async function adminApi(runtime: Runtime, gateway: Gateway, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
   if (gateway.plan.server.adminKeyEnv === null) {
     throw new HttpError(404, "invalid_request_error", "no_admin_key", "This gateway has no admin key (`server.admin_key`), so the admin API and the dashboard are off.");
   }
   if (!gateway.governance.isAdmin(req.headers)) {
     throw new HttpError(401, "invalid_request_error", "invalid_admin_key", "Send the admin key as `Authorization: Bearer <admin key>`.");
   }
-  if (req.method !== "GET") throw new HttpError(405, "invalid_request_error", "method_not_allowed", `${path} takes GET, not ${req.method}.`, { allow: "GET" });
-  if (path !== "/admin/api/snapshot") throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown admin URL: ${path}. Try /admin/api/snapshot.`);
-  res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-  res.end(JSON.stringify(snapshot(runtime, gateway, Date.now())));
+  const route = `${req.method} ${path}`;
+  if (route === "GET /admin/api/snapshot") return send(res, 200, snapshot(runtime, gateway, Date.now()));
+  if (route === "GET /admin/api/config") {
+    return send(res, 200, { version: gateway.plan.configSha256.slice(0, 12), source: gateway.configSource, apply: applyState(runtime, gateway) });
+  }
+  if (route === "POST /admin/api/config") {
+    const refused = applyState(runtime, gateway);
+    if (refused !== "enabled") throw new HttpError(409, "invalid_request_error", "apply_disabled", refused);
+    const body = await readText(req, gateway.plan.server.maxBodyBytes);
+    const result = await runtime.applyConfig!(body);
+    if (!result.ok) return send(res, result.status, { error: { message: result.message, type: "invalid_request_error", code: "config_invalid", param: null }, diagnostics: result.diagnostics });
+    return send(res, 200, { ok: true, version: result.version });
+  }
+  throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown admin URL: ${route}. There are GET /admin/api/snapshot, GET and POST /admin/api/config.`);
+}
+
+/** "enabled", or why a draft cannot be applied here. */
+function applyState(runtime: Runtime, gateway: Gateway): string {
+  if (!gateway.plan.server.uiApply) return "Applying drafts is off: set `server.ui_apply: true` to allow it.";
+  if (runtime.applyConfig === undefined) return "Applying drafts needs the gateway to run under `gwc serve <config>`, which compiles and reloads the config file.";
+  return "enabled";
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
+}
+
+async function readText(req: IncomingMessage, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > limit) throw new HttpError(413, "invalid_request_error", "request_too_large", `The draft is larger than ${limit} bytes.`);
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 export function snapshot(runtime: Runtime, gateway: Gateway, now: number) {

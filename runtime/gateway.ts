@@ -10,6 +10,7 @@ import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
+import type { ApplyResult } from "./admin-api.ts";
 import { LiveStats } from "./live-stats.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
@@ -86,6 +87,8 @@ export class Runtime {
   readonly stats = new LiveStats();
   /** Config loads and reload failures, newest last (the last 50). */
   readonly loads: ConfigLoad[] = [];
+  /** Compiles a config draft, writes it over the config file and reloads; set only under `gwc serve <config>`. */
+  applyConfig: ((source: string) => Promise<ApplyResult>) | undefined;
   #store: StateStore | undefined;
 
   /** `store` defaults to the embedded store, snapshotted to the first plan's state dir. */
@@ -98,7 +101,7 @@ export class Runtime {
   }
 
   /** Builds a gateway for a plan; throws StartupError when a secret is missing. */
-  load(plan: Plan, env: NodeJS.ProcessEnv = process.env): Gateway {
+  load(plan: Plan, env: NodeJS.ProcessEnv = process.env, configSource: string | null = null): Gateway {
     const secrets = resolveSecrets(plan, env);
     this.#store ??= new MemoryStore(plan.state.dir, plan.state.snapshotIntervalMs);
     const governance = new Governance(plan, this.#store, this.inflight, env);
@@ -131,7 +134,7 @@ export class Runtime {
     }
     if (plan.server.adminKeyEnv !== null && !this.observers.includes(this.stats.observe)) this.observers.push(this.stats.observe);
     this.noteLoad({ at: Date.now(), version: plan.configSha256.slice(0, 12), ok: true });
-    return new Gateway(plan, accounts, governance, this.board);
+    return new Gateway(plan, accounts, governance, this.board, configSource);
   }
 
   /** A config load or a failed reload, for the dashboard's reload history. */
@@ -169,6 +172,8 @@ export class Gateway {
     private readonly accounts: AccountRuntime[],
     readonly governance: Governance,
     private readonly board: HealthBoard,
+    /** The config text this plan was built from, for the dashboard's config page; null when not known. */
+    readonly configSource: string | null = null,
   ) {
     this.router = new Router(plan);
     plan.virtualKeys.forEach((k, i) => {

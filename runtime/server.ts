@@ -7,7 +7,7 @@ import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { adminApi } from "./admin-api.ts";
-import { uiPage } from "./ui-page.ts";
+import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
@@ -103,12 +103,13 @@ async function handle(runtime: Runtime, gateway: Gateway, req: IncomingMessage, 
       if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/ui" || path === "/ui/") return ui(res);
+      if (path === "/ui/compiler.js") return uiScript(res);
       if (path === "/v1/models") {
         const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
-    if (path.startsWith("/admin/api/")) return adminApi(runtime, gateway, req, res, path);
+    if (path.startsWith("/admin/api/")) return await adminApi(runtime, gateway, req, res, path);
     if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, record, signal);
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
@@ -182,10 +183,17 @@ function ui(res: ServerResponse): void {
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-store",
     // Everything is inline; nothing may load from elsewhere.
-    "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+    // ajv compiles the schema into a function in the browser, as it does in `gwc check`: hence 'unsafe-eval'.
+    "content-security-policy": "default-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
     "x-frame-options": "DENY",
   });
   res.end(uiPage());
+}
+
+/** The compiler's checks for the dashboard's config page, loaded when that page opens. */
+function uiScript(res: ServerResponse): void {
+  res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
+  res.end(uiCompiler());
 }
 
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {

@@ -6,6 +6,13 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import type { BudgetNode, Snapshot } from "../admin-api.ts";
+import type { DraftResult, Weight } from "../../compiler/browser.ts";
+
+interface Compiler {
+  checkDraft(draft: string, running: string | null): DraftResult;
+  weights(draft: string): Weight[];
+  setValue(draft: string, path: (string | number)[], value: unknown): string;
+}
 
 const POLL_MS = 2000;
 const KEY = "gwc_admin_key";
@@ -29,6 +36,7 @@ function App() {
   const [snap, setSnap] = useState<Snapshot | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [updated, setUpdated] = useState<number | null>(null);
+  const [tab, setTab] = useState<"live" | "config">(location.hash === "#config" ? "config" : "live");
 
   useEffect(() => {
     const onHash = () => setKey(adminKeyFromFragment());
@@ -71,7 +79,13 @@ function App() {
   return (
     <div class="page">
       <Header snap={snap} updated={updated} error={error} onSignOut={() => (sessionStorage.removeItem(KEY), setKey(null), setSnap(null))} />
-      {snap === null ? (
+      <nav class="tabs">
+        <button class={tab === "live" ? "on" : ""} onClick={() => setTab("live")}>Live</button>
+        <button class={tab === "config" ? "on" : ""} onClick={() => setTab("config")}>Config draft</button>
+      </nav>
+      {tab === "config" ? (
+        <ConfigDraft adminKey={key} />
+      ) : snap === null ? (
         <p class="muted">Loading…</p>
       ) : (
         <>
@@ -410,6 +424,125 @@ function Requests({ requests }: { requests: Req[] }) {
       </button>
     )}
     </>
+  );
+}
+
+/** Loads the compiler's checks (/ui/compiler.js) once, on first use of the config page. */
+let compilerLoad: Promise<Compiler> | undefined;
+function loadCompiler(): Promise<Compiler> {
+  compilerLoad ??= new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = "/ui/compiler.js";
+    s.onload = () => resolve((globalThis as unknown as { gwcCompiler: Compiler }).gwcCompiler);
+    s.onerror = () => reject(new Error("cannot load /ui/compiler.js"));
+    document.head.append(s);
+  });
+  return compilerLoad;
+}
+
+interface Running {
+  version: string;
+  source: string | null;
+  apply: string;
+}
+
+/**
+ * The config as code, edited as a draft: weights through a form, everything
+ * else as JSON, checked by the compiler itself on every edit; the exact split,
+ * per-outage splits and the diff against what runs; download, copy the diff,
+ * or (server.ui_apply) apply it.
+ */
+function ConfigDraft({ adminKey }: { adminKey: string }) {
+  const [compiler, setCompiler] = useState<Compiler | null>(null);
+  const [running, setRunning] = useState<Running | null>(null);
+  const [draft, setDraft] = useState("");
+  const [result, setResult] = useState<DraftResult | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const auth = { authorization: `Bearer ${adminKey}` };
+
+  useEffect(() => {
+    void loadCompiler().then(setCompiler, (e: Error) => setNote(e.message));
+    void fetch("/admin/api/config", { headers: auth })
+      .then((r) => r.json())
+      .then((r: Running) => {
+        setRunning(r);
+        setDraft(r.source ?? "");
+      });
+  }, []);
+  useEffect(() => {
+    if (compiler === null || running === null) return;
+    const t = setTimeout(() => setResult(compiler.checkDraft(draft, running.source)), 200);
+    return () => clearTimeout(t);
+  }, [compiler, running, draft]);
+
+  if (running === null || compiler === null) return <p class="muted">{note ?? "Loading the running config and the compiler…"}</p>;
+  if (running.source === null) return <p class="muted">This gateway does not know the config text it was built from (build it with `gwc build` and a `server.admin_key`).</p>;
+  const download = () => {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([draft], { type: "application/json" }));
+    a.download = "gateway.config.json";
+    a.click();
+  };
+  const apply = async () => {
+    const res = await fetch("/admin/api/config", { method: "POST", headers: auth, body: draft });
+    const body = await res.json();
+    setNote(res.ok ? `Applied: now running ${body.version}.` : `${body.error.message} ${(body.diagnostics ?? []).join(" ")}`);
+    if (res.ok) setRunning({ ...running, version: body.version, source: draft });
+  };
+  return (
+    <div class="config-page">
+      <div class="card editor">
+        <h3>
+          Draft <span class="muted">of running config {running.version}</span>
+        </h3>
+        <div class="weights">
+          {compiler.weights(draft).map((w) => (
+            <label>
+              <span>{w.label}</span>
+              <input type="number" min={0} step={1} value={w.value} data-weight={w.label} onInput={(e) => setDraft(compiler.setValue(draft, w.path, Number((e.target as HTMLInputElement).value)))} />
+            </label>
+          ))}
+        </div>
+        <textarea spellcheck={false} value={draft} onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)} />
+        <div class="actions">
+          <button onClick={download}>Download JSON</button>
+          <button disabled={!result?.diff} onClick={() => void navigator.clipboard?.writeText(result!.diff!.markdown).then(() => setNote("Diff copied as markdown."))}>
+            Copy diff
+          </button>
+          <button disabled={running.apply !== "enabled" || !result || result.errors > 0 || result.diff?.changes === 0} title={running.apply === "enabled" ? "" : running.apply} onClick={() => void apply()}>
+            Apply live
+          </button>
+          {note && <span class="muted small">{note}</span>}
+        </div>
+      </div>
+      <div class="card results">
+        <h3>Checks</h3>
+        {result === null && <p class="muted">Checking…</p>}
+        {result !== null && result.errors === 0 && (
+          <p class="ok-text">Compiles{result.diagnostics.length > 0 ? `, with ${result.diagnostics.length} warning${result.diagnostics.length === 1 ? "" : "s"}` : ""}.</p>
+        )}
+        {result !== null && result.errors > 0 && <p class="error">{result.errors} error{result.errors === 1 ? "" : "s"}: this draft would not build.</p>}
+        <ul class="diagnostics">
+          {result?.diagnostics.map((d) => (
+            <li class={/\sGWC_W_/.test(d) ? "warning" : ""}>
+              <code>{d}</code>
+            </li>
+          ))}
+        </ul>
+        {result?.diff && (
+          <>
+            <h3>Against what runs</h3>
+            <pre class="diff">{result.diff.text}</pre>
+          </>
+        )}
+        {result?.explain && (
+          <>
+            <h3>Split, per outage, failover</h3>
+            <pre>{result.explain}</pre>
+          </>
+        )}
+      </div>
+    </div>
   );
 }
 

@@ -113,6 +113,28 @@ describe("dashboard in a real browser", () => {
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
   });
 
+  it("edits a config draft: weights through a form, the compiler's checks and the diff in the browser", async () => {
+    await page.getByRole("button", { name: "Config draft" }).click();
+    const weight = page.locator('[data-weight="account openai-primary"]');
+    await weight.waitFor();
+    expect(await weight.inputValue()).toBe("70");
+    await weight.fill("50");
+    // The exact new split, and what changes against the running config.
+    await expect.poll(() => page.locator("pre.diff").textContent()).toContain("openai-primary 7/10 → 5/8");
+    expect(await page.locator(".results").textContent()).toContain("Compiles");
+    expect(await page.locator("textarea").inputValue()).toContain('"weight": 50');
+    // A mistake is located as `gwc check` locates it.
+    const draft = await page.locator("textarea").inputValue();
+    await page.locator("textarea").fill(draft.replace('"provider": "openai"', '"provider": "opneai"'));
+    await expect.poll(() => page.locator(".diagnostics").textContent()).toMatch(/gateway\.config\.json:\d+:\d+\s+GWC_E_\w+\s+\/accounts\/0\/provider/);
+    expect(await page.locator(".results").textContent()).toContain("would not build");
+    // Applying is opt-in (server.ui_apply), and says so.
+    expect(await page.getByRole("button", { name: "Apply live" }).isDisabled()).toBe(true);
+    expect(await page.getByRole("button", { name: "Apply live" }).getAttribute("title")).toContain("server.ui_apply");
+    await page.screenshot({ path: `${OUT}/config-draft.png`, fullPage: true });
+    await page.getByRole("button", { name: "Live", exact: true }).click();
+  });
+
   it("never shows a secret, and the admin API answers 401 without the key", async () => {
     const html = await page.content();
     for (const secret of Object.values(ENV)) expect(html).not.toContain(secret);
