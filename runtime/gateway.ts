@@ -9,6 +9,7 @@ import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
+import { withOutputLimit } from "./request-bound.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
 
@@ -268,7 +269,7 @@ export class Gateway {
         throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
       }
       try {
-        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, req.json, req.endpoint === "embeddings"), price, now);
+        const reserved = gov.reserve(budgets, estimate(price, req, this.plan.accounts[target.account].wire), price, now);
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
@@ -277,7 +278,9 @@ export class Gateway {
       }
     }
     const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
-    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
+    // Under a budget, a request with no output limit is sent with the one it was reserved for.
+    const bounded = reservation !== undefined ? withOutputLimit(req, acct.provider) : req;
+    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...bounded, injectUsage: true } : bounded;
     let upstream: UpstreamRequest;
     try {
       const built = adapter.request(inbound, acct.context, upstreamModel);
