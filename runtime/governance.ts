@@ -44,20 +44,26 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const REQUEST_HEADERS = ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"] as const;
 const TOKEN_HEADERS = ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"] as const;
 
-/** A budget without room; `own` when it is the key's own budget (which may reroute). */
+/**
+ * A budget without room; `own` when it is the key's own budget (which may
+ * reroute). The message names spent, reserved and the limit: while requests
+ * are in flight, their reservations can be what leaves no room.
+ */
 export class BudgetExceeded extends HttpError {
   constructor(
     readonly meta: LineMeta,
     readonly own: boolean,
-    spent: number,
+    money: { spent: number; reserved: number },
+    needed: number,
   ) {
     const b = meta.budget;
     const cap = capOf(b, meta.period);
+    const state = money.reserved > 0 ? `$${usd(money.spent)} spent and $${usd(money.reserved)} reserved by requests in flight, of $${usd(cap)}` : `$${usd(money.spent)} spent of $${usd(cap)}`;
     super(
       402,
       "insufficient_quota",
       "budget_exceeded",
-      `The ${meta.period} budget of ${b.level.replace("_", " ")} '${b.owner}' is spent: $${usd(spent)} of $${usd(cap)}. It resets at ${new Date(meta.resetsAt).toISOString()}.`,
+      `The ${meta.period} budget of ${b.level.replace("_", " ")} '${b.owner}' has no room for this request (up to $${usd(needed)}): ${state}. It resets at ${new Date(meta.resetsAt).toISOString()}.`,
     );
   }
 }
@@ -253,7 +259,7 @@ export class Governance {
     return whenReady(this.store.reserve(lines, amount), (failed) => {
       if (failed >= 0) {
         const meta = metas[failed];
-        throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]).spent);
+        throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]), amount);
       }
       return { keys, amount, price };
     });

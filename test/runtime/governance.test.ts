@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { estimate } from "../../runtime/governance.ts";
 import { MemoryStore, type CountLine, type MoneyLine, type StateStore } from "../../runtime/state-store.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { account, startGateway, type RunningGateway } from "./harness.ts";
+import { account, startGateway, until, type RunningGateway } from "./harness.ts";
 
 const KEYS = {
   GWC_KEY_CAPPED: "gwc-capped-0123456789",
@@ -131,7 +131,7 @@ describe.each(stores)("with the $name", ({ makeStore }) => {
       expect(err.code).toBe("budget_exceeded");
       const tomorrow = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1)).toISOString();
       expect(err.message).toContain("daily budget of virtual key 'capped'");
-      expect(err.message).toContain("of $0.01");
+      expect(err.message).toMatch(/spent of \$0\.01/);
       expect(err.message).toContain(`resets at ${tomorrow}`);
     });
 
@@ -285,6 +285,37 @@ describe("the reservation bounds what a provider can bill", () => {
       expect(Number(usage.budgets[0].reserved_usd)).toBe(0);
       const reservation = estimate(gw.server.gateway.governance.price("pricey")!, { endpoint: path === "completions" ? "completions" : "chat", raw: Buffer.from(raw), json: JSON.parse(raw), stream: false }, "openai") / 1e9;
       expect(spent).toBeLessThanOrEqual(LIMIT + reservation);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("a 402 while reservations are what block names spent, reserved and the limit", async () => {
+    gw = await startGateway(
+      {
+        accounts: [account("biller", upstream.url, 1)],
+        routes: [{ model: "pricey", targets: [{ account: "biller" }] }],
+        pricing: { pricey: { input_per_mtok_usd: 10, output_per_mtok_usd: 10 } },
+        virtual_keys: [{ id: "burst", key: "${GWC_KEY_BURST}", budget: { daily_limit_usd: LIMIT } }],
+      },
+      { OPENAI_API_KEY: "sk-test", GWC_KEY_BURST: KEY },
+    );
+    try {
+      const send = () =>
+        fetch(`${gw.v1}/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${KEY}` },
+          body: JSON.stringify({ model: "pricey", messages: [{ role: "user", content: "hi" }], max_tokens: 600 }),
+        });
+      // The first holds about $0.0067 of the $0.01 while its upstream takes 200 ms; nothing is spent yet.
+      const seen = upstream.requests.length;
+      const first = send();
+      await until(() => upstream.requests.length > seen);
+      const refused = await send();
+      expect(refused.status).toBe(402);
+      const { error } = (await refused.json()) as { error: { message: string } };
+      expect(error.message).toMatch(/\$0\.00 spent and \$0\.0067\d+ reserved by requests in flight, of \$0\.01/);
+      expect((await first).status).toBe(200);
     } finally {
       await gw.close();
     }
