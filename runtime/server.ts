@@ -5,6 +5,7 @@ import { CallerSignal } from "./caller-signal.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
+import { storeHealth } from "./state-store.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
@@ -67,7 +68,12 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
   try {
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
-      if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
+      if (path === "/readyz") {
+        // A store that cannot write its snapshots degrades readiness, never liveness.
+        const state = storeHealth(gateway.governance.store);
+        const status = draining ? "draining" : state?.ok === false ? "degraded" : "ready";
+        return json(res, status === "ready" ? 200 : 503, state === undefined ? { status } : { status, state }, requestId);
+      }
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/v1/models") {
         const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
