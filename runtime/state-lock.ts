@@ -50,7 +50,14 @@ export function lockStateDir(dir: string, staleAfterMs = STALE_AFTER_MS): StateL
         file,
         touch: () => {
           const now = new Date();
-          utimesSync(file, now, now);
+          try {
+            utimesSync(file, now, now);
+          } catch {
+            // The dir was replaced under us (and is back): hold it again, unless another process took it meanwhile.
+            try {
+              writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: "wx" });
+            } catch {}
+          }
         },
         release: () => {
           held.delete(key);
