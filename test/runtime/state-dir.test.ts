@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StartupError } from "../../runtime/secrets.ts";
 import { MemoryStore } from "../../runtime/state-store.ts";
-import { tempDir } from "../helpers.ts";
+import { buildBundle, tempDir } from "../helpers.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { account, until } from "./harness.ts";
 
@@ -25,13 +25,7 @@ afterAll(async () => {
 
 const port = () => 21000 + Math.floor(Math.random() * 20000);
 
-function build(config: object): string {
-  const dir = tempDir();
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
-  const r = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
-  expect(r.status, r.stderr).toBe(0);
-  return dir;
-}
+const build = buildBundle;
 
 /** A gateway process; `stderr` grows as it writes. */
 function run(dir: string, p: number): { child: ChildProcess; stderr: () => string; started: Promise<void>; exited: Promise<number | null> } {
