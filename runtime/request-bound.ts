@@ -89,13 +89,19 @@ function outputLimit(endpoint: Endpoint, json: Record<string, unknown>): number 
  * completions endpoint take `max_tokens`; the other adapters read either.
  */
 export function withOutputLimit(req: InboundRequest, provider: string): InboundRequest {
-  if (req.endpoint === "embeddings") return req;
   const json = req.json;
   if (json.max_completion_tokens !== undefined || json.max_tokens !== undefined || json.max_output_tokens !== undefined) return req;
-  const field = req.endpoint === "chat" && (provider === "openai" || provider === "azure") ? "max_completion_tokens" : "max_tokens";
+  const field = LIMIT_FIELD[req.endpoint]?.(provider);
+  if (field === undefined) return req;
   const capped = { ...json, [field]: outputLimit(req.endpoint, json) };
   return { ...req, json: capped, raw: Buffer.from(JSON.stringify(capped)) };
 }
+
+/** The output-limit field each endpoint takes upstream; none for embeddings (no output). */
+const LIMIT_FIELD: Partial<Record<Endpoint, (provider: string) => string>> = {
+  chat: (provider) => (provider === "openai" || provider === "azure" ? "max_completion_tokens" : "max_tokens"),
+  completions: () => "max_tokens",
+};
 
 /** Prompts in a completions `prompt`: a string or one token list is one; an array of strings or of token lists is one each. */
 function promptCount(prompt: unknown): number {
