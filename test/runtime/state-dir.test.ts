@@ -5,6 +5,7 @@
 // and never ends the process.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -125,6 +126,33 @@ describe("a snapshot that cannot be written", () => {
     } finally {
       gw.child.kill("SIGTERM");
       await gw.exited;
+    }
+  }, 60_000);
+
+  it("with no descriptors left (EMFILE at ulimit -n 64 and 100 open connections): the process stays up and recovers when they close", async () => {
+    const dir = build({ accounts: [account("a", upstream.url, 1)], state: { dir: "state", snapshot_interval: "50ms" } });
+    const p = port();
+    const child = spawn("sh", ["-c", `ulimit -n 64 && exec "${process.execPath}" gateway.mjs`], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(p), OPENAI_API_KEY: "sk-x" } });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise((ok) => child.on("exit", ok));
+    const sockets: Socket[] = [];
+    try {
+      await until(() => stderr.includes("listening on"), 10_000);
+      for (let i = 0; i < 100; i++) {
+        const s = connect(p, "127.0.0.1");
+        s.on("error", () => {});
+        sockets.push(s);
+      }
+      await until(() => stderr.includes("cannot write the state snapshot") && stderr.includes("EMFILE"), 10_000);
+      for (const s of sockets) s.destroy();
+      await until(() => stderr.includes("is written again"), 40_000);
+      expect((await readyz(p)).status).toBe(200);
+      expect(child.exitCode).toBe(null);
+    } finally {
+      for (const s of sockets) s.destroy();
+      child.kill("SIGTERM");
+      await exited;
     }
   }, 60_000);
 
