@@ -21,7 +21,7 @@ beforeAll(async () => {
   viaAnthropic = await startGatewayFor("anthropic", claude.url);
   viaOpenAI = await startGatewayFor("openai", openai.url);
   recorder = await startRecorder(viaAnthropic.url);
-});
+}, 60_000);
 
 afterAll(async () => {
   await recorder?.close();

@@ -145,3 +145,33 @@ export function clientHeaders(headers: Record<string, string | string[] | undefi
   for (const [k, v] of Object.entries(headers)) if (!skip.test(k) && typeof v === "string") out[k.toLowerCase()] = v;
   return out;
 }
+
+export interface Fleet {
+  anthropic: import("../mocks/anthropic-upstream.ts").MockAnthropicUpstream;
+  openai: import("../mocks/openai-upstream.ts").MockUpstream;
+  gemini: import("../mocks/gemini-upstream.ts").GeminiMock;
+  /** One gateway process per upstream format. */
+  gw: Record<Format, GatewayProcess>;
+  stop(): Promise<void>;
+}
+
+/** A mock upstream of each wire format, each behind its own gateway process. */
+export async function startFleet(): Promise<Fleet> {
+  const { startAnthropicUpstream } = await import("../mocks/anthropic-upstream.ts");
+  const { startOpenAIUpstream } = await import("../mocks/openai-upstream.ts");
+  const { startGeminiUpstream } = await import("../mocks/gemini-upstream.ts");
+  const anthropic = await startAnthropicUpstream({ name: "claude", apiKey: UPSTREAM_KEYS.anthropic, stream: { chunks: 3 } });
+  const openai = await startOpenAIUpstream({ name: "openai", stream: { chunks: 3 } });
+  const gemini = await startGeminiUpstream({ name: "gemini", apiKey: UPSTREAM_KEYS.gemini, stream: { chunks: 3 } });
+  const [a, o, g] = await Promise.all([startGatewayFor("anthropic", anthropic.url), startGatewayFor("openai", openai.url), startGatewayFor("gemini", gemini.url)]);
+  return {
+    anthropic,
+    openai,
+    gemini,
+    gw: { anthropic: a, openai: o, gemini: g },
+    stop: async () => {
+      await Promise.all([a.stop(), o.stop(), g.stop()]);
+      await Promise.all([anthropic.close(), openai.close(), gemini.close()]);
+    },
+  };
+}
