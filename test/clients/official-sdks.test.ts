@@ -112,7 +112,8 @@ describe("@anthropic-ai/sdk", () => {
   it("streams from an Anthropic upstream event for event, message_start carrying the real usage", async () => {
     const stream = anthropicOn(f.gw.anthropic.url).messages.stream({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: [{ type: "text", text: "stream it", cache_control: { type: "ephemeral" } }] }] });
     const events: any[] = [];
-    stream.on("streamEvent", (e) => events.push(e));
+    // A copy: the SDK builds its snapshot by mutating message_start's message.
+    stream.on("streamEvent", (e) => events.push(structuredClone(e)));
     const final = await stream.finalMessage();
     // The SDK hands every event but `ping` to its listeners.
     const sent = last(f.anthropic.answers).events!;
