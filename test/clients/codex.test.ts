@@ -73,16 +73,32 @@ describe("codex exec through gwc to an OpenAI upstream (Responses passthrough)",
 });
 
 describe("codex exec through gwc to an Anthropic upstream (Responses translated)", () => {
-  it("runs a shell tool loop on a Claude account", async () => {
+  it("is refused clearly, naming the tool chat cannot carry (Codex sends a namespace tool and web_search)", async () => {
     const seen = claude.requests.length;
-    claude.queue.push({ kind: "ok", tool: { name: "exec_command", input: { cmd: "cat notes.txt" } } });
-    const run = await codexExec(viaAnthropic.url, "claude-sonnet-4-6", "what is the secret word in notes.txt?");
+    const run = await codexExec(viaAnthropic.url, "claude-sonnet-4-6", "say hello");
     expect(run.timedOut).toBe(false);
-    expect(run.code, run.stderr + run.stdout).toBe(0);
-    expect(run.stdout).toContain("[claude] tool said:");
-    expect(run.stdout).toContain("pelican");
-    const sent = claude.requests.slice(seen).filter((r) => r.path === "/v1/messages");
-    expect(sent.length).toBe(2);
-    expect(sent[0].headers["x-api-key"]).toBe(UPSTREAM_KEYS.anthropic);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr + run.stdout).toContain("unsupported_parameter");
+    expect(run.stderr + run.stdout).toMatch(/tools\[\d+\]\.type/);
+    expect(claude.requests.length).toBe(seen);
+  });
+
+  it("with drop_unsupported_params on the route, runs a shell tool loop on a Claude account", async () => {
+    const gw = await startGatewayFor("anthropic", claude.url, { routes: [{ model: "*", targets: [{ account: "anthropic-upstream" }], drop_unsupported_params: true }] });
+    try {
+      const seen = claude.requests.length;
+      claude.queue.push({ kind: "ok", tool: { name: "exec_command", input: { cmd: "cat notes.txt" } } });
+      const run = await codexExec(gw.url, "claude-sonnet-4-6", "what is the secret word in notes.txt?");
+      expect(run.timedOut).toBe(false);
+      expect(run.code, run.stderr + run.stdout).toBe(0);
+      expect(run.stdout).toContain("[claude] tool said:");
+      expect(run.stdout).toContain("pelican");
+      const sent = claude.requests.slice(seen).filter((r) => r.path === "/v1/messages");
+      expect(sent.length).toBe(2);
+      expect(sent[0].headers["x-api-key"]).toBe(UPSTREAM_KEYS.anthropic);
+      expect(sent[0].body.tools.map((t: any) => t.name)).toContain("exec_command");
+    } finally {
+      await gw.stop();
+    }
   });
 });
