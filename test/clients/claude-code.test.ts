@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAnthropicUpstream, type MockAnthropicUpstream } from "../mocks/anthropic-upstream.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { CLI, CLIENT_KEY, UPSTREAM_KEYS, isolatedHome, runCli, startGatewayFor, type GatewayProcess } from "./harness.ts";
+import { needs } from "./features.ts";
 import { startRecorder, type Recorder } from "./recorder.ts";
 
 let claude: MockAnthropicUpstream;
@@ -54,7 +55,7 @@ const posts = (m: MockAnthropicUpstream, from: number) => m.requests.slice(from)
 const anthropicHeaders = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => k.startsWith("anthropic-")));
 
 describe("claude -p through gwc to an Anthropic upstream (passthrough)", () => {
-  it("runs a tool loop: the file Claude Code reads locally reaches the model, and the answer comes back", async () => {
+  needs("anthropicPassthrough")("runs a tool loop: the file Claude Code reads locally reaches the model, and the answer comes back", async () => {
     const seen = claude.requests.length;
     const answered = claude.answers.length;
     const exchanged = recorder.exchanges.length;
@@ -89,7 +90,7 @@ describe("claude -p through gwc to an Anthropic upstream (passthrough)", () => {
     expect(turn.content[0]).toMatchObject({ type: "thinking", signature: thinking.delta.signature });
   });
 
-  it("reports the upstream's prompt-cache usage (writes on the first turn, reads on the next) and prices it", async () => {
+  needs("anthropicPassthrough")("reports the upstream's prompt-cache usage (writes on the first turn, reads on the next) and prices it", async () => {
     const answered = claude.answers.length;
     claude.queue.push({ kind: "ok", tool: { name: "Read", input: { file_path: "/dev/null" } } });
     const run = await claudeP(viaAnthropic.url, "read nothing", ["--tools", "Read", "--allowedTools", "Read", "--output-format", "json"]);
@@ -106,7 +107,7 @@ describe("claude -p through gwc to an Anthropic upstream (passthrough)", () => {
     expect(result.total_cost_usd).toBeGreaterThan(0);
   });
 
-  it("shows the model's thinking, signature intact, on a thinking prompt", async () => {
+  needs("anthropicPassthrough")("shows the model's thinking, signature intact, on a thinking prompt", async () => {
     const answered = claude.answers.length;
     const run = await claudeP(viaAnthropic.url, "think hard: is 1009 prime?", ["--tools", "", "--output-format", "stream-json", "--verbose"]);
     expect(run.code, run.stderr + run.stdout).toBe(0);

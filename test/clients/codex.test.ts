@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAnthropicUpstream, type MockAnthropicUpstream } from "../mocks/anthropic-upstream.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { CLI, CLIENT_KEY, UPSTREAM_KEYS, isolatedHome, runCli, startGatewayFor, type GatewayProcess } from "./harness.ts";
+import { needs } from "./features.ts";
 import { startRecorder, type Recorder } from "./recorder.ts";
 
 let openai: MockUpstream;
@@ -46,7 +47,7 @@ async function codexExec(baseUrl: string, model: string, prompt: string) {
 const responsesPosts = <T extends { method: string; path: string }>(reqs: T[], from: number) => reqs.slice(from).filter((r) => r.method === "POST" && r.path === "/v1/responses");
 
 describe("codex exec through gwc to an OpenAI upstream (Responses passthrough)", () => {
-  it("runs a shell tool loop, reasoning carried between turns, and every field arrives as sent", async () => {
+  needs("responsesApi")("runs a shell tool loop, reasoning carried between turns, and every field arrives as sent", async () => {
     const seen = openai.requests.length;
     const answered = openai.answers.length;
     const exchanged = recorder.exchanges.length;
@@ -73,7 +74,7 @@ describe("codex exec through gwc to an OpenAI upstream (Responses passthrough)",
 });
 
 describe("codex exec through gwc to an Anthropic upstream (Responses translated)", () => {
-  it("is refused clearly, naming the tool chat cannot carry (Codex sends a namespace tool and web_search)", async () => {
+  needs("responsesApi", "unsupportedParams")("is refused clearly, naming the tool chat cannot carry (Codex sends a namespace tool and web_search)", async () => {
     const seen = claude.requests.length;
     const run = await codexExec(viaAnthropic.url, "claude-sonnet-4-6", "say hello");
     expect(run.timedOut).toBe(false);
@@ -83,7 +84,7 @@ describe("codex exec through gwc to an Anthropic upstream (Responses translated)
     expect(claude.requests.length).toBe(seen);
   });
 
-  it("with drop_unsupported_params on the route, runs a shell tool loop on a Claude account", async () => {
+  needs("responsesApi", "unsupportedParams")("with drop_unsupported_params on the route, runs a shell tool loop on a Claude account", async () => {
     const gw = await startGatewayFor("anthropic", claude.url, { routes: [{ model: "*", targets: [{ account: "anthropic-upstream" }], drop_unsupported_params: true }] });
     try {
       const seen = claude.requests.length;

@@ -7,6 +7,7 @@ import { ChatOpenAI } from "@langchain/openai";
 import { generateText, streamText } from "ai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLIENT_KEY, UPSTREAM_KEYS, startFleet, type Fleet } from "./harness.ts";
+import { needs } from "./features.ts";
 
 let f: Fleet;
 beforeAll(async () => {
@@ -23,7 +24,7 @@ const langchainOn = (url: string, extra: object = {}) => new ChatOpenAI({ model:
 const SCHEMA = { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } }, required: ["city", "days"], additionalProperties: false };
 
 describe("Vercel AI SDK", () => {
-  it("openai() (the Responses API) to an OpenAI upstream: passthrough, text and usage as answered", async () => {
+  needs("responsesApi")("openai() (the Responses API) to an OpenAI upstream: passthrough, text and usage as answered", async () => {
     const res = await generateText({ model: openaiOn(f.gw.openai.url)("gpt-5"), prompt: "hi", maxRetries: 0 });
     const up = last(f.openai.requests);
     expect(up.path).toBe("/v1/responses");
@@ -34,7 +35,7 @@ describe("Vercel AI SDK", () => {
     expect(await streamed.text).toBe("[openai] you said: stream it");
   });
 
-  it("openai() (the Responses API) to an Anthropic upstream is translated", async () => {
+  needs("responsesApi")("openai() (the Responses API) to an Anthropic upstream is translated", async () => {
     const res = await generateText({ model: openaiOn(f.gw.anthropic.url)("claude-sonnet-4-6"), prompt: "hi", maxRetries: 0 });
     expect(res.text).toBe("[claude] you said: hi");
   });
@@ -48,7 +49,7 @@ describe("Vercel AI SDK", () => {
     }
   });
 
-  it("anthropic() to an Anthropic upstream: thinking and cache usage come back as the upstream sent them", async () => {
+  needs("anthropicPassthrough")("anthropic() to an Anthropic upstream: thinking and cache usage come back as the upstream sent them", async () => {
     const model = anthropicOn(f.gw.anthropic.url)("claude-sonnet-4-6");
     const call = () =>
       generateText({
@@ -93,14 +94,14 @@ describe("LangChain", () => {
     expect(out).toEqual({ city: "plan a trip", days: 1 });
   });
 
-  it("withStructuredOutput to an Anthropic upstream: the schema is carried (not dropped) and the answer parses", async () => {
+  needs("structuredOutputToAnthropic")("withStructuredOutput to an Anthropic upstream: the schema is carried (not dropped) and the answer parses", async () => {
     const out = await langchainOn(f.gw.anthropic.url).withStructuredOutput(SCHEMA, { name: "trip" }).invoke("plan a trip");
     expect(out).toMatchObject({ city: expect.any(String), days: expect.any(Number) });
     const sent = last(f.anthropic.requests).body;
     expect(JSON.stringify(sent)).toContain('"days"');
   });
 
-  it("useResponsesApi to an OpenAI upstream (passthrough) and to an Anthropic upstream (translated)", async () => {
+  needs("responsesApi")("useResponsesApi to an OpenAI upstream (passthrough) and to an Anthropic upstream (translated)", async () => {
     const viaOpenAI = await langchainOn(f.gw.openai.url, { model: "gpt-5", useResponsesApi: true }).invoke("hi");
     expect(last(f.openai.requests).path).toBe("/v1/responses");
     expect(viaOpenAI.text).toBe("[openai] you said: hi");

@@ -3,10 +3,11 @@
 // OpenAI-format one (translated).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { startGeminiUpstream, type GeminiMock } from "../mocks/gemini-upstream.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { CLI, CLIENT_KEY, UPSTREAM_KEYS, isolatedHome, runCli, startGatewayFor, type GatewayProcess } from "./harness.ts";
+import { needs } from "./features.ts";
 import { startRecorder, type Recorder } from "./recorder.ts";
 
 let gemini: GeminiMock;
@@ -55,7 +56,7 @@ async function geminiP(baseUrl: string, prompt: string, args: string[], before: 
 const generates = (m: GeminiMock, from: number) => m.requests.slice(from).filter((r) => r.action === "generateContent" || r.action === "streamGenerateContent");
 
 describe("gemini -p through gwc to a Gemini upstream (passthrough)", () => {
-  it("routes with its side call, runs a file-reading tool loop, and every field arrives as sent", async () => {
+  needs("geminiApi")("routes with its side call, runs a file-reading tool loop, and every field arrives as sent", async () => {
     const seen = gemini.requests.length;
     const answered = gemini.answers.length;
     const exchanged = recorder.exchanges.length;
@@ -94,7 +95,7 @@ describe("gemini -p through gwc to a Gemini upstream (passthrough)", () => {
 });
 
 describe("gemini -p through gwc to an OpenAI upstream (translated)", () => {
-  it("answers a prompt from an OpenAI-format account", async () => {
+  needs("geminiApi")("answers a prompt from an OpenAI-format account", async () => {
     const seen = openai.requests.length;
     const run = await geminiP(viaOpenAI.url, "say hello", ["-m", "gemini-2.5-flash"]);
     expect(run.timedOut).toBe(false);

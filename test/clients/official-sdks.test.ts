@@ -7,6 +7,7 @@ import { GoogleGenAI } from "@google/genai";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLIENT_KEY, UPSTREAM_KEYS, startFleet, type Fleet } from "./harness.ts";
+import { needs } from "./features.ts";
 
 let f: Fleet;
 beforeAll(async () => {
@@ -40,7 +41,7 @@ describe("openai SDK", () => {
     });
   }
 
-  it("responses.create to an OpenAI upstream: passthrough, ids and usage as the upstream's, a follow-up by previous_response_id", async () => {
+  needs("responsesApi")("responses.create to an OpenAI upstream: passthrough, ids and usage as the upstream's, a follow-up by previous_response_id", async () => {
     const client = openaiOn(f.gw.openai.url);
     const params = { model: "gpt-5", input: "hi", instructions: "be brief", reasoning: { effort: "low" as const, summary: "auto" as const }, store: true, metadata: { run: "1" } };
     const res = await client.responses.create(params);
@@ -56,7 +57,7 @@ describe("openai SDK", () => {
     expect(last(f.openai.requests).body.previous_response_id).toBe(res.id);
   });
 
-  it("responses.create streamed from an OpenAI upstream: every event as the upstream sent it", async () => {
+  needs("responsesApi")("responses.create streamed from an OpenAI upstream: every event as the upstream sent it", async () => {
     const stream = await openaiOn(f.gw.openai.url).responses.create({ model: "gpt-5", input: "stream it", stream: true });
     const got: any[] = [];
     for await (const e of stream) got.push(e);
@@ -64,7 +65,7 @@ describe("openai SDK", () => {
     expect(last(got).type).toBe("response.completed");
   });
 
-  it("responses.create to an Anthropic upstream is translated, streamed with the Responses events and usage", async () => {
+  needs("responsesApi")("responses.create to an Anthropic upstream is translated, streamed with the Responses events and usage", async () => {
     const client = openaiOn(f.gw.anthropic.url);
     const res = await client.responses.create({ model: "claude-sonnet-4-6", input: "hi", instructions: "be brief" });
     expect(res.output_text).toBe("[claude] you said: hi");
@@ -84,7 +85,7 @@ describe("openai SDK", () => {
 });
 
 describe("@anthropic-ai/sdk", () => {
-  it("messages to an Anthropic upstream: betas, cache_control, thinking and metadata arrive; id, thinking signature and cache usage come back", async () => {
+  needs("anthropicPassthrough")("messages to an Anthropic upstream: betas, cache_control, thinking and metadata arrive; id, thinking signature and cache usage come back", async () => {
     const params = {
       model: "claude-sonnet-4-6",
       max_tokens: 2048,
@@ -109,7 +110,7 @@ describe("@anthropic-ai/sdk", () => {
     expect(again.usage.cache_read_input_tokens).toBe(res.usage.cache_creation_input_tokens);
   });
 
-  it("streams from an Anthropic upstream event for event, message_start carrying the real usage", async () => {
+  needs("anthropicPassthrough")("streams from an Anthropic upstream event for event, message_start carrying the real usage", async () => {
     const stream = anthropicOn(f.gw.anthropic.url).messages.stream({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: [{ type: "text", text: "stream it", cache_control: { type: "ephemeral" } }] }] });
     const events: any[] = [];
     // A copy: the SDK builds its snapshot by mutating message_start's message.
@@ -122,19 +123,19 @@ describe("@anthropic-ai/sdk", () => {
     expect((events[0] as any).message.usage.input_tokens).toBe((sent[0] as any).message.usage.input_tokens);
   });
 
-  it("count_tokens is relayed to an Anthropic upstream", async () => {
+  needs("anthropicPassthrough")("count_tokens is relayed to an Anthropic upstream", async () => {
     const params = { model: "claude-sonnet-4-6", messages: [{ role: "user" as const, content: "count me" }] };
     const res = await anthropicOn(f.gw.anthropic.url).messages.countTokens(params);
     expect(last(f.anthropic.requests).path).toBe("/v1/messages/count_tokens");
     expect(res).toEqual(last(f.anthropic.answers).body);
   });
 
-  it("models are listed from an Anthropic upstream", async () => {
+  needs("anthropicModelList")("models are listed from an Anthropic upstream", async () => {
     const page = await anthropicOn(f.gw.anthropic.url).models.list();
     expect(page.data.map((m) => m.id)).toContain("claude-sonnet-4-6");
   });
 
-  it("messages to an OpenAI upstream are translated (and count_tokens estimated)", async () => {
+  needs("anthropicPassthrough")("messages to an OpenAI upstream are translated (and count_tokens estimated)", async () => {
     const client = anthropicOn(f.gw.openai.url);
     const res = await client.messages.create({ model: "gpt-4o", max_tokens: 100, messages: [{ role: "user", content: "hi" }] });
     expect(res.content[0]).toEqual({ type: "text", text: "[openai] you said: hi" });
@@ -144,7 +145,7 @@ describe("@anthropic-ai/sdk", () => {
 });
 
 describe("@google/genai", () => {
-  it("generateContent to a Gemini upstream: the body arrives as sent, the answer and its usage come back", async () => {
+  needs("geminiApi")("generateContent to a Gemini upstream: the body arrives as sent, the answer and its usage come back", async () => {
     const ai = genaiOn(f.gw.gemini.url);
     const res = await ai.models.generateContent({ model: "gemini-2.5-flash", contents: "hi", config: { temperature: 0.3, systemInstruction: "be brief" } });
     const up = last(f.gemini.requests);
@@ -157,7 +158,7 @@ describe("@google/genai", () => {
     expect(res.usageMetadata).toEqual(answered.usageMetadata);
   });
 
-  it("generateContentStream from a Gemini upstream (alt=sse): every chunk as sent", async () => {
+  needs("geminiApi")("generateContentStream from a Gemini upstream (alt=sse): every chunk as sent", async () => {
     const stream = await genaiOn(f.gw.gemini.url).models.generateContentStream({ model: "gemini-2.5-flash", contents: "stream it" });
     const texts: string[] = [];
     for await (const chunk of stream) texts.push(chunk.text ?? "");
@@ -167,13 +168,13 @@ describe("@google/genai", () => {
     expect(texts).toEqual(last(f.gemini.answers).events!.map((e) => e.candidates[0].content.parts[0].text));
   });
 
-  it("countTokens is relayed to a Gemini upstream", async () => {
+  needs("geminiApi")("countTokens is relayed to a Gemini upstream", async () => {
     const res = await genaiOn(f.gw.gemini.url).models.countTokens({ model: "gemini-2.5-flash", contents: "count me" });
     expect(last(f.gemini.requests).action).toBe("countTokens");
     expect(res.totalTokens).toBeGreaterThan(0);
   });
 
-  it("generateContent to an OpenAI upstream is translated", async () => {
+  needs("geminiApi")("generateContent to an OpenAI upstream is translated", async () => {
     const res = await genaiOn(f.gw.openai.url).models.generateContent({ model: "gpt-4o", contents: "hi" });
     expect(res.text).toBe("[openai] you said: hi");
     expect(res.usageMetadata?.promptTokenCount).toBeGreaterThan(0);
