@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAnthropicUpstream, type MockAnthropicUpstream } from "../mocks/anthropic-upstream.ts";
+import { startGeminiUpstream, type GeminiMock } from "../mocks/gemini-upstream.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { CLI, CLIENT_KEY, UPSTREAM_KEYS, isolatedHome, runCli, startGatewayFor, type GatewayProcess } from "./harness.ts";
 import { needs } from "./features.ts";
@@ -14,6 +15,8 @@ let claude: MockAnthropicUpstream;
 let openai: MockUpstream;
 let viaAnthropic: GatewayProcess;
 let viaOpenAI: GatewayProcess;
+let gemini: GeminiMock;
+let viaGemini: GatewayProcess;
 let recorder: Recorder;
 
 beforeAll(async () => {
@@ -21,6 +24,8 @@ beforeAll(async () => {
   openai = await startOpenAIUpstream({ name: "openai" });
   viaAnthropic = await startGatewayFor("anthropic", claude.url);
   viaOpenAI = await startGatewayFor("openai", openai.url);
+  gemini = await startGeminiUpstream({ name: "gemini", apiKey: UPSTREAM_KEYS.gemini });
+  viaGemini = await startGatewayFor("gemini", gemini.url);
   recorder = await startRecorder(viaAnthropic.url);
 }, 60_000);
 
@@ -28,6 +33,8 @@ afterAll(async () => {
   await recorder?.close();
   await viaAnthropic?.stop();
   await viaOpenAI?.stop();
+  await viaGemini?.stop();
+  await gemini?.close();
   await claude?.close();
   await openai?.close();
 });
@@ -145,5 +152,20 @@ describe("claude -p through gwc to an OpenAI upstream (translated)", () => {
     // The second turn carries the tool's result back as a tool message.
     expect(chats.at(-1)!.body.messages.some((m: any) => m.role === "tool")).toBe(true);
     expect(chats[0].headers.authorization).toBe(`Bearer ${UPSTREAM_KEYS.openai}`);
+  });
+});
+
+describe("claude -p through gwc to a Gemini upstream (translated)", () => {
+  it("runs a tool loop on a Gemini-format account", async () => {
+    const seen = gemini.requests.length;
+    const run = await claudeP(viaGemini.url, "list the files", ["--tools", "Glob", "--allowedTools", "Glob", "--output-format", "json"]);
+    expect(run.timedOut).toBe(false);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(JSON.parse(run.stdout).result).toContain("[gemini] tool said:");
+    const sent = gemini.requests.slice(seen).filter((r) => r.action === "streamGenerateContent" || r.action === "generateContent");
+    expect(sent.length).toBeGreaterThanOrEqual(2);
+    expect(sent[0].headers["x-goog-api-key"]).toBe(UPSTREAM_KEYS.gemini);
+    // The second turn carries the call and its result (the mock, like Gemini 3, refuses a call without a thoughtSignature).
+    expect(sent.at(-1)!.body.contents.some((c: any) => c.parts.some((p: any) => p.functionResponse))).toBe(true);
   });
 });
