@@ -5,17 +5,11 @@ import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";
 import { ChatOpenAI } from "@langchain/openai";
 import { generateText, streamText } from "ai";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLIENT_KEY, UPSTREAM_KEYS, startFleet, type Fleet } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { CLIENT_KEY, UPSTREAM_KEYS, fleetForSuite } from "./harness.ts";
 import { needs } from "./features.ts";
 
-let f: Fleet;
-beforeAll(async () => {
-  f = await startFleet();
-}, 60_000);
-afterAll(async () => {
-  await f?.stop();
-});
+const f = fleetForSuite();
 
 const last = <T>(xs: T[]) => xs[xs.length - 1];
 const openaiOn = (url: string) => createOpenAI({ baseURL: `${url}/v1`, apiKey: CLIENT_KEY });

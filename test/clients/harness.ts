@@ -11,7 +11,11 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import { tempDir } from "../helpers.ts";
+import { startAnthropicUpstream, type MockAnthropicUpstream } from "../mocks/anthropic-upstream.ts";
+import { startGeminiUpstream, type GeminiMock } from "../mocks/gemini-upstream.ts";
+import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 
 const GWC = resolve("build/gwc.mjs");
 
@@ -147,9 +151,9 @@ export function clientHeaders(headers: Record<string, string | string[] | undefi
 }
 
 export interface Fleet {
-  anthropic: import("../mocks/anthropic-upstream.ts").MockAnthropicUpstream;
-  openai: import("../mocks/openai-upstream.ts").MockUpstream;
-  gemini: import("../mocks/gemini-upstream.ts").GeminiMock;
+  anthropic: MockAnthropicUpstream;
+  openai: MockUpstream;
+  gemini: GeminiMock;
   /** One gateway process per upstream format. */
   gw: Record<Format, GatewayProcess>;
   stop(): Promise<void>;
@@ -157,9 +161,6 @@ export interface Fleet {
 
 /** A mock upstream of each wire format, each behind its own gateway process. */
 export async function startFleet(): Promise<Fleet> {
-  const { startAnthropicUpstream } = await import("../mocks/anthropic-upstream.ts");
-  const { startOpenAIUpstream } = await import("../mocks/openai-upstream.ts");
-  const { startGeminiUpstream } = await import("../mocks/gemini-upstream.ts");
   const anthropic = await startAnthropicUpstream({ name: "claude", apiKey: UPSTREAM_KEYS.anthropic, stream: { chunks: 3 } });
   const openai = await startOpenAIUpstream({ name: "openai", stream: { chunks: 3 } });
   const gemini = await startGeminiUpstream({ name: "gemini", apiKey: UPSTREAM_KEYS.gemini, stream: { chunks: 3 } });
@@ -174,4 +175,16 @@ export async function startFleet(): Promise<Fleet> {
       await Promise.all([anthropic.close(), openai.close(), gemini.close()]);
     },
   };
+}
+
+/** A fleet for the whole file: filled in before its tests, stopped after them. */
+export function fleetForSuite(): Fleet {
+  const fleet = {} as Fleet;
+  beforeAll(async () => {
+    Object.assign(fleet, await startFleet());
+  }, 60_000);
+  afterAll(async () => {
+    await fleet.stop?.();
+  });
+  return fleet;
 }

@@ -5,17 +5,11 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
 import OpenAI from "openai";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLIENT_KEY, UPSTREAM_KEYS, startFleet, type Fleet } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { CLIENT_KEY, UPSTREAM_KEYS, fleetForSuite } from "./harness.ts";
 import { needs } from "./features.ts";
 
-let f: Fleet;
-beforeAll(async () => {
-  f = await startFleet();
-}, 60_000);
-afterAll(async () => {
-  await f?.stop();
-});
+const f = fleetForSuite();
 
 const openaiOn = (url: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
 const anthropicOn = (url: string) => new Anthropic({ baseURL: `${url}/anthropic`, apiKey: CLIENT_KEY, maxRetries: 0 });
