@@ -1,4 +1,5 @@
-import { PLAN_VERSION, type Plan } from "./plan.ts";
+import type { Plan } from "./plan.ts";
+import { nextPlan } from "./reload.ts";
 import { Runtime, type Gateway } from "./gateway.ts";
 import { StartupError } from "./secrets.ts";
 import { createGatewayServer } from "./server.ts";
@@ -24,21 +25,24 @@ export function start(plan: Plan, bundleUrl: string): void {
   const gs = createGatewayServer(runtime, gateway);
   const port = Number(process.env.PORT ?? 8080);
   const host = process.env.HOST ?? "127.0.0.1";
-  gs.server.on("error", (e) => {
+  // Only a listen failure ends the process; once listening, the server's own handler takes errors (an accept failure under EMFILE).
+  const cannotListen = (e: Error) => {
     log(`cannot listen on ${host}:${port}: ${e.message}`);
     process.exit(1);
+  };
+  gs.server.once("error", cannotListen);
+  gs.server.listen(port, host, () => {
+    gs.server.off("error", cannotListen);
+    log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`);
   });
-  gs.server.listen(port, host, () => log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`));
 
   let generation = 0;
   process.on("SIGHUP", () => {
-    const url = `${bundleUrl.split("?")[0]}?reload=${++generation}`;
-    import(url)
-      .then((mod: { plan: Plan }) => {
-        if (mod.plan.version !== PLAN_VERSION) throw new StartupError(`the new bundle's plan version ${mod.plan.version} is not ${PLAN_VERSION}`);
-        gs.gateway = runtime.load(mod.plan);
+    nextPlan(bundleUrl, ++generation, log)
+      .then((next) => {
+        gs.gateway = runtime.load(next);
         describe(gs.gateway);
-        log(`reloaded (config sha256 ${mod.plan.configSha256.slice(0, 12)})`);
+        log(`reloaded (config sha256 ${next.configSha256.slice(0, 12)})`);
       })
       .catch((e: unknown) => log(`reload failed, still serving the previous config: ${(e as Error).message}`));
   });
