@@ -31,7 +31,7 @@ export interface GatewayProcess {
 
 let nextPort = 30000 + Math.floor(Math.random() * 20000);
 
-/** Starts `node gateway.mjs` in `dir`; `ulimit` (descriptors) runs it under `bash -c 'ulimit -n N; exec node …'`. */
+/** Starts `node gateway.mjs` in `dir`; `ulimit` (descriptors) runs it under `sh -c 'ulimit -n N; exec node …'`. */
 export async function startGateway(dir: string, env: Record<string, string> = {}, opts: { ulimit?: number; nodeArgs?: string[] } = {}): Promise<GatewayProcess> {
   const port = nextPort++;
   const args = [...(opts.nodeArgs ?? []), join(dir, "gateway.mjs")];
@@ -39,7 +39,7 @@ export async function startGateway(dir: string, env: Record<string, string> = {}
   const child =
     opts.ulimit === undefined
       ? spawn(process.execPath, args, { cwd: dir, env: fullEnv })
-      : spawn("bash", ["-c", `ulimit -n ${opts.ulimit} && exec "$0" "$@"`, process.execPath, ...args], { cwd: dir, env: fullEnv });
+      : spawn("sh", ["-c", `ulimit -n ${opts.ulimit} && exec "$0" "$@"`, process.execPath, ...args], { cwd: dir, env: fullEnv });
   let stderr = "";
   let exitedWith: number | string | undefined;
   const exited = new Promise<number | string>((ok) => child.on("exit", (code, signal) => ok((exitedWith = code ?? signal ?? -1))));
