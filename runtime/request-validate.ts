@@ -161,8 +161,8 @@ const compiled = new Map<Surface, ValidateFunction>();
 function validator(surface: Surface): ValidateFunction {
   let v = compiled.get(surface);
   if (v === undefined) {
-    // strictNumbers (ajv's default) also refuses NaN and ±Infinity, which is what `1e400` parses to.
-    ajv ??= new Ajv({ allErrors: false, verbose: true, strict: false });
+    // strictNumbers refuses NaN and ±Infinity where a number goes: `1e400` parses to Infinity.
+    ajv ??= new Ajv({ allErrors: false, verbose: true, strict: false, strictNumbers: true });
     v = ajv.compile(SCHEMAS[surface]);
     compiled.set(surface, v);
   }
@@ -202,7 +202,9 @@ export function problemError(p: FieldProblem): HttpError {
  * (an array where "a string or an array of parts" was wanted), the problem is
  * inside that branch, so descend into it.
  */
-function pick(errors: ErrorObject[]): ErrorObject {
+function pick(all: ErrorObject[]): ErrorObject {
+  // An `if`/`then` failure is reported twice: its `then`'s own error, then "must match then"; keep the first.
+  const errors = all.filter((x) => x.keyword !== "if");
   let e = errors[errors.length - 1];
   while (e.keyword === "anyOf") {
     const branches = e.schema as { type?: string | string[] }[];

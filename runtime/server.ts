@@ -267,9 +267,11 @@ async function handle(
     await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk);
   } catch (e) {
     if (res.headersSent) {
-      res.destroy();
+      // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
+      if (!res.writableEnded) res.destroy();
       return;
     }
+    await unreadBody(req, res, gateway.plan.server);
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
     record.errorType = err.errorType;
     if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
@@ -295,9 +297,11 @@ async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResp
     await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk);
   } catch (e) {
     if (res.headersSent) {
-      res.destroy();
+      // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
+      if (!res.writableEnded) res.destroy();
       return;
     }
+    await unreadBody(req, res, gateway.plan.server);
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request.");
     record.errorType = err.errorType;
     res.writeHead(err.status, { "content-type": "application/json", "x-request-id": requestId, ...err.headers });
@@ -319,6 +323,17 @@ function usage(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requ
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, ...headers });
   res.end(JSON.stringify(body));
+}
+
+/**
+ * Answered before its body was read (401, 404, a refused model): the body is
+ * read and discarded first, within the same bounds as any body, so a client
+ * still sending it reads the answer instead of a reset, and the connection
+ * closes after it.
+ */
+async function unreadBody(req: IncomingMessage, res: ServerResponse, s: Gateway["plan"]["server"]): Promise<void> {
+  if (req.readableEnded || !res.shouldKeepAlive) return;
+  await readBody(req, res, 0, s.bodyTimeoutMs).catch(ignore);
 }
 
 const bodyTimeoutMs = (gateway: Gateway) => gateway.plan.server.bodyTimeoutMs;

@@ -110,3 +110,36 @@ describe("read timeouts (server.header_timeout, server.body_timeout: 1s)", () =>
     expect(small.alive() && gw.alive()).toBe(true);
   });
 });
+
+describe("answered before the body was read (a refused key)", () => {
+  let keyed: GatewayProcess;
+  beforeAll(async () => {
+    keyed = await startGateway(
+      buildGateway({ accounts: [account("up", upstream.url, 1)], virtual_keys: [{ id: "k", key: "${K}" }], server: { body_timeout: "1s" } }),
+      { K: "key-k" },
+    );
+  });
+  afterAll(async () => {
+    await keyed?.stop();
+  });
+
+  it("a 10 MB body without a key reads its 401, not a reset", async () => {
+    const c = await rawConnect(keyed.port);
+    const body = Buffer.alloc(10 * 1024 * 1024, 0x20);
+    c.socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+    c.socket.write(body);
+    expect(await c.closed).toBeUndefined();
+    const r = parseResponse(c.received);
+    expect(r.status).toBe(401);
+    expect(r.headers).toContain("connection: close");
+  });
+
+  it("headers without their body and without a key: answered, and the connection closed after the body timeout", async () => {
+    const c = await rawConnect(keyed.port);
+    const started = Date.now();
+    c.socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n{");
+    await c.closed;
+    expect(parseResponse(c.received).status).toBe(401);
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+});
