@@ -9,8 +9,7 @@ import { tempDir } from "../helpers.ts";
 
 const GWC = resolve("build/gwc.mjs");
 
-export function buildGateway(config: object): string {
-  const dir = tempDir("gwc-faults-");
+export function buildGateway(config: object, dir = tempDir("gwc-faults-")): string {
   writeFileSync(join(dir, "config.json"), JSON.stringify(config));
   const r = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`gwc build failed: ${r.stderr}`);
