@@ -62,7 +62,7 @@ const CHAT = {
   required: ["model", "messages"],
   properties: {
     ...OPENAI_COMMON,
-    messages: { type: "array", minItems: 1, items: OPENAI_MESSAGE, description: "a non-empty array of messages" },
+    messages: { type: "array", items: OPENAI_MESSAGE, description: "an array of messages" },
     max_tokens: NULLABLE_TOKENS,
     max_completion_tokens: NULLABLE_TOKENS,
     tools: OBJECTS,
