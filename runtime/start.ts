@@ -56,6 +56,15 @@ export function start(plan: Plan, bundleUrl: string): void {
       () => process.exit(1),
     );
   };
+  // A promise nobody awaited failing is a bug to log, not a reason to drop every request in flight.
+  const seen = new Set<string>();
+  process.on("unhandledRejection", (e) => {
+    const why = (e as Error)?.message ?? String(e);
+    if (seen.size < 100 && !seen.has(why)) {
+      seen.add(why);
+      log(`BUG: an unhandled failure, logged once and survived: ${(e as Error)?.stack ?? why}`);
+    }
+  });
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }
