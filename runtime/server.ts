@@ -10,7 +10,7 @@ import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
-import { anthropicMessage, findProblem, problemError } from "./request-validate.ts";
+import { anthropicMessage, findProblem, validateRequest } from "./request-validate.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
@@ -259,8 +259,7 @@ async function handle(
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
     const parsed = parseJson(raw);
-    const problem = findProblem(endpoint, parsed);
-    if (problem !== undefined) throw problemError(problem);
+    validateRequest(endpoint, parsed);
     const stream = parsed.stream === true && endpoint !== "embeddings";
     record.model = parsed.model as string;
     record.stream = stream;
