@@ -96,8 +96,9 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
     res.end(JSON.stringify(err.body()));
   });
   server.on("clientError", (e: NodeJS.ErrnoException, socket: Duplex) => clientError(e, socket, current.plan.server));
-  // Accept failures (EMFILE, ENFILE) arrive here once listening: libuv has already refused the
-  // connection; the gateway stays up, says so on /readyz, and recovers when descriptors free.
+  // Accept failures arrive here once listening. Out of descriptors (EMFILE), libuv itself accepts
+  // and closes what it cannot hold and reports nothing; any other accept failure lands here: the
+  // gateway stays up, says so on /readyz, and recovers with the next accepted connection.
   let refused = 0;
   server.on("error", (e: NodeJS.ErrnoException) => {
     if (!server.listening) return; // a listen failure: whoever called listen() handles it
