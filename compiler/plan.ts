@@ -211,6 +211,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       bodyTimeoutMs: ms(config.server?.body_timeout ?? "30s"),
       keepAliveTimeoutMs: ms(config.server?.keep_alive_timeout ?? "65s"),
       adminKeyEnv: config.server?.admin_key === undefined ? null : parseEnvRef(config.server.admin_key)!,
+      uiApply: config.server?.ui_apply ?? false,
     },
   };
 }

@@ -6,23 +6,31 @@
 import { PLAN_VERSION, type Plan } from "./plan.ts";
 import { StartupError } from "./secrets.ts";
 
-export function planToJson(plan: Plan): string {
-  return JSON.stringify(plan, (_key, value: unknown) => (value instanceof Uint32Array ? { $u32: Array.from(value) } : value));
+/** What a bundle carries besides its code: the plan, and the config source its dashboard shows (null without one). */
+export interface PlanFile {
+  plan: Plan;
+  configSource: string | null;
 }
 
-/** The plan in `text`, or a StartupError saying what is wrong with it. */
-export function planFromJson(text: string): Plan {
-  let plan: Plan;
+export function planToJson(plan: Plan, configSource: string | null = null): string {
+  const file: PlanFile = { plan, configSource };
+  return JSON.stringify(file, (_key, value: unknown) => (value instanceof Uint32Array ? { $u32: Array.from(value) } : value));
+}
+
+/** The plan file in `text`, or a StartupError saying what is wrong with it. */
+export function planFromJson(text: string): PlanFile {
+  let file: PlanFile;
   try {
-    plan = JSON.parse(text, (_key, value: unknown) => {
+    file = JSON.parse(text, (_key, value: unknown) => {
       const packed = (value as { $u32?: unknown } | null)?.$u32;
       return Array.isArray(packed) ? Uint32Array.from(packed as number[]) : value;
-    }) as Plan;
+    }) as PlanFile;
   } catch (e) {
     throw new StartupError(`the plan is not valid JSON (${(e as Error).message})`);
   }
-  if (plan?.version !== PLAN_VERSION) throw new StartupError(`the plan's version ${String(plan?.version)} is not ${PLAN_VERSION}: rebuild it with this gwc`);
-  return plan;
+  const version = file?.plan?.version;
+  if (version !== PLAN_VERSION) throw new StartupError(`the plan's version ${String(version)} is not ${PLAN_VERSION}: rebuild it with this gwc`);
+  return { plan: file.plan, configSource: typeof file.configSource === "string" ? file.configSource : null };
 }
 
 /** Where a bundle's plan sidecar lives: `gateway.mjs` → `gateway.plan.json`. */

@@ -184,6 +184,7 @@ export interface Plan {
     maxBodyBytes: number;
     shutdownTimeoutMs: number;
     adminKeyEnv: string | null;
+    uiApply: boolean;
     /** From a connection's first byte to its request's last header. */
     headerTimeoutMs: number;
     /** From the last header to the body's last byte. */

@@ -9,6 +9,8 @@ import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
+import { adminApi } from "./admin-api.ts";
+import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 import { anthropicMessage, findProblem, validateRequest } from "./request-validate.ts";
 
@@ -74,7 +76,7 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
       }
       finish(runtime, record, res.statusCode);
     });
-    handle(current, req, res, signal, draining, record, unready)
+    handle(runtime, current, req, res, signal, draining, record, unready)
       .catch(() => res.destroy())
       .finally(() => {
         // Counted until the handler is done, not the socket: a budget settles after the response ends.
@@ -227,6 +229,7 @@ function finish(runtime: Runtime, record: RequestRecord, status: number): void {
 }
 
 async function handle(
+  runtime: Runtime,
   gateway: Gateway,
   req: IncomingMessage,
   res: ServerResponse,
@@ -242,11 +245,14 @@ async function handle(
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
       if (path === "/readyz") return readyz(res, draining, unready, requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
+      if (path === "/ui" || path === "/ui/") return ui(res);
+      if (path === "/ui/compiler.js") return uiScript(res);
       if (path === "/v1/models") {
         const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
+    if (path.startsWith("/admin/api/")) return await adminApi(runtime, gateway, req, res, path);
     if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, record, signal);
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
@@ -318,6 +324,25 @@ function usage(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requ
   }
   if (gov.open) throw new HttpError(404, "invalid_request_error", "no_virtual_keys", "This gateway has no virtual keys, so there is no per-key usage.");
   json(res, 200, gov.usageOf(gov.identify(req.headers), now), requestId);
+}
+
+/** The dashboard: one self-contained page; its data comes from /admin/api behind the admin key. */
+function ui(res: ServerResponse): void {
+  res.writeHead(200, {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    // Everything is inline; nothing may load from elsewhere.
+    // ajv compiles the schema into a function in the browser, as it does in `gwc check`: hence 'unsafe-eval'.
+    "content-security-policy": "default-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+    "x-frame-options": "DENY",
+  });
+  res.end(uiPage());
+}
+
+/** The compiler's checks for the dashboard's config page, loaded when that page opens. */
+function uiScript(res: ServerResponse): void {
+  res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
+  res.end(uiCompiler());
 }
 
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {

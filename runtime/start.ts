@@ -2,6 +2,7 @@ import type { Plan } from "./plan.ts";
 import { nextPlan } from "./reload.ts";
 import { Runtime, type Gateway } from "./gateway.ts";
 import { StartupError } from "./secrets.ts";
+import { ipcApplier } from "./apply-ipc.ts";
 import { createGatewayServer } from "./server.ts";
 
 const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
@@ -11,17 +12,18 @@ const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
  * on SIGHUP (a new plan, same pools and breakers, no dropped requests), and
  * drains on SIGTERM/SIGINT.
  */
-export function start(plan: Plan, bundleUrl: string): void {
+export function start(plan: Plan, bundleUrl: string, configSource: string | null = null): void {
   const runtime = new Runtime();
   let gateway;
   try {
-    gateway = runtime.load(plan);
+    gateway = runtime.load(plan, process.env, configSource);
   } catch (e) {
     if (!(e instanceof StartupError)) throw e;
     log(`cannot start: ${e.message}`);
     process.exit(1);
   }
   describe(gateway);
+  runtime.applyConfig = ipcApplier();
   const gs = createGatewayServer(runtime, gateway);
   const port = Number(process.env.PORT ?? 8080);
   const host = process.env.HOST ?? "127.0.0.1";
@@ -40,11 +42,14 @@ export function start(plan: Plan, bundleUrl: string): void {
   process.on("SIGHUP", () => {
     nextPlan(bundleUrl, ++generation, log)
       .then((next) => {
-        gs.gateway = runtime.load(next);
+        gs.gateway = runtime.load(next.plan, process.env, next.configSource);
         describe(gs.gateway);
-        log(`reloaded (config sha256 ${next.configSha256.slice(0, 12)})`);
+        log(`reloaded (config sha256 ${next.plan.configSha256.slice(0, 12)})`);
       })
-      .catch((e: unknown) => log(`reload failed, still serving the previous config: ${(e as Error).message}`));
+      .catch((e: unknown) => {
+        runtime.noteLoad({ at: Date.now(), version: null, ok: false, message: (e as Error).message });
+        log(`reload failed, still serving the previous config: ${(e as Error).message}`);
+      });
   });
   let stopping = false;
   const stop = (signal: string) => {

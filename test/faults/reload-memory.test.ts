@@ -41,13 +41,14 @@ describe("reload memory", () => {
     const bundleUrl = pathToFileURL(join(dir, "gateway.mjs")).href;
     const runtime = new Runtime(new MemoryStore());
     const env = { OPENAI_API_KEY: "sk-test" };
-    const gs = createGatewayServer(runtime, runtime.load(planFromJson(readFileSync(join(dir, "gateway.plan.json"), "utf8")), env));
+    const gs = createGatewayServer(runtime, runtime.load(planFromJson(readFileSync(join(dir, "gateway.plan.json"), "utf8")).plan, env));
     await new Promise<void>((ok) => gs.server.listen(0, "127.0.0.1", ok));
     const url = `http://127.0.0.1:${(gs.server.address() as { port: number }).port}`;
     const ask = async () => (await fetch(`${url}/v1/chat/completions`, { method: "POST", body: chat() })).status;
     try {
       const reload = async (n: number) => {
-        gs.gateway = runtime.load(await nextPlan(bundleUrl, n, () => undefined), env);
+        const next = await nextPlan(bundleUrl, n, () => undefined);
+        gs.gateway = runtime.load(next.plan, env, next.configSource);
       };
       for (let i = 1; i <= 20; i++) await reload(i);
       expect(await ask()).toBe(200);

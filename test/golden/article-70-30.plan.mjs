@@ -172,6 +172,7 @@ export const plan = {
         headerTimeoutMs: 10000,
         bodyTimeoutMs: 30000,
         keepAliveTimeoutMs: 65000,
-        adminKeyEnv: null
+        adminKeyEnv: null,
+        uiApply: false
     }
 };

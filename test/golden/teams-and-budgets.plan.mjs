@@ -197,6 +197,7 @@ export const plan = {
         headerTimeoutMs: 10000,
         bodyTimeoutMs: 30000,
         keepAliveTimeoutMs: 65000,
-        adminKeyEnv: "GWC_ADMIN_KEY"
+        adminKeyEnv: "GWC_ADMIN_KEY",
+        uiApply: false
     }
 };
