@@ -180,5 +180,13 @@ export interface Plan {
   virtualKeys: PlanVirtualKey[];
   prices: [string, PlanPrice][];
   state: { dir: string; snapshotIntervalMs: number };
-  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null };
+  server: {
+    maxBodyBytes: number;
+    shutdownTimeoutMs: number;
+    adminKeyEnv: string | null;
+    /** Largest upstream stream event (SSE event, Bedrock frame); past it the stream fails. */
+    maxEventBytes: number;
+    /** Largest upstream JSON answer (or error body) read; past it the account fails. */
+    maxUpstreamBodyBytes: number;
+  };
 }
