@@ -115,6 +115,7 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
   const chunks = body[Symbol.asyncIterator]();
   let usage: Usage | undefined;
   let done = false;
+  /** Events with data forwarded (or held to forward): the stream has opened once there is one. */
   let dataEvents = 0;
 
   /** The events as text to forward, up to the first that is an error or not this protocol. */
@@ -122,7 +123,6 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
     let text = "";
     for (const e of events) {
       if (e.hasData) {
-        dataEvents++;
         const data = e.data;
         if (data === "[DONE]") done = true;
         else if (!isJsonObjectText(data)) return { text, bad: "an event whose data is not a JSON object" };
@@ -138,6 +138,7 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
           usage = adapter.usage(json) ?? usage;
           if (injected && (json as { choices?: unknown[] }).choices?.length === 0) continue;
         }
+        dataEvents++;
       }
       text += `${e.text}\n\n`;
     }
@@ -145,8 +146,12 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
   };
 
   let held = "";
-  while (dataEvents === 0) {
+  /** What ended the stream while it was still held (the events before it are good and are sent). */
+  let first: ReturnType<typeof forward> | undefined;
+  let ended = false;
+  while (dataEvents === 0 && first === undefined && !ended) {
     const next = await chunks.next();
+    ended = next.done === true;
     let f: ReturnType<typeof forward>;
     try {
       f = forward(next.done ? sse.end() : sse.push(next.value));
@@ -154,16 +159,16 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
       if (!(e instanceof EventTooLarge)) throw e;
       return refuse(body, acct, { errorType: "server_error", message: e.message });
     }
-    if (f.error !== undefined) {
-      return refuse(body, acct, { ...f.error, message: `the stream opened with an error: ${scrub.text(f.error.message)}` });
-    }
-    if (f.bad !== undefined) return refuse(body, acct, { errorType: "server_error", message: `the stream is not SSE of JSON (${f.bad})` });
     held += f.text;
+    if (f.error !== undefined || f.bad !== undefined) first = f;
     // Comments and empty events before the first data are held, within one event's bound.
     if (held.length > maxEventBytes) return refuse(body, acct, { errorType: "server_error", message: `the stream sent ${held.length} bytes before its first event` });
-    if (next.done) break;
   }
-  if (dataEvents === 0) return refuse(body, acct, { errorType: "server_error", message: "the stream ended before its first event" });
+  if (dataEvents === 0) {
+    if (first?.error !== undefined) return refuse(body, acct, { ...first.error, message: `the stream opened with an error: ${scrub.text(first.error.message)}` });
+    if (first?.bad !== undefined) return refuse(body, acct, { errorType: "server_error", message: `the stream is not SSE of JSON (${first.bad})` });
+    return refuse(body, acct, { errorType: "server_error", message: "the stream ended before its first event" });
+  }
   commit();
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
@@ -174,17 +179,22 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
   });
   let failure: string | undefined;
   let lied = false;
+  const fail = (f: ReturnType<typeof forward>) => {
+    if (f.error !== undefined) failure = `the upstream reported an error mid-stream: ${scrub.text(f.error.message)}`;
+    else if (f.bad !== undefined) {
+      failure = `the upstream broke the stream's format (${f.bad})`;
+      lied = true;
+    }
+  };
   try {
     await write(res, held);
-    for (let next = await chunks.next(); !res.destroyed; next = await chunks.next()) {
+    if (first !== undefined) fail(first);
+    while (failure === undefined && !ended && !res.destroyed) {
+      const next = await chunks.next();
+      ended = next.done === true;
       const f = forward(next.done ? sse.end() : sse.push(next.value));
       await write(res, f.text);
-      if (f.error !== undefined) failure = `the upstream reported an error mid-stream: ${scrub.text(f.error.message)}`;
-      else if (f.bad !== undefined) {
-        failure = `the upstream broke the stream's format (${f.bad})`;
-        lied = true;
-      }
-      if (failure !== undefined || next.done) break;
+      fail(f);
     }
     if (failure === undefined && !done && !res.destroyed) failure = "the upstream ended the stream before it finished";
   } catch (e) {

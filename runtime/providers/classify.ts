@@ -172,24 +172,24 @@ export function classifyAnthropic(status: number, headers: UpstreamHeaders, body
   const error = isObject(json?.error) ? json.error : {};
   const message = tidy(str(error.message) ?? body);
   const type = str(error.type);
-  let errorType = ANTHROPIC_TYPES[type ?? ""] ?? statusType(status);
+  let errorType = ANTHROPIC_TYPES.get(type ?? "") ?? statusType(status);
   if (type === "billing_error") return { errorType: "rate_limited", message };
   if (errorType === "invalid_request" && saysContextLength(message)) errorType = "context_length_exceeded";
   else if (errorType === "invalid_request" && ACCOUNT_QUOTA.test(message)) return { errorType: "rate_limited", message };
   return withWait(errorType, message, retryAfterOf(headers));
 }
 
-const ANTHROPIC_TYPES: Record<string, ErrorType> = {
-  overloaded_error: "overloaded",
-  rate_limit_error: "rate_limited",
-  authentication_error: "auth",
-  permission_error: "auth",
-  not_found_error: "not_found",
-  api_error: "server_error",
-  timeout_error: "timeout",
-  invalid_request_error: "invalid_request",
-  request_too_large: "invalid_request",
-};
+const ANTHROPIC_TYPES: ReadonlyMap<string, ErrorType> = new Map<string, ErrorType>([
+  ["overloaded_error", "overloaded"],
+  ["rate_limit_error", "rate_limited"],
+  ["authentication_error", "auth"],
+  ["permission_error", "auth"],
+  ["not_found_error", "not_found"],
+  ["api_error", "server_error"],
+  ["timeout_error", "timeout"],
+  ["invalid_request_error", "invalid_request"],
+  ["request_too_large", "invalid_request"],
+]);
 
 /**
  * Google's `{"error":{"code","message","status","details"}}` (the Gemini API and
@@ -211,27 +211,27 @@ export function classifyGoogle(status: number, headers: UpstreamHeaders, body: s
   const error = isObject(json?.error) ? json.error : {};
   const message = tidy(str(error.message) ?? str(error.status) ?? body);
   const details = Array.isArray(error.details) ? error.details.filter(isObject) : [];
-  let errorType = GOOGLE_STATUSES[str(error.status) ?? ""] ?? (typeof error.code === "number" && status < 300 ? statusType(error.code) : statusType(status));
+  let errorType = GOOGLE_STATUSES.get(str(error.status) ?? "") ?? (typeof error.code === "number" && status < 300 ? statusType(error.code) : statusType(status));
   if (details.some((d) => d.reason === "API_KEY_INVALID")) errorType = "auth";
   else if (errorType === "invalid_request" && saysContextLength(message)) errorType = "context_length_exceeded";
   return withWait(errorType, message, retryAfterOf(headers) ?? retryDelay(details));
 }
 
-const GOOGLE_STATUSES: Record<string, ErrorType> = {
-  RESOURCE_EXHAUSTED: "rate_limited",
-  UNAVAILABLE: "overloaded",
-  DEADLINE_EXCEEDED: "timeout",
-  UNAUTHENTICATED: "auth",
-  PERMISSION_DENIED: "auth",
-  NOT_FOUND: "not_found",
-  INTERNAL: "server_error",
-  UNKNOWN: "server_error",
-  DATA_LOSS: "server_error",
-  INVALID_ARGUMENT: "invalid_request",
-  FAILED_PRECONDITION: "invalid_request",
-  OUT_OF_RANGE: "invalid_request",
-  CANCELLED: "cancelled",
-};
+const GOOGLE_STATUSES: ReadonlyMap<string, ErrorType> = new Map<string, ErrorType>([
+  ["RESOURCE_EXHAUSTED", "rate_limited"],
+  ["UNAVAILABLE", "overloaded"],
+  ["DEADLINE_EXCEEDED", "timeout"],
+  ["UNAUTHENTICATED", "auth"],
+  ["PERMISSION_DENIED", "auth"],
+  ["NOT_FOUND", "not_found"],
+  ["INTERNAL", "server_error"],
+  ["UNKNOWN", "server_error"],
+  ["DATA_LOSS", "server_error"],
+  ["INVALID_ARGUMENT", "invalid_request"],
+  ["FAILED_PRECONDITION", "invalid_request"],
+  ["OUT_OF_RANGE", "invalid_request"],
+  ["CANCELLED", "cancelled"],
+]);
 
 /** The `retryDelay` of a google.rpc.RetryInfo detail ("37s", "1.5s"), in milliseconds. */
 function retryDelay(details: Json[]): number | undefined {
@@ -263,30 +263,30 @@ export function classifyBedrock(status: number, headers: UpstreamHeaders, body: 
   const named = first(headers["x-amzn-errortype"]) ?? str(json?.__type) ?? "";
   // "ThrottlingException:http://…" or "com.amazon.coral.service#ThrottlingException".
   const exception = named.split(":")[0].split("#").pop()!.toLowerCase();
-  let errorType = BEDROCK_EXCEPTIONS[exception] ?? statusType(status);
+  let errorType = BEDROCK_EXCEPTIONS.get(exception) ?? statusType(status);
   if (errorType === "invalid_request" && saysContextLength(message)) errorType = "context_length_exceeded";
   return withWait(errorType, message, retryAfterOf(headers));
 }
 
-const BEDROCK_EXCEPTIONS: Record<string, ErrorType> = {
-  throttlingexception: "rate_limited",
-  servicequotaexceededexception: "rate_limited",
-  serviceunavailableexception: "overloaded",
-  modelnotreadyexception: "overloaded",
-  modeltimeoutexception: "timeout",
-  internalserverexception: "server_error",
-  internalfailure: "server_error",
-  modelerrorexception: "server_error",
-  modelstreamerrorexception: "server_error",
-  accessdeniedexception: "auth",
-  unrecognizedclientexception: "auth",
-  invalidsignatureexception: "auth",
-  incompletesignature: "auth",
-  missingauthenticationtokenexception: "auth",
-  expiredtokenexception: "auth",
-  resourcenotfoundexception: "not_found",
-  validationexception: "invalid_request",
-};
+const BEDROCK_EXCEPTIONS: ReadonlyMap<string, ErrorType> = new Map<string, ErrorType>([
+  ["throttlingexception", "rate_limited"],
+  ["servicequotaexceededexception", "rate_limited"],
+  ["serviceunavailableexception", "overloaded"],
+  ["modelnotreadyexception", "overloaded"],
+  ["modeltimeoutexception", "timeout"],
+  ["internalserverexception", "server_error"],
+  ["internalfailure", "server_error"],
+  ["modelerrorexception", "server_error"],
+  ["modelstreamerrorexception", "server_error"],
+  ["accessdeniedexception", "auth"],
+  ["unrecognizedclientexception", "auth"],
+  ["invalidsignatureexception", "auth"],
+  ["incompletesignature", "auth"],
+  ["missingauthenticationtokenexception", "auth"],
+  ["expiredtokenexception", "auth"],
+  ["resourcenotfoundexception", "not_found"],
+  ["validationexception", "invalid_request"],
+]);
 
 /**
  * Cohere's `{"id","message"}` by status (its documented 400, 401, 402, 404,
