@@ -328,7 +328,7 @@ export class Gateway {
       if (body === undefined) {
         await r.body.dump();
         acct.health.failure();
-        return { account: acct.id, status, errorType: "server_error", reason: `${status}: the answer came in an encoding the gateway cannot read (${edge.scrub.text(String(r.headers["content-encoding"]))})` };
+        return { account: acct.id, status, errorType: "server_error", reason: `${status}: the answer came in an encoding the gateway cannot read (${edge.scrub.say(String(r.headers["content-encoding"]))})` };
       }
       if (status >= 300 || !req.stream) {
         const bytes = await readLimited(body, edge.maxUpstreamBodyBytes);
@@ -345,7 +345,7 @@ export class Gateway {
           }
           if (ACCOUNT_FAILURES.has(c.errorType)) acct.health.failure(c.retryAfterMs);
           else acct.health.success();
-          const message = edge.scrub.text(c.message);
+          const message = edge.scrub.say(c.message);
           const failure: Failure = { account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${message}` };
           // The config's statuses, read through the classification (Anthropic's 529 is an overload, as a 503 is).
           if (fallback.enabled && (fallback.statuses.includes(status) || fallback.statuses.includes(STATUS_OF[c.errorType] ?? status))) return failure;
@@ -373,7 +373,7 @@ export class Gateway {
           const c = adapter.classify(status, r.headers, bytes.toString());
           const said = (json as { error?: unknown; type?: unknown } | undefined)?.error !== undefined;
           acct.health.failure(c.retryAfterMs);
-          return { account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${said ? edge.scrub.text(c.message) : `the answer is not a ${acct.provider} response`}` };
+          return { account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${said ? edge.scrub.say(c.message) : `the answer is not a ${acct.provider} response`}` };
         }
         acct.health.success();
         served = true;
@@ -402,8 +402,8 @@ export class Gateway {
       const kind = thrownType(e);
       const reason =
         kind === "timeout" ? `timed out after ${acct.pool.config.requestTimeoutMs} ms`
-        : kind === "server_error" ? `the answer could not be read (${acct.edge.scrub.text((e as Error).message)})`
-        : `connection failed (${(e as { code?: string }).code ?? acct.edge.scrub.text((e as Error).message)})`;
+        : kind === "server_error" ? `the answer could not be read (${acct.edge.scrub.say((e as Error).message)})`
+        : `connection failed (${(e as { code?: string }).code ?? acct.edge.scrub.say((e as Error).message)})`;
       const failure: Failure = { account: acct.id, errorType: kind, reason };
       if ((kind === "timeout" && !fallback.onTimeout) || (kind === "connection_error" && !fallback.onConnectionError)) {
         throw allFailed(model, [failure]);

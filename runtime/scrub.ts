@@ -16,6 +16,9 @@ import type { Plan } from "./plan.ts";
 
 const REDACTED = "[redacted]";
 
+/** How much of an upstream's message a caller reads. */
+const MESSAGE_LIMIT = 300;
+
 /** Secrets shorter than this are not searched for: they would shred ordinary words. */
 const MIN_SECRET_LENGTH = 8;
 
@@ -62,6 +65,12 @@ export class Scrubber {
       return REDACTED;
     });
     return out;
+  }
+
+  /** Upstream words as a caller may read them: secrets removed first, then one line of at most 300 characters. */
+  say(text: string): string {
+    const message = this.text(text).replace(/\s+/g, " ").trim();
+    return message.length > MESSAGE_LIMIT ? `${message.slice(0, MESSAGE_LIMIT)}…` : message || "no message";
   }
 
   /** A relayed body, scrubbed only when something in it must go: otherwise the very same bytes. */

@@ -13,7 +13,7 @@
 //     provider reported (none when it reported none).
 import type { AccountRuntime, Failure, RequestContext } from "./gateway.ts";
 import type { StreamTranslator, Usage } from "./providers/adapter.ts";
-import { tidy, type Classified } from "./providers/classify.ts";
+import type { Classified } from "./providers/classify.ts";
 import { EventTooLarge, SseDecoder, type SseEvent } from "./providers/sse.ts";
 import { isTimeout, type UpstreamBody } from "./upstream.ts";
 
@@ -56,7 +56,7 @@ export async function translateStream(body: UpstreamBody, acct: AccountRuntime, 
       return refuse(body, acct, { errorType: "server_error", message: e.message });
     }
     if (t.error !== undefined) {
-      return refuse(body, acct, { errorType: t.errorType ?? "server_error", retryAfterMs: t.retryAfterMs, message: `the stream opened with an error: ${scrub.text(tidy(t.error))}` });
+      return refuse(body, acct, { errorType: t.errorType ?? "server_error", retryAfterMs: t.retryAfterMs, message: `the stream opened with an error: ${scrub.say(t.error)}` });
     }
     head = events(t);
     if (next.done) break;
@@ -72,7 +72,7 @@ export async function translateStream(body: UpstreamBody, acct: AccountRuntime, 
       const next = await chunks.next();
       const t = next.done ? (ended = translator.end()) : translator.push(next.value);
       await write(res, events(t));
-      if (t.error !== undefined) failure = `the upstream reported an error mid-stream: ${scrub.text(tidy(t.error))}`;
+      if (t.error !== undefined) failure = `the upstream reported an error mid-stream: ${scrub.say(t.error)}`;
       if (failure !== undefined) break;
     }
     if (failure === undefined && ended !== undefined && !ended.complete) failure = "the upstream ended the stream before it finished";
@@ -165,7 +165,7 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
     if (held.length > maxEventBytes) return refuse(body, acct, { errorType: "server_error", message: `the stream sent ${held.length} bytes before its first event` });
   }
   if (dataEvents === 0) {
-    if (first?.error !== undefined) return refuse(body, acct, { ...first.error, message: `the stream opened with an error: ${scrub.text(first.error.message)}` });
+    if (first?.error !== undefined) return refuse(body, acct, { ...first.error, message: `the stream opened with an error: ${scrub.say(first.error.message)}` });
     if (first?.bad !== undefined) return refuse(body, acct, { errorType: "server_error", message: `the stream is not SSE of JSON (${first.bad})` });
     return refuse(body, acct, { errorType: "server_error", message: "the stream ended before its first event" });
   }
@@ -180,7 +180,7 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
   let failure: string | undefined;
   let lied = false;
   const fail = (f: ReturnType<typeof forward>) => {
-    if (f.error !== undefined) failure = `the upstream reported an error mid-stream: ${scrub.text(f.error.message)}`;
+    if (f.error !== undefined) failure = `the upstream reported an error mid-stream: ${scrub.say(f.error.message)}`;
     else if (f.bad !== undefined) {
       failure = `the upstream broke the stream's format (${f.bad})`;
       lied = true;

@@ -15,13 +15,14 @@ export interface Classified {
   errorType: ErrorType;
   /** How long the provider asked the gateway to wait before trying this account again. */
   retryAfterMs?: number;
-  /** The provider's own words, whitespace folded and shortened; not yet scrubbed of secrets. */
+  /**
+   * The provider's own words on one line, whole: not yet scrubbed of secrets, so not yet
+   * shortened either (a key cut in half could not be found). Scrubber.say() does both.
+   */
   message: string;
 }
 
 type Json = Record<string, unknown>;
-
-const MESSAGE_LIMIT = 300;
 
 /** The status's own meaning, for a provider's answer: 2xx carrying an error is the upstream failing, 402 is the account's quota. */
 export function statusType(status: number): ErrorType {
@@ -33,10 +34,9 @@ export function statusType(status: number): ErrorType {
   return errorTypeOfStatus(status);
 }
 
-/** Whitespace folded, shortened to what a caller reads in one line. */
+/** Whitespace folded to one line. */
 export function tidy(text: string): string {
-  const message = text.replace(/\s+/g, " ").trim();
-  return message.length > MESSAGE_LIMIT ? `${message.slice(0, MESSAGE_LIMIT)}…` : message || "no message";
+  return text.replace(/\s+/g, " ").trim() || "no message";
 }
 
 /** The body as a JSON object (the first element of an array, as Google streams send errors); undefined otherwise. */
