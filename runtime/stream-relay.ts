@@ -17,13 +17,18 @@ import type { Classified } from "./providers/classify.ts";
 import { EventTooLarge, SseDecoder, type SseEvent } from "./providers/sse.ts";
 import { isTimeout, type UpstreamBody } from "./upstream.ts";
 
+/** How a stream ended: failed before anything was sent (fail over), or sent, with its usage; `interrupted` when it ended with an error event. */
+export interface Streamed {
+  failure?: Failure;
+  usage?: Usage;
+  interrupted?: boolean;
+}
+
 /** An event that carries a usage object (not `"usage":null`). */
 const USAGE = /"usage"\s*:\s*\{/;
 
 /** What a stream that broke its protocol is billed when the provider reported nothing. */
 const NO_USAGE: Usage = { input: 0, output: 0, cached: 0 };
-
-type Streamed = { failure?: Failure; usage?: Usage };
 
 /**
  * Streams another wire format as OpenAI's SSE through the adapter's
@@ -82,7 +87,7 @@ export async function translateStream(body: UpstreamBody, acct: AccountRuntime, 
   }
   if (failure !== undefined) {
     interrupt(body, acct, ctx, failure);
-    return { usage: lied ? (usage ?? NO_USAGE) : usage };
+    return { usage: lied ? (usage ?? NO_USAGE) : usage, interrupted: true };
   }
   if (wantsUsage && usage !== undefined && last !== undefined) {
     const u = {
@@ -203,7 +208,7 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
   }
   if (failure !== undefined) {
     interrupt(body, acct, ctx, failure);
-    return { usage: lied ? (usage ?? NO_USAGE) : usage };
+    return { usage: lied ? (usage ?? NO_USAGE) : usage, interrupted: true };
   }
   res.end();
   return { usage };
