@@ -196,6 +196,8 @@ export const plan = {
     server: {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
-        adminKeyEnv: null
+        adminKeyEnv: null,
+        maxEventBytes: 1048576,
+        maxUpstreamBodyBytes: 67108864
     }
 };

@@ -194,6 +194,8 @@ export const plan = {
     server: {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
-        adminKeyEnv: "GWC_ADMIN_KEY"
+        adminKeyEnv: "GWC_ADMIN_KEY",
+        maxEventBytes: 1048576,
+        maxUpstreamBodyBytes: 67108864
     }
 };
