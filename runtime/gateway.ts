@@ -7,6 +7,7 @@ import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
 import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
+import { jsonObject } from "./providers/classify.ts";
 import { isOpenAIAnswer } from "./providers/openai.ts";
 import { Router } from "./router.ts";
 import { scrubberFor, type Scrubber } from "./scrub.ts";
@@ -400,8 +401,9 @@ export class Gateway {
         }
         if (out === undefined) {
           // An error object under a 200 says what it is; anything else is the upstream failing.
-          const c = adapter.classify(status, r.headers, bytes.toString());
-          const said = (json as { error?: unknown; type?: unknown } | undefined)?.error !== undefined;
+          const text = bytes.toString();
+          const c = adapter.classify(status, r.headers, text);
+          const said = jsonObject(text)?.error != null;
           acct.health.failure(c.retryAfterMs);
           return { account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${said ? edge.scrub.say(c.message) : `the answer is not a ${acct.provider} response`}` };
         }

@@ -25,7 +25,7 @@ export type Behavior =
   /** A real answer; `encoding` compresses it (and says so in `content-encoding`) though the gateway asked for identity. */
   | { kind: "ok"; delayMs?: number; encoding?: "gzip" | "br" | "deflate" | "zstd" }
   /** An upstream that lies: this status (200 by default) with a body that is not the protocol (HTML, broken JSON, another shape). */
-  | { kind: "lie"; status?: number; contentType?: string; body: string }
+  | { kind: "lie"; status?: number; contentType?: string; headers?: Record<string, string>; body: string }
   /** The real stream's first `chunks` content events, then `text` as sent (garbage, an unterminated event), then the end. */
   | { kind: "stream-then"; chunks: number; text: string }
   /** After `afterEvents` events of the real stream (its role chunk first), one event that never ends: `bytes` of data with no line end (default 50 MB), then a close. */
@@ -718,7 +718,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
 
       case "lie": {
         if (gone(res)) return;
-        res.writeHead(behavior.status ?? 200, { ...baseHeaders(), "content-type": behavior.contentType ?? "text/html; charset=utf-8" });
+        res.writeHead(behavior.status ?? 200, { ...baseHeaders(), "content-type": behavior.contentType ?? "text/html; charset=utf-8", ...behavior.headers });
         res.end(behavior.body);
         return;
       }

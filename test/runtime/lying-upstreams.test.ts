@@ -75,6 +75,17 @@ function readStream(text: string): { content: string; done: boolean; error?: { c
   return { content, done, error };
 }
 
+/** A stream `bad` began and could not finish: some of its text, then the error event, never [DONE]. */
+function interrupted(res: { headers: Headers; text: string }): ReturnType<typeof readStream> {
+  expect(res.headers.get("x-gwc-account")).toBe("bad");
+  const read = readStream(res.text);
+  expect(read.content).not.toBe("");
+  expect("[bad] you said: hi".startsWith(read.content)).toBe(true);
+  expect(read.done).toBe(false);
+  expect(read.error?.code).toBe("stream_interrupted");
+  return read;
+}
+
 describe("content-encoding", () => {
   it.each(["gzip", "br", "deflate"] as const)("a %s answer sent against accept-encoding: identity reaches the caller decoded, JSON and SSE", async (encoding) => {
     await gateway();
@@ -92,12 +103,18 @@ describe("content-encoding", () => {
     expect(await spent()).toBeGreaterThan(0);
   });
 
-  it("an encoding the gateway cannot read is the account failing: the caller gets the next account's answer", async () => {
+  it.each<[string, Behavior]>([
+    ["an encoding the gateway cannot read", { kind: "ok", encoding: "zstd" }],
+    ["a gzip header on bytes that are not gzip", { kind: "lie", contentType: "application/json", headers: { "content-encoding": "gzip" }, body: '{"choices":[]}' }],
+  ])("%s is the account failing: the caller gets the next account's answer", async (_, behavior) => {
     await gateway();
-    bad.queue.push({ kind: "ok", encoding: "zstd" });
+    bad.queue.push(behavior, behavior);
     const res = await post(false);
     expect(res.headers.get("x-gwc-account")).toBe("good");
     expect(JSON.parse(res.text).choices[0].message.content).toBe("[good] you said: hi");
+    const sse = await post(true);
+    expect(sse.headers.get("x-gwc-account")).toBe("good");
+    expect(readStream(sse.text)).toEqual({ content: "[good] you said: hi", done: true, error: undefined });
   });
 });
 
@@ -139,12 +156,7 @@ describe("after the first byte, a stream that breaks its protocol ends with an e
   it("garbage mid-stream: the text so far, then stream_interrupted, no [DONE]; billed only what was reported (nothing)", async () => {
     await gateway({}, true);
     bad.queue.push({ kind: "stream-then", chunks: 2, text: "data: <html>oops</html>\n\n" });
-    const res = await post(true);
-    const read = readStream(res.text);
-    expect(read.content).not.toBe("");
-    expect("[bad] you said: hi".startsWith(read.content)).toBe(true);
-    expect(read.done).toBe(false);
-    expect(read.error?.code).toBe("stream_interrupted");
+    const read = interrupted(await post(true));
     expect(read.error?.message).toContain("not a JSON object");
     // The reservation is released, not kept: the provider reported no usage.
     expect(await spent()).toBe(0);
@@ -166,13 +178,7 @@ describe("bounded events and bodies", () => {
   it("an event that never ends after the first byte ends the stream with stream_interrupted, at the configured bound", async () => {
     await gateway({ max_event_bytes: 65536 });
     bad.queue.push({ kind: "endless-event", afterEvents: 3, bytes: 4 * 1024 * 1024 });
-    const res = await post(true);
-    expect(res.headers.get("x-gwc-account")).toBe("bad");
-    const read = readStream(res.text);
-    expect(read.content).not.toBe("");
-    expect("[bad] you said: hi".startsWith(read.content)).toBe(true);
-    expect(read.done).toBe(false);
-    expect(read.error?.code).toBe("stream_interrupted");
+    const read = interrupted(await post(true));
     expect(read.error?.message).toContain("larger than 65536 bytes");
   });
 
