@@ -16,7 +16,10 @@ export interface SseEvent {
   event: string;
   /** The `data:` lines, joined with "\n" ("" when none). */
   data: string;
-  /** Whether the event had any data line (an event of comments or `id:` alone has none). */
+  /**
+   * Whether the event carries data: an event of comments or `id:` alone does not, nor one whose
+   * only data line is empty (the SSE spec does not dispatch an empty data buffer; keep-alives do this).
+   */
   hasData: boolean;
   /** The event's lines as sent (comments and every field), joined with "\n"; only with `keepText`. */
   text: string;
@@ -111,8 +114,8 @@ export class SseDecoder {
   #line(line: string, bytes: number, out: SseEvent[]): void {
     if (line === "") {
       if (this.#seen) {
-        const hasData = this.#data.length > 0;
-        out.push({ event: this.#event, data: hasData ? this.#data.join("\n") : "", hasData, text: this.#lines.join("\n") });
+        const data = this.#data.join("\n");
+        out.push({ event: this.#event, data, hasData: data !== "" || this.#data.length > 1, text: this.#lines.join("\n") });
       }
       this.#event = "";
       this.#data = [];

@@ -50,11 +50,13 @@ describe("SseDecoder", () => {
   });
 
   it("reads data, event and multi-line data as the SSE spec does; the last event without its blank line counts at the end", () => {
-    const events = decode([Buffer.from("event: ping\ndata: {\"a\":1}\n\n: comment\n\ndata: x\ndata: y\n\ndata: [DONE]")]);
+    const events = decode([Buffer.from("event: ping\ndata: {\"a\":1}\n\n: comment\n\ndata: x\ndata: y\n\ndata:\n\ndata: [DONE]")]);
     expect(events.map(({ event, data, hasData }) => ({ event, data, hasData }))).toEqual([
       { event: "ping", data: '{"a":1}', hasData: true },
       { event: "", data: "", hasData: false },
       { event: "", data: "x\ny", hasData: true },
+      // An empty data line is a keep-alive, not an event with data.
+      { event: "", data: "", hasData: false },
       { event: "", data: "[DONE]", hasData: true },
     ]);
   });
