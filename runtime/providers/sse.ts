@@ -72,16 +72,20 @@ export class SseDecoder {
       if (buf[0] === LF) start = 1;
       this.#afterCr = false;
     }
-    for (let i = start; i < buf.length; i++) {
-      const b = buf[i];
-      if (b !== LF && b !== CR) continue;
-      const bytes = this.#partBytes + i - start;
-      this.#line(this.#take(buf, start, i), bytes, out);
-      if (b === CR) {
-        if (i + 1 === buf.length) this.#afterCr = true;
-        else if (buf[i + 1] === LF) i++;
+    // Line ends found by the native search; CRs looked for only while the read has one.
+    let cr = buf.indexOf(CR, start);
+    while (start < buf.length) {
+      if (cr !== -1 && cr < start) cr = buf.indexOf(CR, start);
+      const lf = buf.indexOf(LF, start);
+      const end = cr !== -1 && (lf === -1 || cr < lf) ? cr : lf;
+      if (end === -1) break;
+      const bytes = this.#partBytes + end - start;
+      this.#line(this.#take(buf, start, end), bytes, out);
+      start = end + 1;
+      if (end === cr) {
+        if (start === buf.length) this.#afterCr = true;
+        else if (buf[start] === LF) start++;
       }
-      start = i + 1;
     }
     if (start < buf.length) {
       this.#parts.push(buf.subarray(start));
