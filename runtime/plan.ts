@@ -184,6 +184,7 @@ export interface Plan {
     maxBodyBytes: number;
     shutdownTimeoutMs: number;
     adminKeyEnv: string | null;
+    uiApply: boolean;
     /** Largest upstream stream event (SSE event, Bedrock frame); past it the stream fails. */
     maxEventBytes: number;
     /** Largest upstream JSON answer (or error body) read; past it the account fails. */

@@ -170,6 +170,7 @@ export const plan = {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
         adminKeyEnv: null,
+        uiApply: false,
         maxEventBytes: 1048576,
         maxUpstreamBodyBytes: 67108864
     }
