@@ -3,7 +3,8 @@
 // and the provider's answer (JSON or stream) back into OpenAI's.
 //
 //   caller (OpenAI JSON) ─► request() ─► provider ─► response() / stream() ─► caller (OpenAI JSON / SSE)
-//                                                 └► usage() for budgets and token limits
+//                                                 ├► usage() for budgets and token limits
+//                                                 └► classify() for every failure: one error_type
 //
 // Adapters are pure: no I/O, no state outside a StreamTranslator; the clock only
 // for timestamps (`created`) and request signing.
