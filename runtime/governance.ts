@@ -81,6 +81,19 @@ export interface Admission {
  * answers synchronously when the store does (the embedded one), so the
  * per-request path awaits only a store that is really remote.
  */
+export interface BudgetPeriodState {
+  period: Period;
+  limitNano: number;
+  spentNano: number;
+  reservedNano: number;
+  /** Decimal USD text, as `/v1/usage` shows it. */
+  limitUsd: string;
+  spentUsd: string;
+  reservedUsd: string;
+  /** Epoch ms. */
+  resetsAt: number;
+}
+
 export class Governance {
   readonly #byHash = new Map<string, number>();
   /** Keys already matched by hash, as presented: SHA-256 through OpenSSL cost 3–5 µs a request with cold caches. */
@@ -319,34 +332,44 @@ export class Governance {
     const key = this.plan.virtualKeys[vk];
     const budgets = [...key.budgets, ...key.providerBudgets.map(([, b]) => b)].flatMap((b) => {
       const budget = this.plan.budgets[b];
-      return PERIODS.filter((p) => capOf(budget, p) >= 0).map((period) => {
-        const { start, end } = periodBounds(period, now);
-        const { spent, reserved } = this.store.money(`${budget.key}|${period}|${start}`);
-        const cap = capOf(budget, period);
-        return {
-          level: budget.level,
-          id: budget.owner,
-          period,
-          limit_usd: usd(cap),
-          spent_usd: usd(spent),
-          reserved_usd: usd(reserved),
-          remaining_usd: usd(Math.max(0, cap - spent - reserved)),
-          resets_at: new Date(end).toISOString(),
-        };
-      });
+      return this.budgetState(b, now).map((p) => ({
+        level: budget.level,
+        id: budget.owner,
+        period: p.period,
+        limit_usd: p.limitUsd,
+        spent_usd: p.spentUsd,
+        reserved_usd: p.reservedUsd,
+        remaining_usd: usd(Math.max(0, p.limitNano - p.spentNano - p.reservedNano)),
+        resets_at: new Date(p.resetsAt).toISOString(),
+      }));
     });
     const limits = key.rateLimits.map((rl) => ({
       id: rl.key,
       ...Object.fromEntries(
-        (["req", "tok"] as const).flatMap((kind) => {
-          const line = this.#windowLine(rl, kind, now);
-          if (line === undefined) return [];
-          const used = this.store.counter(line.key);
-          return [[kind === "req" ? "requests" : "tokens", { limit: line.limit, used, remaining: Math.max(0, line.limit - used), resets_at: new Date(line.expiresAt).toISOString() }]];
-        }),
+        this.limitState(rl, now).map((w) => [w.kind, { limit: w.limit, used: w.used, remaining: Math.max(0, w.limit - w.used), resets_at: new Date(w.resetsAt).toISOString() }]),
       ),
     }));
     return { object: "usage", key: key.id, budgets, rate_limits: limits, in_flight: this.inflight.get(key.id) ?? 0 };
+  }
+
+  /** A budget's capped periods now: limit, spent and reserved (nano-USD and USD), and when each resets. */
+  budgetState(budget: number, now: number): BudgetPeriodState[] {
+    const b = this.plan.budgets[budget];
+    return PERIODS.filter((p) => capOf(b, p) >= 0).map((period) => {
+      const { start, end } = periodBounds(period, now);
+      const { spent, reserved } = this.store.money(`${b.key}|${period}|${start}`);
+      const cap = capOf(b, period);
+      return { period, limitNano: cap, spentNano: spent, reservedNano: reserved, limitUsd: usd(cap), spentUsd: usd(spent), reservedUsd: usd(reserved), resetsAt: end };
+    });
+  }
+
+  /** A rate limit's current windows: limit, used, and when each resets. */
+  limitState(rl: PlanRateLimit, now: number): { kind: "requests" | "tokens"; limit: number; used: number; resetsAt: number }[] {
+    return (["req", "tok"] as const).flatMap((kind) => {
+      const line = this.#windowLine(rl, kind, now);
+      if (line === undefined) return [];
+      return [{ kind: kind === "req" ? ("requests" as const) : ("tokens" as const), limit: line.limit, used: this.store.counter(line.key), resetsAt: line.expiresAt }];
+    });
   }
 
   /**
