@@ -42,9 +42,7 @@ beforeAll(async () => {
         { id: "backend-service", key: "${GWC_KEY_BACKEND}", team: "backend", budget: { daily_limit_usd: 5 } },
         { id: "research-notebook", key: "${GWC_KEY_RESEARCH}", team: "research" },
       ],
-      // Input cheap beside output: a request reserves each body byte as an input token, so with input
-      // priced like output the research team's refusals would start well short of 80% of its cap.
-      pricing: { "gpt-4o": { input_per_mtok_usd: 0.1, output_per_mtok_usd: 10 } },
+      pricing: { "gpt-4o": { input_per_mtok_usd: 2.5, output_per_mtok_usd: 10 } },
       server: { admin_key: "${GWC_ADMIN_KEY}" },
     },
     ENV,
