@@ -104,8 +104,16 @@ describe("a snapshot that cannot be written", () => {
       await gw.started;
       expect((await readyz(p)).status).toBe(200);
       const state = join(dir, "state");
-      rmSync(state, { recursive: true });
-      writeFileSync(state, "not a directory");
+      // The gateway's next snapshot may recreate the dir between the two steps: repeat until the file stands.
+      for (let i = 0; ; i++) {
+        rmSync(state, { recursive: true, force: true });
+        try {
+          writeFileSync(state, "not a directory");
+          break;
+        } catch (e) {
+          if (i > 20) throw e;
+        }
+      }
       await until(() => gw.stderr().includes("cannot write the state snapshot"), 5000);
       const degraded = await readyz(p);
       expect(degraded.status).toBe(503);
