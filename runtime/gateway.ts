@@ -1,4 +1,6 @@
-import type { CallerSignal } from "./caller-signal.ts";
+import type { AccountRuntime, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
+import { nextStep, type AttemptEntry, type Candidate, type GiveUp, type Outcome, type Step } from "./attempt-policy.ts";
+import { CallerSignal } from "./caller-signal.ts";
 import { HttpError } from "./errors.ts";
 import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./governance.ts";
 import { AccountHealth, HealthBoard } from "./health.ts";
@@ -8,61 +10,20 @@ import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } 
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
-import { errorTypeOfStatus } from "./error-type.ts";
+import { errorTypeOfStatus, type ErrorType } from "./error-type.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
-import { relayStream, translateStream } from "./stream-relay.ts";
-import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
+import { RetryBudget } from "./retry-budget.ts";
+import { endWithError, relayStream, SentText, translateStream, type Resume, type Streamed } from "./stream-relay.ts";
+import { parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
+import { Watchdog } from "./watchdog.ts";
 
-export interface AccountRuntime {
-  id: string;
-  provider: string;
-  adapter: Adapter | undefined;
-  pool: ProviderPool;
-  context: AccountContext;
-  health: AccountHealth;
-}
-
-/** What one try at one account came to, when it did not answer the caller. */
-export interface Failure {
-  account: string;
-  status?: number;
-  retryAfterMs?: number;
-  timeout?: boolean;
-  reason: string;
-}
-
-
-/** Where an answer is written: a ServerResponse, or a sink that translates it (the Anthropic endpoint). */
-export interface ResponseSink {
-  readonly headersSent: boolean;
-  readonly destroyed: boolean;
-  writeHead(status: number, headers: Record<string, string>): unknown;
-  write(chunk: string): boolean;
-  end(chunk?: string | Buffer): unknown;
-  once(event: "drain" | "close", listener: () => void): unknown;
-  destroy(): void;
-}
-
-/** What one request carries through its attempts. */
-export interface RequestContext {
-  req: InboundRequest;
-  model: string;
-  vk: number;
-  res: ResponseSink;
-  requestId: string;
-  /** What this request did, for metrics, logs, traces and the dashboard. */
-  record: RequestRecord;
-  signal: CallerSignal;
-  /** Rate-limit headers for the caller. */
-  headers: Record<string, string>;
-  /** After a budget reroute: the key's own budget no longer applies. */
-  rerouted: boolean;
-}
+export type { AccountRuntime, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
 
 /**
  * State that outlives a config reload: pools (by pool id), circuit breakers
- * (by account id), the counter store and in-flight counts (by stable ids). A
+ * (by account id, and by account and model where routes pin models), retry
+ * budgets (by account id), the counter store and in-flight counts (by stable ids). A
  * reload builds a new Gateway over the same Runtime; requests in flight finish
  * on the Gateway they started with.
  */
@@ -70,6 +31,7 @@ export class Runtime {
   readonly pools = new Map<string, ProviderPool>();
   readonly health = new Map<string, AccountHealth>();
   readonly board = new HealthBoard();
+  readonly retryBudgets = new Map<string, RetryBudget>();
   readonly inflight = new Map<string, number>();
   /** Called once per request, when its response is over, with its record. */
   readonly observers: RequestObserver[] = [];
@@ -116,7 +78,20 @@ export class Runtime {
         retire(pool);
       }
     }
-    return new Gateway(plan, accounts, governance, this.board);
+    const breaker = (account: number, model: string | null): AccountHealth => {
+      // A route that pins a model has a breaker of its own per account and model: one model's trouble leaves the others alone.
+      if (model === null || model === plan.accounts[account].model) return accounts[account].health;
+      const key = `${plan.accounts[account].id}\u0000${model}`;
+      let health = this.health.get(key);
+      if (health === undefined) this.health.set(key, (health = new AccountHealth(Date.now, this.board)));
+      return health;
+    };
+    const budgets = accounts.map((a) => {
+      let budget = this.retryBudgets.get(a.id);
+      if (budget === undefined) this.retryBudgets.set(a.id, (budget = new RetryBudget()));
+      return budget;
+    });
+    return new Gateway(plan, accounts, governance, this.board, breaker, budgets);
   }
 
   async close(): Promise<void> {
@@ -142,12 +117,16 @@ export class Gateway {
   readonly #reroutes = new Map<number, PlanRoute>();
   /** Routes none of whose members can be down for any reason but health (no account limit, a known wire). */
   readonly #plain = new WeakSet<PlanRoute>();
+  /** Each route's breakers, by target position. */
+  readonly #breakers = new Map<PlanRoute, AccountHealth[]>();
 
   constructor(
     readonly plan: Plan,
     private readonly accounts: AccountRuntime[],
     readonly governance: Governance,
     private readonly board: HealthBoard,
+    breaker: (account: number, model: string | null) => AccountHealth = (a) => accounts[a].health,
+    private readonly budgets: RetryBudget[] = accounts.map(() => new RetryBudget()),
   ) {
     this.router = new Router(plan);
     plan.virtualKeys.forEach((k, i) => {
@@ -163,13 +142,14 @@ export class Gateway {
           table: { n: 1, total: 1, prob: Uint32Array.of(1), target: Uint32Array.of(0), alias: Uint32Array.of(0) },
           subsets: null,
           without: null,
-          fallback: { enabled: false, statuses: [], onTimeout: false, onConnectionError: false },
+          resilience: plan.resilience,
         });
       }
     });
     for (const route of [...plan.routes, ...this.#reroutes.values()]) {
       const members = route.targets.slice(0, route.members);
       if (members.every((t) => accounts[t.account].adapter !== undefined && plan.accounts[t.account].rateLimit === null)) this.#plain.add(route);
+      this.#breakers.set(route, route.targets.map((t) => breaker(t.account, t.model)));
     }
   }
 
@@ -192,7 +172,7 @@ export class Gateway {
    * then the route, then — if the key's own budget is spent and it says so —
    * its reroute.
    */
-  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number): Promise<void> {
+  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number, deadlineMs?: number): Promise<void> {
     const model = req.json.model as string;
     const route = this.router.route(model);
     record.route = route?.id ?? null;
@@ -201,7 +181,7 @@ export class Gateway {
     }
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
-    const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false };
+    const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false, deadlineMs };
     try {
       await this.#serve(route, ctx);
     } catch (e) {
@@ -215,60 +195,146 @@ export class Gateway {
   }
 
   /**
-   * Pick among healthy accounts, then walk the failover order, each account at
-   * most once, until one answers. Everything before the first byte to the
-   * caller may fail over; nothing after it does.
+   * One request's life on a route: a weighted pick among the accounts that
+   * can take it now, then whatever the attempt policy says after each failure
+   * (retry, next account, continue the stream, give up), all inside one
+   * deadline. This loop only carries the steps out.
    */
   async #serve(route: PlanRoute, ctx: RequestContext): Promise<void> {
+    const policy = route.resilience;
+    const breakers = this.#breakers.get(route)!;
     const now = Date.now();
-    const down = (a: number) => this.accounts[a].adapter === undefined || this.accounts[a].health.isDown() || this.governance.accountOverLimit(a, now);
+    const down = (a: number, p: number) => this.accounts[a].adapter === undefined || breakers[p].isDown() || this.governance.accountOverLimit(a, Date.now());
     // Every breaker closed and nothing else that could take a member out: the route's own table.
     const allUp = this.board.unsettled === 0 && this.#plain.has(route);
-    const first = this.router.pick(route, Math.random(), allUp ? undefined : down);
-    const failures: Failure[] = [];
-    const tried = new Set<number>();
-    const tryTarget = async (p: number): Promise<boolean> => {
-      tried.add(route.targets[p].account);
-      const failure = await this.#attempt(route, p, ctx);
-      if (failure === undefined) return true;
-      failures.push(failure);
-      return false;
-    };
+    let first = this.router.pick(route, Math.random(), allUp ? undefined : down);
+    // No member with weight is up: the failover order's first account that is (weight 0 members and fallback routes).
+    if (first < 0) first = route.order.find((p) => !down(route.targets[p].account, p)) ?? -1;
+    if (first < 0) throw this.#unavailable(route, ctx.model, breakers);
 
-    // Healthy accounts first: the weighted pick, then the failover order.
-    if (first >= 0 && (await tryTarget(first))) return;
-    if (route.fallback.enabled || first < 0) {
-      for (const p of first >= 0 ? this.router.failover(route, first) : route.order) {
-        if (tried.has(route.targets[p].account) || down(route.targets[p].account)) continue;
-        if (await tryTarget(p)) return;
-        if (!route.fallback.enabled || ctx.signal.aborted) break;
-      }
-      // Nothing healthy was left to try: try the rest anyway rather than refuse.
-      if (failures.length === 0) {
-        for (const p of route.order) {
-          const account = route.targets[p].account;
-          if (tried.has(account) || this.accounts[account].adapter === undefined) continue;
-          if (await tryTarget(p)) return;
-          if (!route.fallback.enabled || ctx.signal.aborted) break;
+    const deadline = ctx.record.start + Math.min(policy.deadlineMs, ctx.deadlineMs ?? Infinity);
+    const run: Run = { expired: false, current: undefined, wake: undefined };
+    const timer = setTimeout(() => {
+      run.expired = true;
+      run.current?.abort();
+      run.wake?.();
+    }, deadline - now);
+    const history: AttemptEntry[] = [];
+    const failures: Failure[] = [];
+    const sent = policy.midStream === "continue" && ctx.req.stream && ctx.req.endpoint === "chat" ? new SentText() : undefined;
+    let step: Step = { kind: "next", position: first };
+    try {
+      for (;;) {
+        if (step.kind === "give_up") {
+          this.#giveUp(step.reason, ctx, failures, run);
+          return;
         }
+        const p = step.position;
+        const account = route.targets[p].account;
+        const retry = step.kind === "retry";
+        if (step.kind === "retry") {
+          await this.#wait(step.afterMs, ctx, run);
+          if (run.expired || ctx.signal.aborted) {
+            step = { kind: "give_up", reason: ctx.signal.aborted ? "cancelled" : "deadline" };
+            continue;
+          }
+          this.budgets[account].retry(Date.now());
+        } else if (step.kind === "next") {
+          this.budgets[account].first(Date.now());
+        }
+        history.push({ account, retry });
+        const resume: Resume | undefined = step.kind === "continue" && sent?.id !== undefined ? { id: sent.id } : undefined;
+        const decide = (outcome: Outcome): Step => {
+          const t = Date.now();
+          const tried = new Set(history.map((h) => h.account));
+          const candidates: Candidate[] = [];
+          for (const q of route.order) {
+            const a = route.targets[q].account;
+            if (tried.has(a)) continue;
+            candidates.push({ position: q, account: a, ready: !down(a, q), canResume: this.plan.accounts[a].resume !== null });
+          }
+          return nextStep({
+            policy,
+            now: t,
+            deadline,
+            history,
+            lastPosition: p,
+            last: run.expired && !outcome.sent ? { ...outcome, errorType: "timeout" } : outcome,
+            candidates,
+            retryBudget: this.budgets[account].allows(t, policy.budgetRatio),
+            random: Math.random(),
+          });
+        };
+        const result = await this.#attempt(route, p, ctx, { run, breaker: breakers[p], decide, sent, resume, deadline });
+        if (result === undefined) return;
+        failures.push(result.failure);
+        step = result.step;
       }
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** Waits out a backoff or Retry-After; the deadline or the caller leaving ends the wait early. */
+  #wait(ms: number, ctx: RequestContext, run: Run): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise<void>((ok) => {
+      const done = () => {
+        clearTimeout(t);
+        ctx.signal.removeListener("abort", done);
+        run.wake = undefined;
+        ok();
+      };
+      const t = setTimeout(done, ms);
+      ctx.signal.once("abort", done);
+      run.wake = done;
+    });
+  }
+
+  /** Ends a request the policy gave up on. Throws the error the caller gets, or ends the stream already under way. */
+  #giveUp(reason: GiveUp, ctx: RequestContext, failures: Failure[], run: Run): void {
+    const last = failures.at(-1);
+    if (reason === "cancelled") {
+      ctx.record.errorType = "cancelled";
+      if (!ctx.res.headersSent) ctx.res.destroy();
+      return;
+    }
+    if (reason === "sent" || ctx.res.headersSent) {
+      const why = run.expired ? "the request's deadline passed" : (last?.reason ?? "the upstream failed");
+      ctx.record.errorType = run.expired ? "timeout" : (last?.errorType ?? "stream_interrupted");
+      endWithError(ctx.res, `${why}; the answer is incomplete.`, run.expired ? "timeout" : "stream_interrupted");
+      return;
+    }
+    if (reason === "deadline") {
+      const tried = failures.map((f) => `${f.account} (${f.reason})`).join("; ");
+      throw new HttpError(504, "server_error", "timeout", `The request's deadline passed before any account answered${tried === "" ? "" : `: ${tried}`}.`, {}, null, "timeout");
+    }
+    if (reason === "rate_limited") throw rateLimited(ctx.model, failures);
     throw allFailed(ctx.model, failures);
   }
 
+  /** Every account of the route is out (breakers open, rate-limited, over its limit): 503 at once, retry when the first is back. */
+  #unavailable(route: PlanRoute, model: string, breakers: AccountHealth[]): HttpError {
+    const now = Date.now();
+    let soonest = Infinity;
+    for (const p of route.order) if (this.accounts[route.targets[p].account].adapter !== undefined) soonest = Math.min(soonest, breakers[p].downUntil);
+    const headers: Record<string, string> = Number.isFinite(soonest) && soonest > now ? { "retry-after": String(Math.max(1, Math.ceil((soonest - now) / 1000))) } : {};
+    return new HttpError(503, "server_error", "all_accounts_unavailable", `Every account that serves model '${model}' is out right now (failing or rate-limited); only their recovery probes go upstream. Retry after the retry-after header.`, headers, null, "overloaded");
+  }
+
   /** One try at one account, recorded. Undefined when the caller has been answered. */
-  async #attempt(route: PlanRoute, p: number, ctx: RequestContext): Promise<Failure | undefined> {
+  async #attempt(route: PlanRoute, p: number, ctx: RequestContext, a: AttemptArgs): Promise<{ failure: Failure; step: Step } | undefined> {
     const acct = this.accounts[route.targets[p].account];
     const attempt: AttemptRecord = { account: acct.id, provider: acct.provider, model: route.targets[p].model ?? ctx.model, status: null, errorType: null, ms: 0 };
     ctx.record.attempts.push(attempt);
     const started = performance.now();
     try {
-      const failure = await this.#try(route, p, ctx, attempt);
-      if (failure !== undefined) {
-        attempt.status ??= failure.status ?? null;
-        attempt.errorType ??= failure.timeout ? "timeout" : failure.status !== undefined ? errorTypeOfStatus(failure.status) : "connection_error";
+      const result = await this.#try(route, p, ctx, attempt, a);
+      if (result !== undefined) {
+        attempt.status ??= result.failure.status ?? null;
+        attempt.errorType ??= result.failure.errorType;
       }
-      return failure;
+      return result;
     } catch (e) {
       attempt.errorType ??= e instanceof HttpError ? e.errorType : "server_error";
       throw e;
@@ -278,12 +344,16 @@ export class Gateway {
     }
   }
 
-  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord): Promise<Failure | undefined> {
-    const { req, model, res, requestId, signal } = ctx;
+  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord, a: AttemptArgs): Promise<{ failure: Failure; step: Step } | undefined> {
+    const { model, res, requestId } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
     const adapter = acct.adapter!;
-    if (!adapter.supports(req.endpoint)) return { account: acct.id, reason: `its provider has no ${req.endpoint} endpoint` };
+    const health = a.breaker;
+    const policy = route.resilience;
+    const fail = (failure: Failure, sent = false, toolCallOpen = false) => ({ failure, step: a.decide({ errorType: failure.errorType, retryAfterMs: failure.retryAfterMs, sent, toolCallOpen }) });
+    if (!adapter.supports(ctx.req.endpoint)) return fail({ account: acct.id, errorType: "invalid_request", reason: `its provider has no ${ctx.req.endpoint} endpoint` });
+    const req = a.resume !== undefined && a.sent !== undefined ? continuation(ctx.req, a.sent.text, this.plan.accounts[target.account].resume!) : ctx.req;
     const upstreamModel = target.model ?? model;
 
     // Budgets: reserve the most this request can cost before any upstream work.
@@ -301,7 +371,7 @@ export class Gateway {
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
-        if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return { account: acct.id, reason: e.message };
+        if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return fail({ account: acct.id, errorType: "budget_exceeded", reason: e.message }, a.resume !== undefined);
         throw e;
       }
     }
@@ -316,109 +386,133 @@ export class Gateway {
       if (reservation !== undefined) await gov.cancel(reservation);
       throw e;
     }
+    // The attempt's own signal: the caller leaving, the deadline or a timeout ends it, and nothing else.
+    const signal = new CallerSignal();
+    const onCaller = () => signal.abort();
+    ctx.signal.once("abort", onCaller);
+    a.run.current = signal;
+    if (a.run.expired) signal.abort();
+    const watchdog = new Watchdog(signal, req.stream ? policy.firstTokenTimeoutMs : policy.headersTimeoutMs, policy.stallTimeoutMs);
+    const aborted = (): Failure => {
+      const errorType: ErrorType = ctx.signal.aborted ? "cancelled" : "timeout";
+      const reason = a.run.expired ? "the request's deadline passed" : watchdog.fired === "first_token" ? `no ${req.stream ? "first token" : "response"} within the first-token timeout` : watchdog.fired === "stall" ? "the stream stalled" : "the caller went away";
+      return { account: acct.id, errorType, reason };
+    };
     let usage: Usage | undefined;
     let served = false;
     try {
       const wait = acct.pool.acquire(signal);
       if (wait !== undefined) await wait;
     } catch (e) {
+      watchdog.stop();
+      ctx.signal.removeListener("abort", onCaller);
       if (reservation !== undefined) await gov.cancel(reservation);
       if (e instanceof PoolBusyError) {
+        if (signal.aborted) return fail(aborted(), a.resume !== undefined);
         if (e.terminal) throw new HttpError(503, "server_error", "pool_full", `Request dropped: ${e.message}.`, {}, null, "pool_full");
-        return { account: acct.id, reason: e.message };
+        return fail({ account: acct.id, errorType: "pool_full", reason: e.message }, a.resume !== undefined);
       }
       throw e;
     }
-    acct.health.attempt();
+    health.attempt();
     const counted = gov.countAccountRequest(target.account, now);
     if (counted instanceof Promise) await counted;
-    const { fallback } = route;
-    let committed = false;
+    let committed = a.resume !== undefined;
+    let broken: Streamed["broken"];
     try {
       const r = await acct.pool.dispatcher.request({ method: "POST", path: upstream.path, headers: upstream.headers, body: upstream.body, signal });
       const status = r.statusCode;
       attempt.status = status;
-      // A 400 may be the provider refusing our credentials: read it now to tell.
-      const early = status === 400 && adapter.rejectsCredentials !== undefined ? Buffer.from(await r.body.arrayBuffer()) : undefined;
-      if (status === 401 || status === 403 || (early !== undefined && adapter.rejectsCredentials!(early.toString()))) {
-        if (early === undefined) await r.body.dump();
-        acct.health.failure();
-        // The upstream's text may quote our key: never pass it on.
-        return { account: acct.id, status, reason: `${status}: the provider rejected the gateway's credentials for this account` };
-      }
-      const retryable = fallback.enabled && (fallback.statuses.includes(status) || adapter.retryableStatuses?.includes(status) === true);
-      if (status >= 500 || status === 429 || retryable) {
-        const text = retryable ? await readLimited(r.body) : undefined;
-        const retryAfterMs = status === 429 ? (parseRetryAfter(r.headers["retry-after"]) ?? (text === undefined ? undefined : adapter.retryAfterMs?.(text))) : undefined;
-        acct.health.failure(retryAfterMs);
-        if (text !== undefined) {
-          return { account: acct.id, status, retryAfterMs, reason: `${status}: ${upstreamMessage(adapter.errorMessage?.(text) ?? text)}` };
+      if (!req.stream) watchdog.stop();
+      if (status >= 400 || (status !== 200 && req.stream)) {
+        const text = await readLimited(r.body);
+        const classified = classifyFailure(adapter, status, r.headers, text);
+        if (classified.errorType === "rate_limited") health.rateLimited(classified.retryAfterMs);
+        else if (classified.errorType === "auth" || classified.errorType === "server_error" || classified.errorType === "overloaded" || classified.errorType === "timeout") health.failure();
+        else health.success();
+        const failure: Failure = { account: acct.id, errorType: classified.errorType, status, retryAfterMs: classified.retryAfterMs, reason: classified.reason };
+        const step = a.decide({ errorType: failure.errorType, retryAfterMs: failure.retryAfterMs, sent: committed });
+        // Given up on a failure nothing else can fix (the caller's own, or one failover_on leaves out): the caller gets it as it came.
+        const relay = step.kind === "give_up" && (step.reason === "relay" || (step.reason === "exhausted" && ANSWERABLE.has(classified.errorType)));
+        if (relay && classified.errorType !== "auth" && !committed) {
+          committed = true;
+          attempt.errorType = classified.errorType;
+          const out = adapter.response === undefined ? text : JSON.stringify({ error: { message: upstreamMessage(adapter.errorMessage?.(text) ?? text), type: openaiErrorType(status), code: null, param: null } });
+          res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
+          res.end(out);
+          return undefined;
         }
-      } else {
-        // 2xx, and 4xx that are the caller's own (bad request, unknown model).
-        acct.health.success();
+        return { failure, step };
       }
-      if (!req.stream || status !== 200) {
-        let body: Buffer = early ?? Buffer.from(await r.body.arrayBuffer());
+      if (!req.stream) {
+        let body: Buffer = Buffer.from(await r.body.arrayBuffer());
         let contentType = String(r.headers["content-type"] ?? "application/json");
-        served = status < 400;
         if (adapter.response !== undefined) {
           // Another wire format: the caller gets OpenAI's shape either way.
           const upstreamJson = parseJson(body);
           let out: unknown;
           try {
-            out = served
-              ? adapter.response(upstreamJson, req, upstreamModel)
-              : { error: { message: upstreamMessage(adapter.errorMessage?.(body.toString()) ?? body.toString()), type: errorType(status), code: null, param: null } };
+            out = upstreamJson === undefined ? undefined : adapter.response(upstreamJson, req, upstreamModel);
           } catch {
             out = undefined;
           }
-          if (out === undefined || (served && upstreamJson === undefined)) {
+          if (out === undefined) {
             // A success we cannot read is a failure of this account, not an answer.
-            served = false;
-            acct.health.failure();
-            return { account: acct.id, status, reason: `${status}: the response could not be read as a ${acct.provider} response` };
+            health.failure();
+            return fail({ account: acct.id, errorType: "server_error", status, reason: `${status}: the response could not be read as a ${acct.provider} response` });
           }
-          if (metered && served) usage = adapter.usage(upstreamJson);
+          if (metered) usage = adapter.usage(upstreamJson);
           body = Buffer.from(JSON.stringify(out));
           contentType = "application/json";
         }
+        health.success();
+        served = true;
         committed = true;
         res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
         res.end(body);
         // Relayed as it came: read the usage only once the caller has the answer.
-        if (adapter.response === undefined && metered && served) usage = adapter.usage(usageView(body));
+        if (adapter.response === undefined && metered) usage = adapter.usage(usageView(body));
         return undefined;
       }
-      const commit = () => {
-        committed = true;
-        ctx.record.ttftMs = performance.now() - ctx.record.startMono;
+      const opts = {
+        watchdog,
+        sent: a.sent,
+        resume: a.resume,
+        commit: () => {
+          committed = true;
+          ctx.record.ttftMs ??= performance.now() - ctx.record.startMono;
+        },
       };
-      const streamed =
-        adapter.stream !== undefined
-          ? await translateStream(r.body, acct, ctx, upstreamModel, commit)
-          : await relayStream(r.body, acct, ctx, inbound.injectUsage === true, commit);
-      if (streamed.failure !== undefined) return streamed.failure;
-      served = true;
+      const streamed = adapter.stream !== undefined ? await translateStream(r.body, acct, ctx, upstreamModel, opts) : await relayStream(r.body, acct, ctx, inbound.injectUsage === true, opts);
       usage = streamed.usage;
-      if (streamed.interrupted) attempt.errorType = ctx.record.errorType = "stream_interrupted";
+      if (streamed.failure !== undefined) {
+        if (signal.aborted) return fail(aborted());
+        if (streamed.failure.errorType !== "timeout") health.failure();
+        return fail(streamed.failure);
+      }
+      // What the caller was sent is paid for, broken or not.
+      served = true;
+      if (streamed.broken !== undefined) {
+        broken = streamed.broken;
+        if (ctx.signal.aborted) return fail({ ...aborted(), errorType: "cancelled" }, true);
+        health.failure();
+        const reason = a.run.expired ? "the request's deadline passed" : broken.reason;
+        return fail({ account: acct.id, errorType: a.run.expired ? "timeout" : broken.errorType, reason }, true, broken.toolCallOpen);
+      }
+      health.success();
       return undefined;
     } catch (e) {
-      if (committed || signal.aborted) {
+      if (signal.aborted) return fail(aborted(), committed);
+      if (committed) {
         if (!res.headersSent) res.destroy();
         return undefined;
       }
-      acct.health.failure();
-      const timeout = isTimeout(e);
-      const reason = timeout
-        ? `timed out after ${acct.pool.config.requestTimeoutMs} ms`
-        : `connection failed (${(e as { code?: string }).code ?? (e as Error).message})`;
-      const failure: Failure = { account: acct.id, timeout, reason };
-      if ((timeout && !fallback.onTimeout) || (!timeout && !fallback.onConnectionError)) {
-        throw allFailed(model, [failure]);
-      }
-      return failure;
+      health.failure();
+      return fail({ account: acct.id, errorType: "connection_error", reason: `connection failed (${(e as { code?: string }).code ?? (e as Error).message})` });
     } finally {
+      watchdog.stop();
+      ctx.signal.removeListener("abort", onCaller);
+      if (a.run.current === signal) a.run.current = undefined;
       acct.pool.release();
       if (served) {
         const { record } = ctx;
@@ -426,9 +520,16 @@ export class Gateway {
         record.provider = acct.provider;
         record.responseModel = upstreamModel;
         if (usage !== undefined) {
+          // A continued stream is paid for twice: both attempts' usage counts.
           const price = gov.price(upstreamModel);
-          record.usage = { inputTokens: usage.input, outputTokens: usage.output, cacheReadTokens: usage.cached, cacheWriteTokens: usage.cacheWrite ?? 0 };
-          record.costNanoUsd = price === undefined ? null : cost(price, usage);
+          const u = record.usage;
+          record.usage = {
+            inputTokens: (u?.inputTokens ?? 0) + usage.input,
+            outputTokens: (u?.outputTokens ?? 0) + usage.output,
+            cacheReadTokens: (u?.cacheReadTokens ?? 0) + usage.cached,
+            cacheWriteTokens: (u?.cacheWriteTokens ?? 0) + (usage.cacheWrite ?? 0),
+          };
+          record.costNanoUsd = price === undefined ? record.costNanoUsd : (record.costNanoUsd ?? 0) + cost(price, usage);
         }
       }
       if (reservation !== undefined) {
@@ -442,41 +543,100 @@ export class Gateway {
   }
 }
 
+/** Failures whose upstream answer tells the caller what to change, relayed when no account could do better. */
+const ANSWERABLE: ReadonlySet<ErrorType> = new Set<ErrorType>(["context_length_exceeded", "not_found"]);
+
+/** The request's shared state while it runs: the deadline's flag, the attempt it would abort, the wait it would end. */
+interface Run {
+  expired: boolean;
+  current: CallerSignal | undefined;
+  wake: (() => void) | undefined;
+}
+
+interface AttemptArgs {
+  run: Run;
+  breaker: AccountHealth;
+  decide: (outcome: Outcome) => Step;
+  sent: SentText | undefined;
+  resume: Resume | undefined;
+  deadline: number;
+}
+
+/**
+ * The conversation plus the partial answer, for an account that resumes it:
+ * a trailing assistant message (Anthropic continues it as prefill) or one
+ * marked `prefix: true` (Mistral, DeepSeek).
+ */
+function continuation(req: InboundRequest, partial: string, how: "prefill" | "prefix"): InboundRequest {
+  const messages = Array.isArray(req.json.messages) ? req.json.messages : [];
+  const assistant: Record<string, unknown> = { role: "assistant", content: partial };
+  if (how === "prefix") assistant.prefix = true;
+  const json = { ...req.json, messages: [...messages, assistant] };
+  return { ...req, json, raw: Buffer.from(JSON.stringify(json)) };
+}
+
+/**
+ * An upstream failure in the one vocabulary. Until every adapter classifies
+ * its own provider's answers, the status says it, refined by what this
+ * adapter already knows (a 400 that is the gateway's key refused, a
+ * context-length message, a 429's retry delay).
+ */
+function classifyFailure(adapter: Adapter, status: number, headers: Record<string, string | string[] | undefined>, text: string): { errorType: ErrorType; retryAfterMs?: number; reason: string } {
+  if (status === 401 || status === 403 || (status === 400 && adapter.rejectsCredentials?.(text) === true)) {
+    // The upstream's text may quote our key: never pass it on.
+    return { errorType: "auth", reason: `${status}: the provider rejected the gateway's credentials for this account` };
+  }
+  const message = upstreamMessage(adapter.errorMessage?.(text) ?? text);
+  let errorType: ErrorType = status < 300 ? "server_error" : adapter.retryableStatuses?.includes(status) ? "overloaded" : errorTypeOfStatus(status);
+  if (errorType === "invalid_request" && /context[ _-]length|maximum context|prompt is too long|too many tokens/i.test(message)) errorType = "context_length_exceeded";
+  const retryAfterMs = status === 429 || status === 503 || status === 529 ? (parseRetryAfterMs(headers) ?? adapter.retryAfterMs?.(text)) : undefined;
+  return { errorType, retryAfterMs, reason: `${status}: ${message}` };
+}
+
+function parseRetryAfterMs(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const ms = Number(headers["retry-after-ms"]);
+  if (headers["retry-after-ms"] !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
+  return parseRetryAfter(headers["retry-after"]);
+}
+
 function allFailed(model: string, failures: Failure[]): HttpError {
   if (failures.length === 0) {
     return new HttpError(503, "server_error", "no_account_available", `No account can serve model '${model}' right now.`);
   }
-  const tried = failures.map((f) => `${f.account} (${f.reason})`).join("; ");
-  const message = `Every account tried for model '${model}' failed: ${tried}.`;
-  if (failures.every((f) => f.status === 429)) {
-    const wait = Math.min(...failures.map((f) => f.retryAfterMs ?? 1000));
-    return new HttpError(429, "rate_limit_error", "all_accounts_rate_limited", message, { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) });
-  }
-  if (failures.every((f) => f.timeout)) return new HttpError(504, "server_error", "all_accounts_timed_out", message);
-  return new HttpError(502, "server_error", "all_accounts_failed", message);
+  if (failures.every((f) => f.errorType === "rate_limited")) return rateLimited(model, failures);
+  const message = `Every account tried for model '${model}' failed: ${triedText(failures)}.`;
+  if (failures.every((f) => f.errorType === "timeout")) return new HttpError(504, "server_error", "all_accounts_timed_out", message, {}, null, "timeout");
+  return new HttpError(502, "server_error", "all_accounts_failed", message, {}, null, failures.at(-1)!.errorType);
 }
 
+/** 429 with the soonest retry-after any rate-limited account asked for. */
+function rateLimited(model: string, failures: Failure[]): HttpError {
+  const waits = failures.filter((f) => f.errorType === "rate_limited").map((f) => f.retryAfterMs ?? 1000);
+  const wait = waits.length === 0 ? 1000 : Math.min(...waits);
+  const message = `Every account tried for model '${model}' is rate-limited beyond what this request can wait for: ${triedText(failures)}.`;
+  return new HttpError(429, "rate_limit_error", "all_accounts_rate_limited", message, { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) }, null, "rate_limited");
+}
 
+function triedText(failures: Failure[]): string {
+  return failures.map((f) => `${f.account} (${f.reason})`).join("; ");
+}
 
-function errorType(status: number): string {
+function openaiErrorType(status: number): string {
   if (status === 429) return "rate_limit_error";
   if (status === 401) return "authentication_error";
   if (status === 403) return "permission_error";
   return status >= 500 ? "server_error" : "invalid_request_error";
 }
 
+/** An error body, read up to a bound (enough for any provider's error object). */
 async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
   let text = "";
   for await (const chunk of body) {
     text += chunk.toString("utf8");
-    if (text.length > 4096) {
+    if (text.length > 65_536) {
       body.destroy();
       break;
     }
   }
   return text;
 }
-
-
-
-

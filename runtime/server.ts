@@ -4,6 +4,7 @@ import { AnthropicSink, anthropicError, toOpenAI } from "./anthropic-inbound.ts"
 import { CallerSignal } from "./caller-signal.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
+import { callerDeadline } from "./caller-deadline.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
@@ -123,7 +124,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     const stream = parsed.stream === true && endpoint !== "embeddings";
     record.model = parsed.model;
     record.stream = stream;
-    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk);
+    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk, callerDeadline(req.headers));
   } catch (e) {
     if (res.headersSent) {
       res.destroy();
@@ -148,7 +149,7 @@ async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResp
     const body = Buffer.from(JSON.stringify(json));
     record.model = typeof json.model === "string" ? json.model : null;
     record.stream = json.stream === true;
-    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk);
+    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk, callerDeadline(req.headers));
   } catch (e) {
     if (res.headersSent) {
       res.destroy();

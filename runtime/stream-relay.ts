@@ -1,93 +1,180 @@
 // Relaying an upstream stream to the caller, for both kinds of upstream:
 // OpenAI's own SSE (relayed event by event) and other wire formats (through the
-// adapter's translator). Both keep the same promise: nothing is sent before the
-// first event, so an opening error can still fail over; after that, a stream
-// that breaks or ends early ends with an error event, never `[DONE]`.
-import type { AccountRuntime, Failure, RequestContext } from "./gateway.ts";
-import { isTimeout, parseJson, upstreamMessage } from "./upstream.ts";
+// adapter's translator). Both keep the same promises:
+//   - nothing is sent before the first token (a content, text or tool-call
+//     delta, or the end): an opening error, a role-only chunk followed by
+//     silence, or a first-token timeout still fails over;
+//   - after that, a break is reported to the attempt loop (`broken`) with the
+//     caller's stream left open, so the loop can continue it on another
+//     account or end it with an error event;
+//   - a stream that closes cleanly after a finish_reason is complete, with or
+//     without the upstream's own end marker.
+import type { AccountRuntime, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
+import type { ErrorType } from "./error-type.ts";
 import type { StreamTranslator, Usage } from "./providers/adapter.ts";
+import { parseJson, upstreamMessage } from "./upstream.ts";
+import type { Watchdog } from "./watchdog.ts";
 
 type UpstreamBody = AsyncIterable<Buffer> & { destroy(): void };
 
-/** How a stream ended: failed before anything was sent (fail over), or sent, with its usage; `interrupted` when it ended with an error event. */
+/** How a stream attempt ended. */
 export interface Streamed {
+  /** Failed before anything was sent: fail over. */
   failure?: Failure;
   usage?: Usage;
-  interrupted?: boolean;
+  /** Broke after bytes reached the caller; the caller's stream is still open. */
+  broken?: { errorType: ErrorType; reason: string; toolCallOpen: boolean };
+}
+
+/** A stream that continues another on this account (mid-stream continuation). */
+export interface Resume {
+  /** The id the caller has seen: every continued chunk carries it. */
+  id: string;
+}
+
+/** What the caller has been sent so far, kept only when a continuation may need it. */
+export class SentText {
+  text = "";
+  id: string | undefined;
+  toolCallOpen = false;
+
+  /** Reads one chunk object's first choice. */
+  add(chunk: unknown): void {
+    const c = chunk as { id?: unknown; choices?: { delta?: { content?: unknown; tool_calls?: unknown }; text?: unknown; finish_reason?: unknown }[] } | undefined;
+    if (typeof c?.id === "string") this.id ??= c.id;
+    const choice = c?.choices?.[0];
+    const piece = choice?.delta?.content ?? choice?.text;
+    if (typeof piece === "string") this.text += piece;
+    if (choice?.delta?.tool_calls !== undefined) this.toolCallOpen = true;
+    if (choice?.finish_reason !== undefined && choice.finish_reason !== null) this.toolCallOpen = false;
+  }
+}
+
+export interface StreamOptions {
+  watchdog: Watchdog;
+  /** Called once, just before the first byte goes to the caller. */
+  commit: () => void;
+  /** Kept when the route may continue a broken stream. */
+  sent?: SentText;
+  /** This attempt continues a stream the caller is already reading. */
+  resume?: Resume;
 }
 
 /** An event that carries a usage object (not `"usage":null`). */
 const USAGE = /"usage"\s*:\s*\{/;
+/** An event that carries the first token: text, a tool call, or a finish. Cheap, and never parses. */
+const TOKEN = /"(?:content|text|reasoning_content|refusal)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[|"finish_reason"\s*:\s*"/;
+const FINISH = /"finish_reason"\s*:\s*"/;
 
-/**
- * Streams another wire format as OpenAI's SSE through the adapter's
- * translator, with the same rules as a relay: nothing is sent until the
- * first chunk (an opening error fails over), and a stream that breaks or
- * ends early ends with an error event, never `[DONE]`.
- */
-export async function translateStream(
-  body: UpstreamBody,
-  acct: AccountRuntime,
-  ctx: RequestContext,
-  model: string,
-  commit: () => void,
-): Promise<Streamed> {
-  const { res } = ctx;
-  const translator = acct.adapter!.stream!(ctx.req, model);
-  const wantsUsage = (ctx.req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
-  const chunks = body[Symbol.asyncIterator]();
-  let usage: Usage | undefined;
-  let last: Record<string, unknown> | undefined;
-  const events = (t: { chunks: object[]; usage?: Usage }) => {
-    usage = t.usage ?? usage;
-    last = (t.chunks.at(-1) as Record<string, unknown> | undefined) ?? last;
-    return t.chunks.map((c) => `data: ${JSON.stringify(wantsUsage ? { ...c, usage: null } : c)}\n\n`).join("");
-  };
-  let head = "";
-  let ended: (ReturnType<StreamTranslator["end"]>) | undefined;
-  while (head === "") {
-    const next = await chunks.next();
-    const t = next.done ? (ended = translator.end()) : translator.push(next.value);
-    if (t.error !== undefined && head === "") {
-      body.destroy();
-      acct.health.failure();
-      return { failure: { account: acct.id, status: 200, reason: `the stream opened with an error: ${upstreamMessage(t.error)}` } };
-    }
-    head = events(t);
-    if (next.done) break;
-  }
-  if (head === "") {
-    acct.health.failure();
-    return { failure: { account: acct.id, status: 200, reason: "the stream ended before its first event" } };
-  }
-  commit();
-  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": ctx.requestId, "x-gwc-account": acct.id, ...ctx.headers });
-  const write = async (text: string) => {
+/** Ends the caller's stream with an error event: the answer is incomplete. */
+export function endWithError(res: ResponseSink, message: string, code = "stream_interrupted"): void {
+  if (res.destroyed) return;
+  const event = { error: { message, type: "upstream_error", code, param: null } };
+  res.end(`data: ${JSON.stringify(event)}\n\n`);
+}
+
+function sseHead(ctx: RequestContext, acct: AccountRuntime): Record<string, string> {
+  return { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": ctx.requestId, "x-gwc-account": acct.id, ...ctx.headers };
+}
+
+function writer(res: ResponseSink): (text: string) => Promise<void> {
+  return async (text: string) => {
     if (text !== "" && !res.write(text)) await new Promise<void>((ok) => {
       res.once("drain", ok);
       res.once("close", ok);
     });
   };
-  let failure: string | undefined;
+}
+
+function brokenBy(e: unknown, watchdog: Watchdog, acct: AccountRuntime): { errorType: ErrorType; reason: string } {
+  if (watchdog.fired === "stall") return { errorType: "timeout", reason: `the upstream stalled (no chunk within the stall timeout) on account ${acct.id}` };
+  void e;
+  return { errorType: "stream_interrupted", reason: `the upstream connection broke mid-stream on account ${acct.id}` };
+}
+
+/**
+ * Streams another wire format as OpenAI's SSE through the adapter's
+ * translator, under the same rules as a relay.
+ */
+export async function translateStream(body: UpstreamBody, acct: AccountRuntime, ctx: RequestContext, model: string, opts: StreamOptions): Promise<Streamed> {
+  const { res } = ctx;
+  const { watchdog, sent, resume } = opts;
+  const translator = acct.adapter!.stream!(ctx.req, model);
+  const wantsUsage = (ctx.req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+  const chunks = body[Symbol.asyncIterator]();
+  let usage: Usage | undefined;
+  let last: Record<string, unknown> | undefined;
+  let finished = false;
+  let started = resume === undefined;
+  const events = (t: { chunks: object[]; usage?: Usage }) => {
+    usage = t.usage ?? usage;
+    let out = "";
+    for (let c of t.chunks) {
+      const choice = (c as { choices?: { delta?: { role?: unknown; content?: unknown; tool_calls?: unknown }; finish_reason?: unknown }[] }).choices?.[0];
+      if (choice?.finish_reason != null) finished = true;
+      // A continuation joins the caller's stream at its next token: no second role chunk, the first id.
+      if (!started) {
+        if (choice?.delta?.content === undefined && choice?.delta?.tool_calls === undefined && choice?.finish_reason == null) continue;
+        started = true;
+      }
+      if (resume !== undefined) c = { ...c, id: resume.id };
+      last = c as Record<string, unknown>;
+      sent?.add(c);
+      out += `data: ${JSON.stringify(wantsUsage ? { ...c, usage: null } : c)}\n\n`;
+    }
+    return out;
+  };
+  let head = "";
+  let ended: ReturnType<StreamTranslator["end"]> | undefined;
+  try {
+    while (!TOKEN.test(head)) {
+      const next = await chunks.next();
+      const t = next.done ? (ended = translator.end()) : translator.push(next.value);
+      if (t.error !== undefined) {
+        body.destroy();
+        if (resume !== undefined) return { usage, broken: { errorType: "stream_interrupted", reason: `the continuation opened with an error on account ${acct.id}`, toolCallOpen: false } };
+        return { failure: { account: acct.id, errorType: "stream_interrupted", status: 200, reason: `the stream opened with an error: ${upstreamMessage(t.error)}` } };
+      }
+      head += events(t);
+      if (next.done) break;
+    }
+  } catch (e) {
+    body.destroy();
+    const timedOut = watchdog.fired !== undefined;
+    if (resume !== undefined) return { usage, broken: { ...brokenBy(e, watchdog, acct), toolCallOpen: false } };
+    return { failure: { account: acct.id, errorType: timedOut ? "timeout" : "connection_error", reason: timedOut ? "no first token within the first-token timeout" : "the connection broke before the first token" } };
+  }
+  if (head === "" && !finished) {
+    if (resume !== undefined) return { usage, broken: { errorType: "stream_interrupted", reason: `the continuation ended before its first token on account ${acct.id}`, toolCallOpen: false } };
+    return { failure: { account: acct.id, errorType: "stream_interrupted", status: 200, reason: "the stream ended before its first token" } };
+  }
+  watchdog.firstToken();
+  opts.commit();
+  if (resume === undefined) res.writeHead(200, sseHead(ctx, acct));
+  const write = writer(res);
+  let broken: Streamed["broken"];
   try {
     await write(head);
     while (ended === undefined && !res.destroyed) {
       const next = await chunks.next();
+      watchdog.tick();
       const t = next.done ? (ended = translator.end()) : translator.push(next.value);
       await write(events(t));
-      if (t.error !== undefined) failure = `the upstream reported an error mid-stream: ${t.error}`;
-      if (failure !== undefined) break;
+      if (t.error !== undefined) {
+        broken = { errorType: "stream_interrupted", reason: `the upstream reported an error mid-stream on account ${acct.id}: ${upstreamMessage(t.error)}`, toolCallOpen: sent?.toolCallOpen ?? false };
+        break;
+      }
     }
-    if (failure === undefined && ended !== undefined && !ended.complete) failure = "the upstream ended the stream before it finished";
+    // Its own end marker, or a finish_reason and a clean close: complete either way.
+    if (broken === undefined && ended !== undefined && !ended.complete && !finished) {
+      broken = { errorType: "stream_interrupted", reason: `the upstream ended the stream before it finished on account ${acct.id}`, toolCallOpen: sent?.toolCallOpen ?? false };
+    }
   } catch (e) {
-    failure = isTimeout(e) ? `the upstream stalled for ${acct.pool.config.requestTimeoutMs} ms` : "the upstream connection broke mid-stream";
+    broken = { ...brokenBy(e, watchdog, acct), toolCallOpen: sent?.toolCallOpen ?? false };
   }
-  if (failure !== undefined) {
+  if (broken !== undefined) {
     body.destroy();
-    acct.health.failure();
-    const event = { error: { message: `${failure} (account ${acct.id}); the answer is incomplete.`, type: "upstream_error", code: "stream_interrupted", param: null } };
-    res.end(`data: ${JSON.stringify(event)}\n\n`);
-    return { usage, interrupted: true };
+    return { usage, broken };
   }
   if (wantsUsage && usage !== undefined && last !== undefined) {
     const u = {
@@ -104,26 +191,22 @@ export async function translateStream(
 }
 
 /**
- * Relays an SSE stream event by event. The first event is read before
- * anything is sent, so an upstream that opens with an error still fails
- * over; after that, a broken or truncated stream ends with an error event,
- * never `[DONE]`. Usage is read from the events as they pass; when the
- * gateway asked for it on the caller's behalf, the usage-only event is
- * withheld so the caller sees the stream it asked for.
+ * Relays an SSE stream event by event. Usage is read from the events as they
+ * pass; when the gateway asked for it on the caller's behalf, the usage-only
+ * event is withheld so the caller sees the stream it asked for.
  */
-export async function relayStream(
-  body: UpstreamBody,
-  acct: AccountRuntime,
-  ctx: RequestContext,
-  injected: boolean,
-  commit: () => void,
-): Promise<Streamed> {
+export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx: RequestContext, injected: boolean, opts: StreamOptions): Promise<Streamed> {
   const { res } = ctx;
+  const { watchdog, sent, resume } = opts;
   const adapter = acct.adapter!;
   const chunks = body[Symbol.asyncIterator]();
   let pending = "";
   let usage: Usage | undefined;
   let done = false;
+  let finished = false;
+  let started = resume === undefined;
+  let ownId: string | undefined;
+  let committed = false;
   // One decoder for the whole stream: a character split across reads stays whole.
   const decoder = new TextDecoder();
   /** Appends a read, with line ends as `\n` (SSE allows `\r\n` and `\r`); a trailing `\r` waits for the next read. */
@@ -134,6 +217,7 @@ export async function relayStream(
     if (heldCr) text = text.slice(0, -1);
     pending += text.replace(/\r\n?/g, "\n");
   };
+  let firstError: string | undefined;
   /** Complete events in `pending`, as text to forward (each with its blank line). */
   const takeEvents = (): string => {
     const end = pending.lastIndexOf("\n\n");
@@ -141,66 +225,93 @@ export async function relayStream(
     const complete = pending.slice(0, end + 2);
     pending = pending.slice(end + 2);
     let out = "";
-    for (const event of complete.split("\n\n")) {
+    for (let event of complete.split("\n\n")) {
       if (event === "") continue;
       const data = sseData(event);
-      if (data === "[DONE]") done = true;
-      else if (USAGE.test(data)) {
-        const json = parseJson(data);
-        usage = adapter.usage(json) ?? usage;
-        if (injected && (json as { choices?: unknown[] } | undefined)?.choices?.length === 0) continue;
+      if (data === "[DONE]") {
+        done = true;
+      } else {
+        if (!committed || sent !== undefined) {
+          const error = sseError(data);
+          if (error !== undefined) {
+            firstError ??= error;
+            continue;
+          }
+        }
+        if (FINISH.test(data)) finished = true;
+        if (USAGE.test(data)) {
+          const json = parseJson(data);
+          usage = adapter.usage(json) ?? usage;
+          if (injected && (json as { choices?: unknown[] } | undefined)?.choices?.length === 0) continue;
+        }
+        if (sent !== undefined && data.startsWith("{")) sent.add(parseJson(data));
+        if (resume !== undefined) {
+          // A continuation joins at its next token, under the id the caller has seen.
+          if (!started && !TOKEN.test(data)) continue;
+          started = true;
+          ownId ??= (parseJson(data) as { id?: string } | undefined)?.id;
+          if (ownId !== undefined) event = event.replace(`"id":"${ownId}"`, `"id":"${resume.id}"`);
+        }
       }
       out += event + "\n\n";
     }
     return out;
   };
 
-  while (!pending.includes("\n\n")) {
-    const next = await chunks.next();
-    append(next.done ? undefined : next.value);
-    if (next.done) break;
-  }
-  const firstError = pending === "" ? "the stream ended before its first event" : sseError(pending.slice(0, pending.indexOf("\n\n") >>> 0));
-  if (firstError !== undefined) {
-    body.destroy();
-    acct.health.failure();
-    return { failure: { account: acct.id, status: 200, reason: firstError } };
-  }
-  commit();
-  res.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    "x-request-id": ctx.requestId,
-    "x-gwc-account": acct.id,
-    ...ctx.headers,
-  });
-  const write = async (text: string) => {
-    if (text !== "" && !res.write(text)) await new Promise<void>((ok) => {
-      res.once("drain", ok);
-      res.once("close", ok);
-    });
-  };
-  let failure: string | undefined;
+  // Hold everything back until the first token (or the end): until then, a failure can fail over.
+  let head = "";
   try {
-    await write(takeEvents());
+    while (!TOKEN.test(head) && !done && firstError === undefined) {
+      const next = await chunks.next();
+      append(next.done ? undefined : next.value);
+      head += takeEvents();
+      if (next.done) break;
+    }
+  } catch (e) {
+    body.destroy();
+    const timedOut = watchdog.fired !== undefined;
+    if (resume !== undefined) return { usage, broken: { ...brokenBy(e, watchdog, acct), toolCallOpen: false } };
+    return { failure: { account: acct.id, errorType: timedOut ? "timeout" : "connection_error", reason: timedOut ? "no first token within the first-token timeout" : "the connection broke before the first token" } };
+  }
+  if (firstError !== undefined || (head === "" && !done)) {
+    body.destroy();
+    const reason = firstError ?? "the stream ended before its first token";
+    if (resume !== undefined) return { usage, broken: { errorType: "stream_interrupted", reason: `${reason} (continuation on account ${acct.id})`, toolCallOpen: false } };
+    return { failure: { account: acct.id, errorType: "stream_interrupted", status: 200, reason } };
+  }
+  watchdog.firstToken();
+  opts.commit();
+  committed = true;
+  if (resume === undefined) res.writeHead(200, sseHead(ctx, acct));
+  const write = writer(res);
+  let broken: Streamed["broken"];
+  try {
+    await write(head);
     for (let next = await chunks.next(); !next.done && !res.destroyed; next = await chunks.next()) {
+      watchdog.tick();
       append(next.value);
       await write(takeEvents());
+      if (firstError !== undefined) break;
     }
-    append(undefined);
-    await write(takeEvents());
-    if (!done && !res.destroyed) failure = "the upstream ended the stream before it finished";
+    if (!res.destroyed && firstError === undefined) {
+      append(undefined);
+      await write(takeEvents());
+    }
+    if (firstError !== undefined) {
+      broken = { errorType: "stream_interrupted", reason: `the upstream reported an error mid-stream on account ${acct.id}: ${firstError}`, toolCallOpen: sent?.toolCallOpen ?? false };
+    } else if (!done && !finished && !res.destroyed) {
+      broken = { errorType: "stream_interrupted", reason: `the upstream ended the stream before it finished on account ${acct.id}`, toolCallOpen: sent?.toolCallOpen ?? false };
+    }
   } catch (e) {
-    failure = isTimeout(e) ? `the upstream stalled for ${acct.pool.config.requestTimeoutMs} ms` : "the upstream connection broke mid-stream";
+    broken = { ...brokenBy(e, watchdog, acct), toolCallOpen: sent?.toolCallOpen ?? false };
   }
-  if (failure !== undefined) {
-    acct.health.failure();
-    const event = { error: { message: `${failure} (account ${acct.id}); the answer is incomplete.`, type: "upstream_error", code: "stream_interrupted", param: null } };
-    res.end(`data: ${JSON.stringify(event)}\n\n`);
-  } else {
-    res.end();
+  if (broken !== undefined) {
+    body.destroy();
+    return { usage, broken };
   }
-  return { usage, interrupted: failure !== undefined };
+  // A clean close after a finish_reason is a complete answer: the caller gets its `[DONE]`.
+  res.end(done ? undefined : "data: [DONE]\n\n");
+  return { usage };
 }
 
 /** An SSE event's data lines, joined. */
@@ -212,14 +323,13 @@ function sseData(event: string): string {
     .join("\n");
 }
 
-/** The error message carried by an SSE event, if it is an error event. */
-function sseError(event: string): string | undefined {
-  const data = sseData(event);
+/** The error message carried by an event's data, if it is an error event. */
+function sseError(data: string): string | undefined {
   // Parsed only when it could be one: this sits between the first chunk and the caller.
   if (!data.startsWith("{") || !data.includes('"error"')) return undefined;
   try {
     const parsed = JSON.parse(data) as { error?: unknown };
-    return parsed.error === undefined ? undefined : `the stream opened with an error: ${upstreamMessage(data)}`;
+    return parsed.error === undefined || parsed.error === null ? undefined : `the stream opened with an error: ${upstreamMessage(data)}`;
   } catch {
     return undefined;
   }
