@@ -41,7 +41,9 @@ export type Behavior =
   /** A 200 stream whose first event is `event: error` (overloaded_error); a 529 for JSON requests. */
   | { kind: "stream-error-first" }
   /** Streams message_start, the first block's start and `chunks` deltas, then an `event: error` and the end. */
-  | { kind: "stream-error-after"; chunks: number };
+  | { kind: "stream-error-after"; chunks: number }
+  /** Streams: everything up to message_stop (stop_reason and usage included), then a clean close without it. */
+  | { kind: "stream-no-stop" };
 
 export interface RecordedRequest {
   method: string;
@@ -72,6 +74,12 @@ export interface StartOptions {
   /** Prompt-cache tokens reported in every usage (default 0 and 0). */
   cache?: { read?: number; creation?: number };
   fallback?: Behavior;
+  /**
+   * The answer to every text request, instead of `[name] you said: …`. A final
+   * assistant message (prefill) that this text starts with is continued: only
+   * the rest is sent, as the Messages API does.
+   */
+  text?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -360,7 +368,9 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
       const toolInput = sampleFor({ type: "object", ...tool.input_schema }, userText) as Record<string, unknown>;
       return { ...base, output: tokensForChars(JSON.stringify(toolInput).length + tool.name.length), pieces: null, tool: { id: newId("toolu_"), name: tool.name, input: toolInput }, stopReason: "tool_use", stopSequence: null };
     }
-    let text = results.length > 0 ? `[${name}] tool said: ${results.map(toolResultText).join(" | ")}` : `[${name}] you said: ${userText}`;
+    let text = results.length > 0 ? `[${name}] tool said: ${results.map(toolResultText).join(" | ")}` : (opts.text ?? `[${name}] you said: ${userText}`);
+    const prefill = last?.role === "assistant" ? textOfBlocks(blocksOf(last.content)) : "";
+    if (prefill !== "" && text.startsWith(prefill)) text = text.slice(prefill.length);
     let stopReason: Plan["stopReason"] = "end_turn";
     let stopSequence: string | null = null;
     for (const s of (body.stop_sequences ?? []) as string[]) {
@@ -535,6 +545,16 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
           return;
         }
         res.socket?.destroy();
+        return;
+      }
+
+      case "stream-no-stop": {
+        const p = plan(body);
+        if (!wantsStream) return sendJson(res, 200, message(p), requestId);
+        if (!startSse(res, requestId)) return;
+        const { head, deltas, tail } = events(p);
+        for (const e of [...head, ...deltas, ...tail.slice(0, -1)]) if (!sse(res, e)) return;
+        res.end();
         return;
       }
 

@@ -24,7 +24,11 @@ export type Behavior =
   | { kind: "reset" }
   | { kind: "hang" }
   | { kind: "stream-fail-after"; chunks: number }
-  | { kind: "stream-error-first" };
+  | { kind: "stream-error-first" }
+  /** Streams: a comment, the role chunk and `chunks` content chunks, then silence (first-token and stall timeouts). */
+  | { kind: "stream-hang-after"; chunks: number }
+  /** Streams: the whole answer, finish_reason and usage included, then a clean close without `[DONE]`. */
+  | { kind: "stream-no-done" };
 
 export interface RecordedRequest {
   method: string;
@@ -50,6 +54,12 @@ export interface StartOptions {
   name?: string;
   stream?: { chunks?: number; intervalMs?: number };
   fallback?: Behavior;
+  /**
+   * The answer to every chat request, instead of `[name] you said: …`. A last
+   * assistant message with `prefix: true` (Mistral's and DeepSeek's prefix
+   * completion) that this text starts with is continued: only the rest is sent.
+   */
+  text?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -354,7 +364,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
         break;
       }
     }
-    const text = `[${name}] you said: ${lastUser}`;
+    let text = opts.text ?? `[${name}] you said: ${lastUser}`;
+    if (last?.role === "assistant" && last.prefix === true && typeof last.content === "string" && text.startsWith(last.content)) text = text.slice(last.content.length);
     return { ...base, pieces: splitText(text, streamChunks), toolCall: null };
   }
 
@@ -703,6 +714,26 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
         // Let the written chunks reach the client, then drop the connection.
         await sleep(Math.max(intervalMs, 5));
         res.socket?.destroy();
+        return;
+      }
+
+      case "stream-hang-after": {
+        const prepared = prepare(route, body);
+        if (!prepared.stream) return; // JSON: headers never come
+        if (!startSse(res)) return;
+        res.write(": keep-alive\n\n");
+        if (prepared.stream.head) sse(res, prepared.stream.head);
+        for (const c of prepared.stream.content.slice(0, behavior.chunks)) if (!sse(res, c)) return;
+        return; // silence; close() destroys the socket
+      }
+
+      case "stream-no-done": {
+        const prepared = prepare(route, body);
+        if (!prepared.stream) return sendJson(res, prepared.json.status, prepared.json.body);
+        if (!startSse(res)) return;
+        if (prepared.stream.head) sse(res, prepared.stream.head);
+        for (const c of [...prepared.stream.content, ...prepared.stream.tail]) if (!sse(res, c)) return;
+        res.end();
         return;
       }
 

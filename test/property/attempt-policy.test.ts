@@ -91,7 +91,9 @@ interface Life {
 }
 
 /** Runs one request life: each attempt fails as the arbitrary says, the clock moves on by its time and each wait. */
-function live(l: fc.infer<typeof lifeArb>): Life {
+type LifeInput = typeof lifeArb extends fc.Arbitrary<infer T> ? T : never;
+
+function live(l: LifeInput): Life {
   const start = 0;
   const deadline = start + l.policy.deadlineMs;
   let now = start;
