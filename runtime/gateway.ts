@@ -15,7 +15,7 @@ import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-re
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { RetryBudget } from "./retry-budget.ts";
 import { endWithError, relayStream, SentText, translateStream, type Resume, type Streamed } from "./stream-relay.ts";
-import { parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
+import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
 import { Watchdog } from "./watchdog.ts";
 
 export type { AccountRuntime, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
@@ -508,6 +508,8 @@ export class Gateway {
         return undefined;
       }
       health.failure();
+      // The pool's request_timeout (undici's headers and body timeouts) still bounds every attempt.
+      if (isTimeout(e)) return fail({ account: acct.id, errorType: "timeout", reason: `timed out after ${acct.pool.config.requestTimeoutMs} ms (the pool's request_timeout)` });
       return fail({ account: acct.id, errorType: "connection_error", reason: `connection failed (${(e as { code?: string }).code ?? (e as Error).message})` });
     } finally {
       watchdog.stop();
