@@ -392,7 +392,9 @@ export class Gateway {
     ctx.signal.once("abort", onCaller);
     a.run.current = signal;
     if (a.run.expired) signal.abort();
-    const watchdog = new Watchdog(signal, req.stream ? policy.firstTokenTimeoutMs : policy.headersTimeoutMs, policy.stallTimeoutMs);
+    // A JSON answer's only limit is often the deadline itself, whose timer is already set: no second timer then.
+    const firstMs = req.stream ? policy.firstTokenTimeoutMs : policy.headersTimeoutMs;
+    const watchdog = new Watchdog(signal, firstMs < a.deadline - Date.now() ? firstMs : Infinity, policy.stallTimeoutMs);
     const aborted = (): Failure => {
       const errorType: ErrorType = ctx.signal.aborted ? "cancelled" : "timeout";
       const reason = a.run.expired ? "the request's deadline passed" : watchdog.fired === "first_token" ? `no ${req.stream ? "first token" : "response"} within the first-token timeout` : watchdog.fired === "stall" ? "the stream stalled" : "the caller went away";
