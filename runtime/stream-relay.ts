@@ -86,10 +86,27 @@ function writer(res: ResponseSink): (text: string) => Promise<void> {
   };
 }
 
-function brokenBy(e: unknown, watchdog: Watchdog, acct: AccountRuntime): { errorType: ErrorType; reason: string } {
-  if (watchdog.fired === "stall") return { errorType: "timeout", reason: `the upstream stalled (no chunk within the stall timeout) on account ${acct.id}` };
-  void e;
-  return { errorType: "stream_interrupted", reason: `the upstream connection broke mid-stream on account ${acct.id}` };
+/** A break after the first token. */
+function interrupted(reason: string, sent: SentText | undefined, errorType: ErrorType = "stream_interrupted"): NonNullable<Streamed["broken"]> {
+  return { errorType, reason, toolCallOpen: sent?.toolCallOpen ?? false };
+}
+
+/** The upstream read threw after the first token: the stall timeout, or the connection. */
+function brokenBy(watchdog: Watchdog, acct: AccountRuntime, sent: SentText | undefined): NonNullable<Streamed["broken"]> {
+  if (watchdog.fired === "stall") return interrupted(`the upstream stalled (no chunk within the stall timeout) on account ${acct.id}`, sent, "timeout");
+  return interrupted(`the upstream connection broke mid-stream on account ${acct.id}`, sent);
+}
+
+/** A failure before the first token: fail over; for a continuation, a break of the stream the caller is reading. */
+function unopened(acct: AccountRuntime, resume: Resume | undefined, usage: Usage | undefined, errorType: ErrorType, reason: string): Streamed {
+  if (resume !== undefined) return { usage, broken: { errorType, reason: `${reason} (continuation on account ${acct.id})`, toolCallOpen: false } };
+  return { failure: { account: acct.id, errorType, status: errorType === "stream_interrupted" ? 200 : undefined, reason } };
+}
+
+/** The upstream read threw before the first token: the first-token timeout, or the connection. */
+function cutBeforeFirstToken(watchdog: Watchdog, acct: AccountRuntime, resume: Resume | undefined, usage: Usage | undefined): Streamed {
+  const timedOut = watchdog.fired !== undefined;
+  return unopened(acct, resume, usage, timedOut ? "timeout" : "connection_error", timedOut ? "no first token within the first-token timeout" : "the connection broke before the first token");
 }
 
 /**
@@ -132,22 +149,16 @@ export async function translateStream(body: UpstreamBody, acct: AccountRuntime, 
       const t = next.done ? (ended = translator.end()) : translator.push(next.value);
       if (t.error !== undefined) {
         body.destroy();
-        if (resume !== undefined) return { usage, broken: { errorType: "stream_interrupted", reason: `the continuation opened with an error on account ${acct.id}`, toolCallOpen: false } };
-        return { failure: { account: acct.id, errorType: "stream_interrupted", status: 200, reason: `the stream opened with an error: ${upstreamMessage(t.error)}` } };
+        return unopened(acct, resume, usage, "stream_interrupted", `the stream opened with an error: ${upstreamMessage(t.error)}`);
       }
       head += events(t);
       if (next.done) break;
     }
-  } catch (e) {
+  } catch {
     body.destroy();
-    const timedOut = watchdog.fired !== undefined;
-    if (resume !== undefined) return { usage, broken: { ...brokenBy(e, watchdog, acct), toolCallOpen: false } };
-    return { failure: { account: acct.id, errorType: timedOut ? "timeout" : "connection_error", reason: timedOut ? "no first token within the first-token timeout" : "the connection broke before the first token" } };
+    return cutBeforeFirstToken(watchdog, acct, resume, usage);
   }
-  if (head === "" && !finished) {
-    if (resume !== undefined) return { usage, broken: { errorType: "stream_interrupted", reason: `the continuation ended before its first token on account ${acct.id}`, toolCallOpen: false } };
-    return { failure: { account: acct.id, errorType: "stream_interrupted", status: 200, reason: "the stream ended before its first token" } };
-  }
+  if (head === "" && !finished) return unopened(acct, resume, usage, "stream_interrupted", "the stream ended before its first token");
   watchdog.firstToken();
   opts.commit();
   if (resume === undefined) res.writeHead(200, sseHead(ctx, acct));
@@ -161,16 +172,16 @@ export async function translateStream(body: UpstreamBody, acct: AccountRuntime, 
       const t = next.done ? (ended = translator.end()) : translator.push(next.value);
       await write(events(t));
       if (t.error !== undefined) {
-        broken = { errorType: "stream_interrupted", reason: `the upstream reported an error mid-stream on account ${acct.id}: ${upstreamMessage(t.error)}`, toolCallOpen: sent?.toolCallOpen ?? false };
+        broken = interrupted(`the upstream reported an error mid-stream on account ${acct.id}: ${upstreamMessage(t.error)}`, sent);
         break;
       }
     }
     // Its own end marker, or a finish_reason and a clean close: complete either way.
     if (broken === undefined && ended !== undefined && !ended.complete && !finished) {
-      broken = { errorType: "stream_interrupted", reason: `the upstream ended the stream before it finished on account ${acct.id}`, toolCallOpen: sent?.toolCallOpen ?? false };
+      broken = interrupted(`the upstream ended the stream before it finished on account ${acct.id}`, sent);
     }
-  } catch (e) {
-    broken = { ...brokenBy(e, watchdog, acct), toolCallOpen: sent?.toolCallOpen ?? false };
+  } catch {
+    broken = brokenBy(watchdog, acct, sent);
   }
   if (broken !== undefined) {
     body.destroy();
@@ -267,17 +278,13 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
       head += takeEvents();
       if (next.done) break;
     }
-  } catch (e) {
+  } catch {
     body.destroy();
-    const timedOut = watchdog.fired !== undefined;
-    if (resume !== undefined) return { usage, broken: { ...brokenBy(e, watchdog, acct), toolCallOpen: false } };
-    return { failure: { account: acct.id, errorType: timedOut ? "timeout" : "connection_error", reason: timedOut ? "no first token within the first-token timeout" : "the connection broke before the first token" } };
+    return cutBeforeFirstToken(watchdog, acct, resume, usage);
   }
   if (firstError !== undefined || (head === "" && !done)) {
     body.destroy();
-    const reason = firstError ?? "the stream ended before its first token";
-    if (resume !== undefined) return { usage, broken: { errorType: "stream_interrupted", reason: `${reason} (continuation on account ${acct.id})`, toolCallOpen: false } };
-    return { failure: { account: acct.id, errorType: "stream_interrupted", status: 200, reason } };
+    return unopened(acct, resume, usage, "stream_interrupted", firstError ?? "the stream ended before its first token");
   }
   watchdog.firstToken();
   opts.commit();
@@ -298,12 +305,12 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
       await write(takeEvents());
     }
     if (firstError !== undefined) {
-      broken = { errorType: "stream_interrupted", reason: `the upstream reported an error mid-stream on account ${acct.id}: ${firstError}`, toolCallOpen: sent?.toolCallOpen ?? false };
+      broken = interrupted(`the upstream reported an error mid-stream on account ${acct.id}: ${firstError}`, sent);
     } else if (!done && !finished && !res.destroyed) {
-      broken = { errorType: "stream_interrupted", reason: `the upstream ended the stream before it finished on account ${acct.id}`, toolCallOpen: sent?.toolCallOpen ?? false };
+      broken = interrupted(`the upstream ended the stream before it finished on account ${acct.id}`, sent);
     }
-  } catch (e) {
-    broken = { ...brokenBy(e, watchdog, acct), toolCallOpen: sent?.toolCallOpen ?? false };
+  } catch {
+    broken = brokenBy(watchdog, acct, sent);
   }
   if (broken !== undefined) {
     body.destroy();

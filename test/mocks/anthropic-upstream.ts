@@ -537,8 +537,9 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
           if (intervalMs > 0) await sleep(intervalMs);
           if (!sse(res, e)) return;
         }
-        // Let the written events reach the client before the error or the cut.
-        await sleep(Math.max(intervalMs, 5));
+        // Let the written events reach the client before the error or the cut (a gateway holds
+        // everything back until the first token, so they must arrive as reads of their own).
+        await sleep(Math.max(intervalMs, 25));
         if (behavior.kind === "stream-error-after") {
           if (!sse(res, errorBody("overloaded_error", "Overloaded", requestId))) return;
           res.end();

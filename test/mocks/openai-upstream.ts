@@ -712,7 +712,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
           if (!sse(res, content[i])) return;
         }
         // Let the written chunks reach the client, then drop the connection.
-        await sleep(Math.max(intervalMs, 5));
+        await sleep(Math.max(intervalMs, 25));
         res.socket?.destroy();
         return;
       }
