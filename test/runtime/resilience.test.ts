@@ -16,6 +16,7 @@ let a: MockUpstream;
 let b: MockUpstream;
 let mistral: MockUpstream;
 let claude: MockAnthropicUpstream;
+let claude2: MockAnthropicUpstream;
 let gw: RunningGateway | undefined;
 let records: RequestRecord[] = [];
 
@@ -26,20 +27,21 @@ beforeAll(async () => {
   b = await startOpenAIUpstream({ name: "b", text: TEXT, stream: { chunks: 6 } });
   mistral = await startOpenAIUpstream({ name: "mistral", text: TEXT, stream: { chunks: 6 } });
   claude = await startAnthropicUpstream({ name: "claude", text: TEXT, stream: { chunks: 6 } });
+  claude2 = await startAnthropicUpstream({ name: "claude2", text: TEXT, stream: { chunks: 6 } });
 });
 
 afterEach(async () => {
   await gw?.close();
   gw = undefined;
   records = [];
-  for (const m of [a, b, mistral, claude] as { queue: unknown[]; fallback: unknown }[]) {
+  for (const m of [a, b, mistral, claude, claude2] as { queue: unknown[]; fallback: unknown }[]) {
     m.queue.length = 0;
     m.fallback = { kind: "ok" };
   }
 });
 
 afterAll(async () => {
-  await Promise.all([a.close(), b.close(), mistral.close(), claude.close()]);
+  await Promise.all([a.close(), b.close(), mistral.close(), claude.close(), claude2.close()]);
 });
 
 async function start(config: object): Promise<RunningGateway> {
@@ -79,6 +81,15 @@ describe("same-account retries", () => {
     expect(contentOf(evs)).toBe(TEXT);
     expect(evs.at(-1)).toBe("[DONE]");
     expect(records[0].attempts.map((x) => x.errorType)).toEqual(["server_error", null]);
+  });
+
+  it("retries Anthropic's 529 overloaded on the only account (JSON)", async () => {
+    await start({ accounts: [{ id: "claude", provider: "anthropic", base_url: claude.url, model: "claude-sonnet-4-5" }] });
+    claude.queue.push({ kind: "overloaded" });
+    const res = await chat();
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content).toBe(TEXT);
+    expect(records[0].attempts.map((x) => x.errorType)).toEqual(["overloaded", null]);
   });
 
   it("prefers another healthy account to waiting", async () => {
@@ -329,6 +340,26 @@ describe("mid-stream continuation (mid_stream: continue)", () => {
     expect(evs.at(-1)).toBe("[DONE]");
     const last = claude.requests.at(-1)!.body.messages.at(-1);
     expect(last.role).toBe("assistant");
+  });
+
+  it("continues a broken Anthropic-format stream on another Anthropic account", async () => {
+    await start({
+      accounts: [
+        { id: "claude", provider: "anthropic", base_url: claude.url, model: "claude-sonnet-4-5" },
+        { id: "claude2", provider: "anthropic", base_url: claude2.url, model: "claude-sonnet-4-5", weight: 0 },
+      ],
+      resilience: { mid_stream: "continue" },
+    });
+    claude.queue.push({ kind: "stream-fail-after", chunks: 3 });
+    const res = await chat({ stream: true });
+    expect(res.headers.get("x-gwc-account")).toBe("claude");
+    const evs = events(await res.text());
+    expect(contentOf(evs)).toBe(TEXT);
+    expect(evs.at(-1)).toBe("[DONE]");
+    expect(new Set(evs.filter((e) => e !== "[DONE]").map((e) => (e as { id: string }).id)).size).toBe(1);
+    // The partial answer went out as prefill: a trailing assistant message the mock continued.
+    const prefill = claude2.requests.at(-1)!.body.messages.at(-1);
+    expect(prefill.role).toBe("assistant");
   });
 
   it("with nobody able to resume, ends with the error event", async () => {
