@@ -6,19 +6,30 @@ import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./
 import { AccountHealth, HealthBoard } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
+import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { errorTypeOfStatus, type ErrorType } from "./error-type.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
+import type { ApplyResult } from "./admin-api.ts";
+import { LiveStats } from "./live-stats.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
+import { withOutputLimit } from "./request-bound.ts";
 import { RetryBudget } from "./retry-budget.ts";
 import { endWithError, relayStream, SentText, translateStream, type Resume, type Streamed } from "./stream-relay.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
 import { Watchdog } from "./watchdog.ts";
 
 export type { AccountRuntime, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
+
+export interface ConfigLoad {
+  at: number;
+  /** The first 12 hex digits of the config's sha256; null when a reload failed before its plan was read. */
+  version: string | null;
+  ok: boolean;
+  message?: string;
+}
 
 /**
  * State that outlives a config reload: pools (by pool id), circuit breakers
@@ -35,6 +46,12 @@ export class Runtime {
   readonly inflight = new Map<string, number>();
   /** Called once per request, when its response is over, with its record. */
   readonly observers: RequestObserver[] = [];
+  /** The last minutes of requests, for the dashboard; observing only once a config sets an admin key. */
+  readonly stats = new LiveStats();
+  /** Config loads and reload failures, newest last (the last 50). */
+  readonly loads: ConfigLoad[] = [];
+  /** Compiles a config draft, writes it over the config file and reloads; set only under `gwc serve <config>`. */
+  applyConfig: ((source: string) => Promise<ApplyResult>) | undefined;
   #store: StateStore | undefined;
 
   /** `store` defaults to the embedded store, snapshotted to the first plan's state dir. */
@@ -47,7 +64,7 @@ export class Runtime {
   }
 
   /** Builds a gateway for a plan; throws StartupError when a secret is missing. */
-  load(plan: Plan, env: NodeJS.ProcessEnv = process.env): Gateway {
+  load(plan: Plan, env: NodeJS.ProcessEnv = process.env, configSource: string | null = null): Gateway {
     const secrets = resolveSecrets(plan, env);
     this.#store ??= new MemoryStore(plan.state.dir, plan.state.snapshotIntervalMs);
     const governance = new Governance(plan, this.#store, this.inflight, env);
@@ -91,7 +108,15 @@ export class Runtime {
       if (budget === undefined) this.retryBudgets.set(a.id, (budget = new RetryBudget()));
       return budget;
     });
-    return new Gateway(plan, accounts, governance, this.board, breaker, budgets);
+    if (plan.server.adminKeyEnv !== null && !this.observers.includes(this.stats.observe)) this.observers.push(this.stats.observe);
+    this.noteLoad({ at: Date.now(), version: plan.configSha256.slice(0, 12), ok: true });
+    return new Gateway(plan, accounts, governance, this.board, configSource, breaker, budgets);
+  }
+
+  /** A config load or a failed reload, for the dashboard's reload history. */
+  noteLoad(load: ConfigLoad): void {
+    this.loads.push(load);
+    if (this.loads.length > 50) this.loads.shift();
   }
 
   async close(): Promise<void> {
@@ -119,12 +144,15 @@ export class Gateway {
   readonly #plain = new WeakSet<PlanRoute>();
   /** Each route's breakers, by target position. */
   readonly #breakers = new Map<PlanRoute, AccountHealth[]>();
+  readonly #supports = new Map<PlanRoute, Map<Endpoint, { any: boolean; all: boolean }>>();
 
   constructor(
     readonly plan: Plan,
     private readonly accounts: AccountRuntime[],
     readonly governance: Governance,
     private readonly board: HealthBoard,
+    /** The config text this plan was built from, for the dashboard's config page; null when not known. */
+    readonly configSource: string | null = null,
     breaker: (account: number, model: string | null) => AccountHealth = (a) => accounts[a].health,
     private readonly budgets: RetryBudget[] = accounts.map(() => new RetryBudget()),
   ) {
@@ -153,6 +181,36 @@ export class Gateway {
     }
   }
 
+  /**
+   * Which of the route's accounts serve an endpoint, worked out once per route
+   * and endpoint: `any` (a fallback included), `all` (every member).
+   */
+  #support(route: PlanRoute, endpoint: Endpoint): { any: boolean; all: boolean } {
+    let byEndpoint = this.#supports.get(route);
+    if (byEndpoint === undefined) this.#supports.set(route, (byEndpoint = new Map()));
+    let s = byEndpoint.get(endpoint);
+    if (s === undefined) {
+      const serves = (t: { account: number }) => this.accounts[t.account].adapter?.supports(endpoint) === true;
+      s = { any: route.targets.some(serves), all: route.targets.slice(0, route.members).every(serves) };
+      byEndpoint.set(endpoint, s);
+    }
+    return s;
+  }
+
+  /** An operation no account of the route can perform is the caller's to fix (400), not an upstream failure to retry. */
+  #refuseUnsupported(route: PlanRoute, endpoint: Endpoint, model: string): void {
+    if (this.#support(route, endpoint).any) return;
+    const providers = [...new Set(route.targets.map((t) => this.plan.accounts[t.account].provider))].join(", ");
+    throw new HttpError(
+      400,
+      "invalid_request_error",
+      "unsupported_operation",
+      `Model '${model}' (route '${route.id}') cannot serve ${endpoint}: none of its accounts' providers (${providers}) offers it. Send ${endpoint} requests to a model routed to a provider that has one.`,
+      {},
+      "model",
+    );
+  }
+
   /** Accounts whose wire format this runtime cannot speak yet: they get no traffic. */
   unsupportedAccounts(): string[] {
     return this.accounts.filter((a) => a.adapter === undefined).map((a) => a.id);
@@ -179,6 +237,7 @@ export class Gateway {
     if (route === undefined) {
       throw new HttpError(404, "invalid_request_error", "model_not_found", `The model '${model}' is not served by this gateway. Served: ${this.models().join(", ") || "none"}.`, {}, "model");
     }
+    this.#refuseUnsupported(route, req.endpoint, model);
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
     const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false, deadlineMs };
@@ -186,7 +245,7 @@ export class Gateway {
       await this.#serve(route, ctx);
     } catch (e) {
       const reroute = this.#reroutes.get(vk);
-      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined)) throw e;
+      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined && this.#support(reroute, req.endpoint).any)) throw e;
       record.route = reroute.id;
       await this.#serve(reroute, { ...ctx, rerouted: true });
     } finally {
@@ -204,9 +263,10 @@ export class Gateway {
     const policy = route.resilience;
     const breakers = this.#breakers.get(route)!;
     const now = Date.now();
-    const down = (a: number, p: number) => this.accounts[a].adapter === undefined || breakers[p].isDown() || this.governance.accountOverLimit(a, Date.now());
-    // Every breaker closed and nothing else that could take a member out: the route's own table.
-    const allUp = this.board.unsettled === 0 && this.#plain.has(route);
+    const endpoint = ctx.req.endpoint;
+    const down = (a: number, p: number) => this.accounts[a].adapter?.supports(endpoint) !== true || breakers[p].isDown() || this.governance.accountOverLimit(a, Date.now());
+    // Every breaker closed, every member serves this endpoint, and nothing else could take one out: the route's own table.
+    const allUp = this.board.unsettled === 0 && this.#plain.has(route) && this.#support(route, endpoint).all;
     let first = this.router.pick(route, Math.random(), allUp ? undefined : down);
     // No member with weight is up: the failover order's first account that is (weight 0 members and fallback routes).
     if (first < 0) first = route.order.find((p) => !down(route.targets[p].account, p)) ?? -1;
@@ -322,14 +382,21 @@ export class Gateway {
     return new HttpError(503, "server_error", "all_accounts_unavailable", `Every account that serves model '${model}' is out right now (failing or rate-limited); only their recovery probes go upstream. Retry after the retry-after header.`, headers, null, "overloaded");
   }
 
-  /** One try at one account, recorded. Undefined when the caller has been answered. */
+  /**
+   * One try at one account. Undefined when the caller has been answered. It
+   * enters the record once it is about to take a connection: a request the
+   * gateway refused itself (a budget, an adapter refusing a field) tried no account.
+   */
   async #attempt(route: PlanRoute, p: number, ctx: RequestContext, a: AttemptArgs): Promise<{ failure: Failure; step: Step } | undefined> {
     const acct = this.accounts[route.targets[p].account];
     const attempt: AttemptRecord = { account: acct.id, provider: acct.provider, model: route.targets[p].model ?? ctx.model, status: null, errorType: null, ms: 0 };
-    ctx.record.attempts.push(attempt);
-    const started = performance.now();
+    let started = -1;
+    const begin = () => {
+      ctx.record.attempts.push(attempt);
+      started = performance.now();
+    };
     try {
-      const result = await this.#try(route, p, ctx, attempt, a);
+      const result = await this.#try(route, p, ctx, attempt, a, begin);
       if (result !== undefined) {
         attempt.status ??= result.failure.status ?? null;
         attempt.errorType ??= result.failure.errorType;
@@ -339,12 +406,14 @@ export class Gateway {
       attempt.errorType ??= e instanceof HttpError ? e.errorType : "server_error";
       throw e;
     } finally {
-      attempt.ms = performance.now() - started;
-      ctx.record.upstreamMs += attempt.ms;
+      if (started >= 0) {
+        attempt.ms = performance.now() - started;
+        ctx.record.upstreamMs += attempt.ms;
+      }
     }
   }
 
-  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord, a: AttemptArgs): Promise<{ failure: Failure; step: Step } | undefined> {
+  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord, a: AttemptArgs, begin: () => void): Promise<{ failure: Failure; step: Step } | undefined> {
     const { model, res, requestId } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
@@ -367,7 +436,7 @@ export class Gateway {
         throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
       }
       try {
-        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, req.json, req.endpoint === "embeddings"), price, now);
+        const reserved = gov.reserve(budgets, estimate(price, req, this.plan.accounts[target.account].wire), price, now);
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
@@ -376,7 +445,9 @@ export class Gateway {
       }
     }
     const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
-    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
+    // Under a budget, a request with no output limit is sent with the one it was reserved for.
+    const bounded = reservation !== undefined ? withOutputLimit(req, acct.provider) : req;
+    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...bounded, injectUsage: true } : bounded;
     let upstream: UpstreamRequest;
     try {
       const built = adapter.request(inbound, acct.context, upstreamModel);
@@ -402,6 +473,7 @@ export class Gateway {
     };
     let usage: Usage | undefined;
     let served = false;
+    begin();
     try {
       const wait = acct.pool.acquire(signal);
       if (wait !== undefined) await wait;
