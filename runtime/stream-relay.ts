@@ -77,12 +77,15 @@ function sseHead(ctx: RequestContext, acct: AccountRuntime): Record<string, stri
   return { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": ctx.requestId, "x-gwc-account": acct.id, ...ctx.headers };
 }
 
-function writer(res: ResponseSink): (text: string) => Promise<void> {
+function writer(res: ResponseSink, watchdog: Watchdog): (text: string) => Promise<void> {
   return async (text: string) => {
-    if (text !== "" && !res.write(text)) await new Promise<void>((ok) => {
+    if (text === "" || res.write(text)) return;
+    watchdog.pause();
+    await new Promise<void>((ok) => {
       res.once("drain", ok);
       res.once("close", ok);
     });
+    watchdog.tick();
   };
 }
 
@@ -162,7 +165,7 @@ export async function translateStream(body: UpstreamBody, acct: AccountRuntime, 
   watchdog.firstToken();
   opts.commit();
   if (resume === undefined) res.writeHead(200, sseHead(ctx, acct));
-  const write = writer(res);
+  const write = writer(res, watchdog);
   let broken: Streamed["broken"];
   try {
     await write(head);
@@ -290,7 +293,7 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
   opts.commit();
   committed = true;
   if (resume === undefined) res.writeHead(200, sseHead(ctx, acct));
-  const write = writer(res);
+  const write = writer(res, watchdog);
   let broken: Streamed["broken"];
   try {
     await write(head);

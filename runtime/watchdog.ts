@@ -30,9 +30,18 @@ export class Watchdog {
     this.#timer = Number.isFinite(this.#stallMs) ? setTimeout(() => this.#fire("stall"), this.#stallMs) : undefined;
   }
 
-  /** A chunk came. */
+  /** A chunk came (or the caller drained what was written): the gap starts again. */
   tick(): void {
-    if (this.#streaming) this.#timer?.refresh();
+    if (!this.#streaming || this.fired !== undefined) return;
+    if (this.#timer === undefined) this.#timer = Number.isFinite(this.#stallMs) ? setTimeout(() => this.#fire("stall"), this.#stallMs) : undefined;
+    else this.#timer.refresh();
+  }
+
+  /** The caller is slow to read: that is not the upstream stalling, so the clock stops until it drains. */
+  pause(): void {
+    if (!this.#streaming) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   stop(): void {
