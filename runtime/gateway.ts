@@ -267,12 +267,24 @@ export class Gateway {
     const down = (a: number, p: number) => this.accounts[a].adapter?.supports(endpoint) !== true || breakers[p].isDown() || this.governance.accountOverLimit(a, Date.now());
     // Every breaker closed, every member serves this endpoint, and nothing else could take one out: the route's own table.
     const allUp = this.board.unsettled === 0 && this.#plain.has(route) && this.#support(route, endpoint).all;
-    let first = this.router.pick(route, Math.random(), allUp ? undefined : down);
-    // No member with weight is up: the failover order's first account that is (weight 0 members and fallback routes).
-    if (first < 0) first = route.order.find((p) => !down(route.targets[p].account, p)) ?? -1;
+    const deadline = ctx.record.start + Math.min(policy.deadlineMs, ctx.deadlineMs ?? Infinity);
+    const pick = () => {
+      const p = this.router.pick(route, Math.random(), allUp ? undefined : down);
+      // No member with weight is up: the failover order's first account that is (weight 0 members and fallback routes).
+      return p >= 0 ? p : (route.order.find((q) => !down(route.targets[q].account, q)) ?? -1);
+    };
+    let first = pick();
+    if (first < 0) {
+      // Every account is out. Held out only by rate limits that end soon enough: wait for the first, then pick again.
+      const limited = this.#limitedUntil(route, breakers);
+      const wait = limited - Date.now();
+      if (limited > 0 && wait <= policy.maxRetryAfterMs && Date.now() + wait < deadline) {
+        await this.#wait(wait, ctx, { expired: false, current: undefined, wake: undefined });
+        first = pick();
+      }
+    }
     if (first < 0) throw this.#unavailable(route, ctx.model, breakers);
 
-    const deadline = ctx.record.start + Math.min(policy.deadlineMs, ctx.deadlineMs ?? Infinity);
     const run: Run = { expired: false, current: undefined, wake: undefined };
     const timer = setTimeout(() => {
       run.expired = true;
@@ -373,9 +385,30 @@ export class Gateway {
     throw allFailed(ctx.model, failures);
   }
 
-  /** Every account of the route is out (breakers open, rate-limited, over its limit): 503 at once, retry when the first is back. */
+  /** When the first account of the route is back, if only rate limits hold them all out; 0 otherwise. */
+  #limitedUntil(route: PlanRoute, breakers: AccountHealth[]): number {
+    const now = Date.now();
+    let soonest = Infinity;
+    for (const p of route.order) {
+      const b = breakers[p];
+      if (this.accounts[route.targets[p].account].adapter === undefined) continue;
+      if (b.limitedUntil <= now || b.openUntil > now) return 0;
+      soonest = Math.min(soonest, b.limitedUntil);
+    }
+    return Number.isFinite(soonest) ? soonest : 0;
+  }
+
+  /**
+   * Every account of the route is out: 429 with the soonest retry-after when rate limits hold them
+   * all out (past what this request can wait for), else 503 at once, retry-after the soonest probe.
+   */
   #unavailable(route: PlanRoute, model: string, breakers: AccountHealth[]): HttpError {
     const now = Date.now();
+    const limited = this.#limitedUntil(route, breakers);
+    if (limited > now) {
+      const message = `Every account that serves model '${model}' is rate-limited for longer than this request can wait.`;
+      return new HttpError(429, "rate_limit_error", "all_accounts_rate_limited", message, { "retry-after": String(Math.max(1, Math.ceil((limited - now) / 1000))) }, null, "rate_limited");
+    }
     let soonest = Infinity;
     for (const p of route.order) if (this.accounts[route.targets[p].account].adapter !== undefined) soonest = Math.min(soonest, breakers[p].downUntil);
     const headers: Record<string, string> = Number.isFinite(soonest) && soonest > now ? { "retry-after": String(Math.max(1, Math.ceil((soonest - now) / 1000))) } : {};

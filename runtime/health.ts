@@ -152,6 +152,11 @@ export class AccountHealth {
     return this.#openUntil;
   }
 
+  /** Until when a streak of 429s holds the account out (0 when none does). */
+  get limitedUntil(): number {
+    return this.#limitedUntil;
+  }
+
   /** When this account takes traffic again (its probe, or the end of its rate limit); 0 when it does now. */
   get downUntil(): number {
     return Math.max(this.#openUntil, this.#limitedUntil);

@@ -266,6 +266,37 @@ describe("a route whose accounts are all out", () => {
   });
 });
 
+describe("a route whose accounts are all held out by rate limits", () => {
+  const holdBoth = async (seconds: number) => {
+    for (const m of [a, b]) m.queue.push({ kind: "status", status: 429, retryAfterSeconds: seconds }, { kind: "status", status: 429, retryAfterSeconds: seconds });
+    // Two requests, each meeting both accounts' 429: a streak on each holds it out.
+    for (let i = 0; i < 2; i++) expect((await chat()).status).toBe(429);
+  };
+
+  it("waits for the first account back when that fits max_retry_after and the deadline", async () => {
+    await start({ accounts: [account("a", a.url, 1), account("b", b.url, 1)], resilience: { retries: { max: 0 } } });
+    await holdBoth(1);
+    const before = a.requests.length + b.requests.length;
+    const t0 = Date.now();
+    const res = await chat();
+    expect(res.status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+    expect(a.requests.length + b.requests.length - before).toBe(1);
+  });
+
+  it("answers 429 at once with the soonest retry-after when the wait is too long", async () => {
+    await start({ accounts: [account("a", a.url, 1), account("b", b.url, 1)], resilience: { retries: { max: 0, max_retry_after: "5s" } } });
+    await holdBoth(30);
+    const before = a.requests.length + b.requests.length;
+    const t0 = Date.now();
+    const res = await chat();
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(20);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(a.requests.length + b.requests.length).toBe(before);
+  });
+});
+
 describe("rate limits are not health failures (#11 item 12)", () => {
   it("with 2% 429s (Retry-After: 1) the primary keeps its share within 5 points of its weight", async () => {
     await start({ accounts: [account("a", a.url, 1), account("b", b.url, 1)] });
