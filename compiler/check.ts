@@ -3,6 +3,7 @@ import type { BudgetConfig, Config, PoolConfig, RateLimitConfig } from "./config
 import { didYouMean, pointerOf, type DiagnosticBag } from "./diagnostics.ts";
 import { parseDuration, parseEnvRef } from "./durations.ts";
 import { PROVIDERS } from "./provider-defaults.ts";
+import { checkResilience } from "./resilience.ts";
 
 const MAX_TABLE_TOTAL = 0xffffffff;
 const PERIODS = ["daily_limit_usd", "weekly_limit_usd", "monthly_limit_usd"] as const;
@@ -100,8 +101,10 @@ export function check(config: Config, bag: DiagnosticBag): void {
       }
     });
     if (r.fallback_config !== undefined) checkStatuses(r.fallback_config.on_status_codes, `${at}/fallback_config/on_status_codes`, bag);
+    checkResilience(r.resilience, `${at}/resilience`, bag, config.resilience);
   });
   checkStatuses(config.fallback_config?.on_status_codes, "/fallback_config/on_status_codes", bag);
+  checkResilience(config.resilience, "/resilience", bag);
   checkFallbackCycles(config, routeIds, bag);
 
   // One model name sent as is to providers of different wire formats: one of them will not know it.

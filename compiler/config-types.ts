@@ -5,6 +5,7 @@ export interface Config {
   accounts?: AccountConfig[];
   routes?: RouteConfig[];
   fallback_config?: FallbackConfig;
+  resilience?: ResilienceConfig;
   providers?: Record<string, ProviderSettings>;
   organization?: { id?: string; budget?: BudgetConfig; rate_limit?: RateLimitConfig };
   teams?: TeamConfig[];
@@ -46,6 +47,16 @@ export interface RouteConfig {
   targets: { account: string; weight?: number; model?: string }[];
   fallbacks?: string[];
   fallback_config?: FallbackConfig;
+  resilience?: ResilienceConfig;
+}
+
+export interface ResilienceConfig {
+  deadline?: string;
+  first_token_timeout?: string;
+  stall_timeout?: string;
+  retries?: { max?: number; backoff?: string; max_backoff?: string; max_retry_after?: string; budget_ratio?: number };
+  failover_on?: string[];
+  mid_stream?: "error" | "continue";
 }
 
 export interface FallbackConfig {

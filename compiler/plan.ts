@@ -8,7 +8,6 @@ import {
   type Plan,
   type PlanAccount,
   type PlanBudget,
-  type PlanFallback,
   type PlanPool,
   type PlanPrice,
   type PlanRateLimit,
@@ -17,10 +16,11 @@ import {
   type BudgetLevel,
 } from "../runtime/plan.ts";
 import { buildAliasTable } from "./alias-table.ts";
-import type { BudgetConfig, Config, FallbackConfig, PoolConfig, PriceConfig, RateLimitConfig, RouteConfig } from "./config-types.ts";
+import type { BudgetConfig, Config, PoolConfig, PriceConfig, RateLimitConfig, RouteConfig } from "./config-types.ts";
 import { parseDuration, parseEnvRef } from "./durations.ts";
 import { flattenRoute, type RouteNode } from "./failover-graph.ts";
 import { AZURE_API_VERSION, PROVIDERS } from "./provider-defaults.ts";
+import { resolveResilience } from "./resilience.ts";
 
 export const POOL_DEFAULTS = {
   max_connections: 64,
@@ -29,13 +29,6 @@ export const POOL_DEFAULTS = {
   queue_timeout: "1s",
   request_timeout: "60s",
 } as const satisfies Required<PoolConfig>;
-
-export const FALLBACK_DEFAULTS: PlanFallback = {
-  enabled: true,
-  statuses: [429, 500, 502, 503, 504],
-  onTimeout: true,
-  onConnectionError: true,
-};
 
 const NANO = 1_000_000_000;
 
@@ -92,6 +85,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       apiKeyEnv: a.api_key !== undefined ? parseEnvRef(a.api_key)! : defaults.apiKeyEnv,
       options,
       secretOptions,
+      resume: defaults.resume ?? null,
       model: a.model ?? null,
       pool,
       rateLimit: rateLimit(stableKey("account", a.id), a.rate_limit),
@@ -132,7 +126,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
         members > SUBSET_MAX_MEMBERS && members <= WITHOUT_MAX_MEMBERS
           ? positions.map((down) => tableWithout((p) => p === down))
           : null,
-      fallback: fallback(r.fallback_config ?? config.fallback_config),
+      resilience: resolveResilience(config.resilience, config.fallback_config, r.resilience, r.fallback_config),
     };
   });
 
@@ -196,6 +190,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
     accounts,
     pools,
     routes,
+    resilience: resolveResilience(config.resilience, config.fallback_config, undefined, undefined),
     routeByModel: routes.flatMap((r, i): [string, number][] => (r.model === "*" ? [] : [[r.model, i]])),
     catchAllRoute: routes.findIndex((r) => r.model === "*"),
     organization,
@@ -245,15 +240,6 @@ function price(p: PriceConfig): PlanPrice {
     outputNano: nano(p.output_per_mtok_usd),
     cachedInputNano: nano(p.cached_input_per_mtok_usd ?? p.input_per_mtok_usd),
     cacheWriteNano: nano(p.cache_write_per_mtok_usd ?? p.input_per_mtok_usd),
-  };
-}
-
-function fallback(f: FallbackConfig | undefined): PlanFallback {
-  return {
-    enabled: f?.enabled ?? FALLBACK_DEFAULTS.enabled,
-    statuses: [...new Set(f?.on_status_codes ?? FALLBACK_DEFAULTS.statuses)].sort((a, b) => a - b),
-    onTimeout: f?.on_timeout ?? FALLBACK_DEFAULTS.onTimeout,
-    onConnectionError: f?.on_connection_error ?? FALLBACK_DEFAULTS.onConnectionError,
   };
 }
 

@@ -7,7 +7,7 @@
 
 import type { ServerResponse } from "node:http";
 import { badRequest } from "./errors.ts";
-import type { ResponseSink } from "./gateway.ts";
+import type { ResponseSink } from "./attempt-types.ts";
 
 type Json = Record<string, unknown>;
 type Block = { type: string; [k: string]: unknown };

@@ -1,5 +1,6 @@
-import type { CallerSignal } from "./caller-signal.ts";
-import type { ErrorType } from "./error-type.ts";
+import type { AccountRuntime, Edge, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
+import { nextStep, type AttemptEntry, type Candidate, type GiveUp, type Outcome, type Step } from "./attempt-policy.ts";
+import { CallerSignal } from "./caller-signal.ts";
 import { HttpError } from "./errors.ts";
 import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./governance.ts";
 import { AccountHealth, HealthBoard } from "./health.ts";
@@ -7,36 +8,23 @@ import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
-import { jsonObject } from "./providers/classify.ts";
-import { isOpenAIAnswer } from "./providers/openai.ts";
 import { Router } from "./router.ts";
-import { scrubberFor, type Scrubber } from "./scrub.ts";
 import { resolveSecrets } from "./secrets.ts";
+import { errorTypeOfStatus, type ErrorType } from "./error-type.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
 import type { ApplyResult } from "./admin-api.ts";
 import { LiveStats } from "./live-stats.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { withOutputLimit } from "./request-bound.ts";
-import { relayStream, translateStream } from "./stream-relay.ts";
+import { RetryBudget } from "./retry-budget.ts";
+import { endWithError, relayStream, SentText, translateStream, type Resume, type Streamed } from "./stream-relay.ts";
+import { jsonObject } from "./providers/classify.ts";
+import { isOpenAIAnswer } from "./providers/openai.ts";
+import { scrubberFor } from "./scrub.ts";
 import { decodedBody, parseJson, readLimited, thrownType } from "./upstream.ts";
+import { Watchdog } from "./watchdog.ts";
 
-export interface AccountRuntime {
-  id: string;
-  provider: string;
-  adapter: Adapter | undefined;
-  pool: ProviderPool;
-  context: AccountContext;
-  health: AccountHealth;
-  edge: Edge;
-}
-
-/** How the gateway reads upstream answers, from the plan: one per load, shared by its accounts. */
-export interface Edge {
-  /** Applied to every upstream text before a caller, a log line or a metric sees it. */
-  scrub: Scrubber;
-  maxEventBytes: number;
-  maxUpstreamBodyBytes: number;
-}
+export type { AccountRuntime, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
 
 export interface ConfigLoad {
   at: number;
@@ -46,48 +34,10 @@ export interface ConfigLoad {
   message?: string;
 }
 
-/** What one try at one account came to, when it did not answer the caller. */
-export interface Failure {
-  account: string;
-  status?: number;
-  /** What went wrong, classified once at the adapter's edge. */
-  errorType: ErrorType;
-  retryAfterMs?: number;
-  /** In words, scrubbed of secrets. */
-  reason: string;
-}
-
-
-/** Where an answer is written: a ServerResponse, or a sink that translates it (the Anthropic endpoint). */
-export interface ResponseSink {
-  readonly headersSent: boolean;
-  readonly destroyed: boolean;
-  writeHead(status: number, headers: Record<string, string>): unknown;
-  write(chunk: string): boolean;
-  end(chunk?: string | Buffer): unknown;
-  once(event: "drain" | "close", listener: () => void): unknown;
-  destroy(): void;
-}
-
-/** What one request carries through its attempts. */
-export interface RequestContext {
-  req: InboundRequest;
-  model: string;
-  vk: number;
-  res: ResponseSink;
-  requestId: string;
-  /** What this request did, for metrics, logs, traces and the dashboard. */
-  record: RequestRecord;
-  signal: CallerSignal;
-  /** Rate-limit headers for the caller. */
-  headers: Record<string, string>;
-  /** After a budget reroute: the key's own budget no longer applies. */
-  rerouted: boolean;
-}
-
 /**
  * State that outlives a config reload: pools (by pool id), circuit breakers
- * (by account id), the counter store and in-flight counts (by stable ids). A
+ * (by account id, and by account and model where routes pin models), retry
+ * budgets (by account id), the counter store and in-flight counts (by stable ids). A
  * reload builds a new Gateway over the same Runtime; requests in flight finish
  * on the Gateway they started with.
  */
@@ -95,6 +45,7 @@ export class Runtime {
   readonly pools = new Map<string, ProviderPool>();
   readonly health = new Map<string, AccountHealth>();
   readonly board = new HealthBoard();
+  readonly retryBudgets = new Map<string, RetryBudget>();
   readonly inflight = new Map<string, number>();
   /** Called once per request, when its response is over, with its record. */
   readonly observers: RequestObserver[] = [];
@@ -148,9 +99,22 @@ export class Runtime {
         retire(pool);
       }
     }
+    const breaker = (account: number, model: string | null): AccountHealth => {
+      // A route that pins a model has a breaker of its own per account and model: one model's trouble leaves the others alone.
+      if (model === null || model === plan.accounts[account].model) return accounts[account].health;
+      const key = `${plan.accounts[account].id}\u0000${model}`;
+      let health = this.health.get(key);
+      if (health === undefined) this.health.set(key, (health = new AccountHealth(Date.now, this.board)));
+      return health;
+    };
+    const budgets = accounts.map((a) => {
+      let budget = this.retryBudgets.get(a.id);
+      if (budget === undefined) this.retryBudgets.set(a.id, (budget = new RetryBudget()));
+      return budget;
+    });
     if (plan.server.adminKeyEnv !== null && !this.observers.includes(this.stats.observe)) this.observers.push(this.stats.observe);
     this.noteLoad({ at: Date.now(), version: plan.configSha256.slice(0, 12), ok: true });
-    return new Gateway(plan, accounts, governance, this.board, configSource);
+    return new Gateway(plan, accounts, governance, this.board, configSource, breaker, budgets);
   }
 
   /** A config load or a failed reload, for the dashboard's reload history. */
@@ -183,6 +147,8 @@ export class Gateway {
   readonly #reroutes = new Map<number, PlanRoute>();
   /** Routes none of whose members can be down for any reason but health (no account limit, a known wire). */
   readonly #plain = new WeakSet<PlanRoute>();
+  /** Each route's breakers, by target position. */
+  readonly #breakers = new Map<PlanRoute, AccountHealth[]>();
   readonly #supports = new Map<PlanRoute, Map<Endpoint, { any: boolean; all: boolean }>>();
 
   constructor(
@@ -192,6 +158,8 @@ export class Gateway {
     private readonly board: HealthBoard,
     /** The config text this plan was built from, for the dashboard's config page; null when not known. */
     readonly configSource: string | null = null,
+    breaker: (account: number, model: string | null) => AccountHealth = (a) => accounts[a].health,
+    private readonly budgets: RetryBudget[] = accounts.map(() => new RetryBudget()),
   ) {
     this.router = new Router(plan);
     plan.virtualKeys.forEach((k, i) => {
@@ -207,13 +175,14 @@ export class Gateway {
           table: { n: 1, total: 1, prob: Uint32Array.of(1), target: Uint32Array.of(0), alias: Uint32Array.of(0) },
           subsets: null,
           without: null,
-          fallback: { enabled: false, statuses: [], onTimeout: false, onConnectionError: false },
+          resilience: plan.resilience,
         });
       }
     });
     for (const route of [...plan.routes, ...this.#reroutes.values()]) {
       const members = route.targets.slice(0, route.members);
       if (members.every((t) => accounts[t.account].adapter !== undefined && plan.accounts[t.account].rateLimit === null)) this.#plain.add(route);
+      this.#breakers.set(route, route.targets.map((t) => breaker(t.account, t.model)));
     }
   }
 
@@ -266,7 +235,7 @@ export class Gateway {
    * then the route, then — if the key's own budget is spent and it says so —
    * its reroute.
    */
-  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number): Promise<void> {
+  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number, deadlineMs?: number): Promise<void> {
     const model = req.json.model as string;
     const route = this.router.route(model);
     record.route = route?.id ?? null;
@@ -276,7 +245,7 @@ export class Gateway {
     this.#refuseUnsupported(route, req.endpoint, model);
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
-    const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false };
+    const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false, deadlineMs };
     try {
       await this.#serve(route, ctx);
     } catch (e) {
@@ -290,47 +259,165 @@ export class Gateway {
   }
 
   /**
-   * Pick among healthy accounts, then walk the failover order, each account at
-   * most once, until one answers. Everything before the first byte to the
-   * caller may fail over; nothing after it does.
+   * One request's life on a route: a weighted pick among the accounts that
+   * can take it now, then whatever the attempt policy says after each failure
+   * (retry, next account, continue the stream, give up), all inside one
+   * deadline. This loop only carries the steps out.
    */
   async #serve(route: PlanRoute, ctx: RequestContext): Promise<void> {
+    const policy = route.resilience;
+    const breakers = this.#breakers.get(route)!;
     const now = Date.now();
     const endpoint = ctx.req.endpoint;
-    const down = (a: number) =>
-      this.accounts[a].adapter?.supports(endpoint) !== true || this.accounts[a].health.isDown() || this.governance.accountOverLimit(a, now);
+    const down = (a: number, p: number) => this.accounts[a].adapter?.supports(endpoint) !== true || breakers[p].isDown() || this.governance.accountOverLimit(a, Date.now());
     // Every breaker closed, every member serves this endpoint, and nothing else could take one out: the route's own table.
     const allUp = this.board.unsettled === 0 && this.#plain.has(route) && this.#support(route, endpoint).all;
-    const first = this.router.pick(route, Math.random(), allUp ? undefined : down);
-    const failures: Failure[] = [];
-    const tried = new Set<number>();
-    const tryTarget = async (p: number): Promise<boolean> => {
-      tried.add(route.targets[p].account);
-      const failure = await this.#attempt(route, p, ctx);
-      if (failure === undefined) return true;
-      failures.push(failure);
-      return false;
+    const deadline = ctx.record.start + Math.min(policy.deadlineMs, ctx.deadlineMs ?? Infinity);
+    const pick = () => {
+      const p = this.router.pick(route, Math.random(), allUp ? undefined : down);
+      // No member with weight is up: the failover order's first account that is (weight 0 members and fallback routes).
+      return p >= 0 ? p : (route.order.find((q) => !down(route.targets[q].account, q)) ?? -1);
     };
-
-    // Healthy accounts first: the weighted pick, then the failover order.
-    if (first >= 0 && (await tryTarget(first))) return;
-    if (route.fallback.enabled || first < 0) {
-      for (const p of first >= 0 ? this.router.failover(route, first) : route.order) {
-        if (tried.has(route.targets[p].account) || down(route.targets[p].account)) continue;
-        if (await tryTarget(p)) return;
-        if (!route.fallback.enabled || ctx.signal.aborted) break;
-      }
-      // Nothing healthy was left to try: try the rest anyway rather than refuse.
-      if (failures.length === 0) {
-        for (const p of route.order) {
-          const account = route.targets[p].account;
-          if (tried.has(account) || this.accounts[account].adapter === undefined) continue;
-          if (await tryTarget(p)) return;
-          if (!route.fallback.enabled || ctx.signal.aborted) break;
-        }
+    let first = pick();
+    if (first < 0) {
+      // Every account is out. Held out only by rate limits that end soon enough: wait for the first, then pick again.
+      const limited = this.#limitedUntil(route, breakers);
+      const wait = limited - Date.now();
+      if (limited > 0 && wait <= policy.maxRetryAfterMs && Date.now() + wait < deadline) {
+        await this.#wait(wait, ctx, { expired: false, current: undefined, wake: undefined });
+        first = pick();
       }
     }
+    if (first < 0) throw this.#unavailable(route, ctx.model, breakers);
+
+    const run: Run = { expired: false, current: undefined, wake: undefined };
+    const timer = setTimeout(() => {
+      run.expired = true;
+      run.current?.abort();
+      run.wake?.();
+    }, deadline - now);
+    const history: AttemptEntry[] = [];
+    const failures: Failure[] = [];
+    const sent = policy.midStream === "continue" && ctx.req.stream && ctx.req.endpoint === "chat" ? new SentText() : undefined;
+    let step: Step = { kind: "next", position: first };
+    try {
+      for (;;) {
+        if (step.kind === "give_up") {
+          this.#giveUp(step.reason, ctx, failures, run);
+          return;
+        }
+        const p = step.position;
+        const account = route.targets[p].account;
+        const retry = step.kind === "retry";
+        if (step.kind === "retry") {
+          await this.#wait(step.afterMs, ctx, run);
+          if (run.expired || ctx.signal.aborted) {
+            step = { kind: "give_up", reason: ctx.signal.aborted ? "cancelled" : "deadline" };
+            continue;
+          }
+          this.budgets[account].retry(Date.now());
+        } else if (step.kind === "next") {
+          this.budgets[account].first(Date.now());
+        }
+        history.push({ account, retry });
+        const resume: Resume | undefined = step.kind === "continue" && sent?.id !== undefined ? { id: sent.id } : undefined;
+        const decide = (outcome: Outcome): Step => {
+          const t = Date.now();
+          const tried = new Set(history.map((h) => h.account));
+          const candidates: Candidate[] = [];
+          for (const q of route.order) {
+            const a = route.targets[q].account;
+            if (tried.has(a)) continue;
+            candidates.push({ position: q, account: a, ready: !down(a, q), canResume: this.plan.accounts[a].resume !== null });
+          }
+          return nextStep({
+            policy,
+            now: t,
+            deadline,
+            history,
+            lastPosition: p,
+            last: run.expired && !outcome.sent ? { ...outcome, errorType: "timeout" } : outcome,
+            candidates,
+            retryBudget: this.budgets[account].allows(t, policy.budgetRatio),
+            random: Math.random(),
+          });
+        };
+        const result = await this.#attempt(route, p, ctx, { run, breaker: breakers[p], decide, sent, resume, deadline });
+        if (result === undefined) return;
+        failures.push(result.failure);
+        step = result.step;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits out a backoff or Retry-After; the deadline or the caller leaving ends the wait early. */
+  #wait(ms: number, ctx: RequestContext, run: Run): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise<void>((ok) => {
+      const done = () => {
+        clearTimeout(t);
+        ctx.signal.removeListener("abort", done);
+        run.wake = undefined;
+        ok();
+      };
+      const t = setTimeout(done, ms);
+      ctx.signal.once("abort", done);
+      run.wake = done;
+    });
+  }
+
+  /** Ends a request the policy gave up on. Throws the error the caller gets, or ends the stream already under way. */
+  #giveUp(reason: GiveUp, ctx: RequestContext, failures: Failure[], run: Run): void {
+    const last = failures.at(-1);
+    if (reason === "cancelled") {
+      ctx.record.errorType = "cancelled";
+      if (!ctx.res.headersSent) ctx.res.destroy();
+      return;
+    }
+    if (reason === "sent" || ctx.res.headersSent) {
+      const why = run.expired ? "the request's deadline passed" : (last?.reason ?? "the upstream failed");
+      ctx.record.errorType = run.expired ? "timeout" : (last?.errorType ?? "stream_interrupted");
+      endWithError(ctx.res, `${why}; the answer is incomplete.`, run.expired ? "timeout" : "stream_interrupted");
+      return;
+    }
+    if (reason === "deadline") {
+      const tried = failures.map((f) => `${f.account} (${f.reason})`).join("; ");
+      throw new HttpError(504, "server_error", "timeout", `The request's deadline passed before any account answered${tried === "" ? "" : `: ${tried}`}.`, {}, null, "timeout");
+    }
+    if (reason === "rate_limited") throw rateLimited(ctx.model, failures);
     throw allFailed(ctx.model, failures);
+  }
+
+  /** When the first account of the route is back, if only rate limits hold them all out; 0 otherwise. */
+  #limitedUntil(route: PlanRoute, breakers: AccountHealth[]): number {
+    const now = Date.now();
+    let soonest = Infinity;
+    for (const p of route.order) {
+      const b = breakers[p];
+      if (this.accounts[route.targets[p].account].adapter === undefined) continue;
+      if (b.limitedUntil <= now || b.openUntil > now) return 0;
+      soonest = Math.min(soonest, b.limitedUntil);
+    }
+    return Number.isFinite(soonest) ? soonest : 0;
+  }
+
+  /**
+   * Every account of the route is out: 429 with the soonest retry-after when rate limits hold them
+   * all out (past what this request can wait for), else 503 at once, retry-after the soonest probe.
+   */
+  #unavailable(route: PlanRoute, model: string, breakers: AccountHealth[]): HttpError {
+    const now = Date.now();
+    const limited = this.#limitedUntil(route, breakers);
+    if (limited > now) {
+      const message = `Every account that serves model '${model}' is rate-limited for longer than this request can wait.`;
+      return new HttpError(429, "rate_limit_error", "all_accounts_rate_limited", message, { "retry-after": String(Math.max(1, Math.ceil((limited - now) / 1000))) }, null, "rate_limited");
+    }
+    let soonest = Infinity;
+    for (const p of route.order) if (this.accounts[route.targets[p].account].adapter !== undefined) soonest = Math.min(soonest, breakers[p].downUntil);
+    const headers: Record<string, string> = Number.isFinite(soonest) && soonest > now ? { "retry-after": String(Math.max(1, Math.ceil((soonest - now) / 1000))) } : {};
+    return new HttpError(503, "server_error", "all_accounts_unavailable", `Every account that serves model '${model}' is out right now (failing or rate-limited); only their recovery probes go upstream. Retry after the retry-after header.`, headers, null, "overloaded");
   }
 
   /**
@@ -338,7 +425,7 @@ export class Gateway {
    * enters the record once it is about to take a connection: a request the
    * gateway refused itself (a budget, an adapter refusing a field) tried no account.
    */
-  async #attempt(route: PlanRoute, p: number, ctx: RequestContext): Promise<Failure | undefined> {
+  async #attempt(route: PlanRoute, p: number, ctx: RequestContext, a: AttemptArgs): Promise<{ failure: Failure; step: Step } | undefined> {
     const acct = this.accounts[route.targets[p].account];
     const attempt: AttemptRecord = { account: acct.id, provider: acct.provider, model: route.targets[p].model ?? ctx.model, status: null, errorType: null, ms: 0 };
     let started = -1;
@@ -347,12 +434,12 @@ export class Gateway {
       started = performance.now();
     };
     try {
-      const failure = await this.#try(route, p, ctx, attempt, begin);
-      if (failure !== undefined) {
-        attempt.status ??= failure.status ?? null;
-        attempt.errorType ??= failure.errorType;
+      const result = await this.#try(route, p, ctx, attempt, a, begin);
+      if (result !== undefined) {
+        attempt.status ??= result.failure.status ?? null;
+        attempt.errorType ??= result.failure.errorType;
       }
-      return failure;
+      return result;
     } catch (e) {
       attempt.errorType ??= e instanceof HttpError ? e.errorType : "server_error";
       throw e;
@@ -364,12 +451,16 @@ export class Gateway {
     }
   }
 
-  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord, begin: () => void): Promise<Failure | undefined> {
-    const { req, model, res, requestId, signal } = ctx;
+  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord, a: AttemptArgs, begin: () => void): Promise<{ failure: Failure; step: Step } | undefined> {
+    const { model, res, requestId } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
     const adapter = acct.adapter!;
-    if (!adapter.supports(req.endpoint)) return { account: acct.id, errorType: "invalid_request", reason: `its provider has no ${req.endpoint} endpoint` };
+    const health = a.breaker;
+    const policy = route.resilience;
+    const fail = (failure: Failure, sent = false, toolCallOpen = false) => ({ failure, step: a.decide({ errorType: failure.errorType, retryAfterMs: failure.retryAfterMs, sent, toolCallOpen }) });
+    if (!adapter.supports(ctx.req.endpoint)) return fail({ account: acct.id, errorType: "invalid_request", reason: `its provider has no ${ctx.req.endpoint} endpoint` });
+    const req = a.resume !== undefined && a.sent !== undefined ? continuation(ctx.req, a.sent.text, this.plan.accounts[target.account].resume!) : ctx.req;
     const upstreamModel = target.model ?? model;
 
     // Budgets: reserve the most this request can cost before any upstream work.
@@ -387,7 +478,7 @@ export class Gateway {
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
-        if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return { account: acct.id, errorType: "budget_exceeded", reason: e.message };
+        if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return fail({ account: acct.id, errorType: "budget_exceeded", reason: e.message }, a.resume !== undefined);
         throw e;
       }
     }
@@ -404,6 +495,20 @@ export class Gateway {
       if (reservation !== undefined) await gov.cancel(reservation);
       throw e;
     }
+    // The attempt's own signal: the caller leaving, the deadline or a timeout ends it, and nothing else.
+    const signal = new CallerSignal();
+    const onCaller = () => signal.abort();
+    ctx.signal.once("abort", onCaller);
+    a.run.current = signal;
+    if (a.run.expired) signal.abort();
+    // A JSON answer's only limit is often the deadline itself, whose timer is already set: no second timer then.
+    const firstMs = req.stream ? policy.firstTokenTimeoutMs : policy.headersTimeoutMs;
+    const watchdog = new Watchdog(signal, firstMs < a.deadline - Date.now() ? firstMs : Infinity, policy.stallTimeoutMs);
+    const aborted = (): Failure => {
+      const errorType: ErrorType = ctx.signal.aborted ? "cancelled" : "timeout";
+      const reason = a.run.expired ? "the request's deadline passed" : watchdog.fired === "first_token" ? `no ${req.stream ? "first token" : "response"} within the first-token timeout` : watchdog.fired === "stall" ? "the stream stalled" : "the caller went away";
+      return { account: acct.id, errorType, reason };
+    };
     let usage: Usage | undefined;
     let served = false;
     begin();
@@ -411,55 +516,67 @@ export class Gateway {
       const wait = acct.pool.acquire(signal);
       if (wait !== undefined) await wait;
     } catch (e) {
+      watchdog.stop();
+      ctx.signal.removeListener("abort", onCaller);
       if (reservation !== undefined) await gov.cancel(reservation);
       if (e instanceof PoolBusyError) {
+        if (signal.aborted) return fail(aborted(), a.resume !== undefined);
         if (e.terminal) throw new HttpError(503, "server_error", "pool_full", `Request dropped: ${e.message}.`, {}, null, "pool_full");
-        return { account: acct.id, errorType: "pool_full", reason: e.message };
+        return fail({ account: acct.id, errorType: "pool_full", reason: e.message }, a.resume !== undefined);
       }
       throw e;
     }
-    acct.health.attempt();
+    health.attempt();
     const counted = gov.countAccountRequest(target.account, now);
     if (counted instanceof Promise) await counted;
-    const { fallback } = route;
-    let committed = false;
+    let committed = a.resume !== undefined;
+    let broken: Streamed["broken"];
     try {
       const r = await acct.pool.dispatcher.request({ method: "POST", path: upstream.path, headers: upstream.headers, body: upstream.body, signal });
       const status = r.statusCode;
       attempt.status = status;
+      if (!req.stream) watchdog.stop();
       const { edge } = acct;
       const body = decodedBody(r.body, r.headers);
       if (body === undefined) {
         await r.body.dump();
-        acct.health.failure();
-        return { account: acct.id, status, errorType: "server_error", reason: `${status}: the answer came in an encoding the gateway cannot read (${edge.scrub.say(String(r.headers["content-encoding"]))})` };
+        health.failure();
+        return fail({ account: acct.id, status, errorType: "server_error", reason: `${status}: the answer came in an encoding the gateway cannot read (${edge.scrub.say(String(r.headers["content-encoding"]))})` });
       }
-      if (status >= 300 || !req.stream) {
+      if (status >= 400 || (status !== 200 && req.stream)) {
         const bytes = await readLimited(body, edge.maxUpstreamBodyBytes);
         if (bytes === undefined) {
-          acct.health.failure();
-          return { account: acct.id, status, errorType: "server_error", reason: `${status}: the answer is larger than ${edge.maxUpstreamBodyBytes} bytes (server.max_upstream_body_bytes)` };
+          health.failure();
+          return fail({ account: acct.id, status, errorType: "server_error", reason: `${status}: the answer is larger than ${edge.maxUpstreamBodyBytes} bytes (server.max_upstream_body_bytes)` });
         }
-        if (status >= 300) {
-          const c = adapter.classify(status, r.headers, bytes.toString());
-          if (c.errorType === "auth") {
-            acct.health.failure();
-            // The upstream's text may quote our key: never pass it on.
-            return { account: acct.id, status, errorType: "auth", reason: `${status}: the provider rejected the gateway's credentials for this account` };
-          }
-          if (ACCOUNT_FAILURES.has(c.errorType)) acct.health.failure(c.retryAfterMs);
-          else acct.health.success();
-          const message = edge.scrub.say(c.message);
-          const failure: Failure = { account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${message}` };
-          // The config's statuses, read through the classification (Anthropic's 529 is an overload, as a 503 is).
-          if (fallback.enabled && (fallback.statuses.includes(status) || fallback.statuses.includes(STATUS_OF[c.errorType] ?? status))) return failure;
-          // Not failed over (the caller's own mistake, or a status the config passes on): the caller gets the answer.
+        const c = adapter.classify(status, r.headers, bytes.toString());
+        // The upstream's text may quote our key: an auth failure's text is never passed on.
+        const message = edge.scrub.say(c.message);
+        const classified = { ...c, reason: c.errorType === "auth" ? `${status}: the provider rejected the gateway's credentials for this account` : `${status}: ${message}` };
+        if (classified.errorType === "rate_limited") health.rateLimited(classified.retryAfterMs);
+        else if (classified.errorType === "auth" || classified.errorType === "server_error" || classified.errorType === "overloaded" || classified.errorType === "timeout") health.failure();
+        else health.success();
+        const failure: Failure = { account: acct.id, errorType: classified.errorType, status, retryAfterMs: classified.retryAfterMs, reason: classified.reason };
+        const step = a.decide({ errorType: failure.errorType, retryAfterMs: failure.retryAfterMs, sent: committed });
+        // Given up on a failure nothing else can fix (the caller's own, or one failover_on leaves out): the caller gets it as it came.
+        const relay = step.kind === "give_up" && (step.reason === "relay" || (step.reason === "exhausted" && ANSWERABLE.has(classified.errorType)));
+        if (relay && classified.errorType !== "auth" && !committed) {
           committed = true;
-          attempt.errorType = ctx.record.errorType = c.errorType;
+          attempt.errorType = classified.errorType;
+          ctx.record.errorType = classified.errorType;
           const relayed = adapter.response === undefined;
+          const out = relayed ? edge.scrub.bytes(bytes) : JSON.stringify({ error: { message, type: openaiErrorType(status), code: classified.errorType, param: null } });
           res.writeHead(status, { "content-type": relayed ? String(r.headers["content-type"] ?? "application/json") : "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
-          res.end(relayed ? edge.scrub.bytes(bytes) : JSON.stringify({ error: { message, type: errorType(status), code: c.errorType, param: null } }));
+          res.end(out);
           return undefined;
+        }
+        return { failure, step };
+      }
+      if (!req.stream) {
+        const bytes = await readLimited(body, edge.maxUpstreamBodyBytes);
+        if (bytes === undefined) {
+          health.failure();
+          return fail({ account: acct.id, status, errorType: "server_error", reason: `${status}: the answer is larger than ${edge.maxUpstreamBodyBytes} bytes (server.max_upstream_body_bytes)` });
         }
         // A 2xx is an answer only if it reads as one: HTML, broken JSON or another shape is this account failing.
         const json = parseJson(bytes);
@@ -467,6 +584,7 @@ export class Gateway {
         if (adapter.response === undefined) out = isOpenAIAnswer(json, req.endpoint) ? bytes : undefined;
         else if (json !== undefined) {
           try {
+            // Another wire format: the caller gets OpenAI's shape either way.
             const translated = adapter.response(json, req, upstreamModel);
             if (translated !== undefined) out = Buffer.from(JSON.stringify(translated));
           } catch {
@@ -478,10 +596,10 @@ export class Gateway {
           const text = bytes.toString();
           const c = adapter.classify(status, r.headers, text);
           const said = jsonObject(text)?.error != null;
-          acct.health.failure(c.retryAfterMs);
-          return { account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${said ? edge.scrub.say(c.message) : `the answer is not a ${acct.provider} response`}` };
+          health.failure();
+          return fail({ account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${said ? edge.scrub.say(c.message) : `the answer is not a ${acct.provider} response`}` });
         }
-        acct.health.success();
+        health.success();
         served = true;
         committed = true;
         res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
@@ -490,37 +608,49 @@ export class Gateway {
         if (metered) usage = adapter.usage(json);
         return undefined;
       }
-      acct.health.success();
-      const commit = () => {
-        committed = true;
-        ctx.record.ttftMs = performance.now() - ctx.record.startMono;
+      const opts = {
+        watchdog,
+        sent: a.sent,
+        resume: a.resume,
+        commit: () => {
+          committed = true;
+          ctx.record.ttftMs ??= performance.now() - ctx.record.startMono;
+        },
       };
-      const streamed =
-        adapter.stream !== undefined
-          ? await translateStream(body, acct, ctx, upstreamModel, commit)
-          : await relayStream(body, acct, ctx, inbound.injectUsage === true, commit);
-      if (streamed.failure !== undefined) return streamed.failure;
-      served = true;
+      const streamed = adapter.stream !== undefined ? await translateStream(body, acct, ctx, upstreamModel, opts) : await relayStream(body, acct, ctx, inbound.injectUsage === true, opts);
       usage = streamed.usage;
-      if (streamed.interrupted) attempt.errorType = ctx.record.errorType = "stream_interrupted";
+      if (streamed.failure !== undefined) {
+        if (signal.aborted) return fail(aborted());
+        if (streamed.failure.errorType !== "timeout") health.failure();
+        return fail(streamed.failure);
+      }
+      // What the caller was sent is paid for, broken or not.
+      served = true;
+      if (streamed.broken !== undefined) {
+        broken = streamed.broken;
+        if (ctx.signal.aborted) return fail({ ...aborted(), errorType: "cancelled" }, true);
+        health.failure();
+        const reason = a.run.expired ? "the request's deadline passed" : broken.reason;
+        return fail({ account: acct.id, errorType: a.run.expired ? "timeout" : broken.errorType, reason }, true, broken.toolCallOpen);
+      }
+      health.success();
       return undefined;
     } catch (e) {
-      if (committed || signal.aborted) {
+      if (signal.aborted) return fail(aborted(), committed);
+      if (committed) {
         if (!res.headersSent) res.destroy();
         return undefined;
       }
-      acct.health.failure();
+      health.failure();
       const kind = thrownType(e);
-      const reason =
-        kind === "timeout" ? `timed out after ${acct.pool.config.requestTimeoutMs} ms`
-        : kind === "server_error" ? `the answer could not be read (${acct.edge.scrub.say((e as Error).message)})`
-        : `connection failed (${(e as { code?: string }).code ?? acct.edge.scrub.say((e as Error).message)})`;
-      const failure: Failure = { account: acct.id, errorType: kind, reason };
-      if ((kind === "timeout" && !fallback.onTimeout) || (kind === "connection_error" && !fallback.onConnectionError)) {
-        throw allFailed(model, [failure]);
-      }
-      return failure;
+      // The pool's request_timeout (undici's headers and body timeouts) still bounds every attempt.
+      if (kind === "timeout") return fail({ account: acct.id, errorType: "timeout", reason: `timed out after ${acct.pool.config.requestTimeoutMs} ms (the pool's request_timeout)` });
+      if (kind === "server_error") return fail({ account: acct.id, errorType: "server_error", reason: `the answer could not be read (${acct.edge.scrub.say((e as Error).message)})` });
+      return fail({ account: acct.id, errorType: "connection_error", reason: `connection failed (${(e as { code?: string }).code ?? acct.edge.scrub.say((e as Error).message)})` });
     } finally {
+      watchdog.stop();
+      ctx.signal.removeListener("abort", onCaller);
+      if (a.run.current === signal) a.run.current = undefined;
       acct.pool.release();
       if (served) {
         const { record } = ctx;
@@ -528,9 +658,16 @@ export class Gateway {
         record.provider = acct.provider;
         record.responseModel = upstreamModel;
         if (usage !== undefined) {
+          // A continued stream is paid for twice: both attempts' usage counts.
           const price = gov.price(upstreamModel);
-          record.usage = { inputTokens: usage.input, outputTokens: usage.output, cacheReadTokens: usage.cached, cacheWriteTokens: usage.cacheWrite ?? 0 };
-          record.costNanoUsd = price === undefined ? null : cost(price, usage);
+          const u = record.usage;
+          record.usage = {
+            inputTokens: (u?.inputTokens ?? 0) + usage.input,
+            outputTokens: (u?.outputTokens ?? 0) + usage.output,
+            cacheReadTokens: (u?.cacheReadTokens ?? 0) + usage.cached,
+            cacheWriteTokens: (u?.cacheWriteTokens ?? 0) + (usage.cacheWrite ?? 0),
+          };
+          record.costNanoUsd = price === undefined ? record.costNanoUsd : (record.costNanoUsd ?? 0) + cost(price, usage);
         }
       }
       if (reservation !== undefined) {
@@ -544,29 +681,61 @@ export class Gateway {
   }
 }
 
+/** Failures whose upstream answer tells the caller what to change, relayed when no account could do better. */
+const ANSWERABLE: ReadonlySet<ErrorType> = new Set<ErrorType>(["context_length_exceeded", "not_found"]);
+
+/** The request's shared state while it runs: the deadline's flag, the attempt it would abort, the wait it would end. */
+interface Run {
+  expired: boolean;
+  current: CallerSignal | undefined;
+  wake: (() => void) | undefined;
+}
+
+interface AttemptArgs {
+  run: Run;
+  breaker: AccountHealth;
+  decide: (outcome: Outcome) => Step;
+  sent: SentText | undefined;
+  resume: Resume | undefined;
+  deadline: number;
+}
+
+/**
+ * The conversation plus the partial answer, for an account that resumes it:
+ * a trailing assistant message (Anthropic continues it as prefill) or one
+ * marked `prefix: true` (Mistral, DeepSeek).
+ */
+function continuation(req: InboundRequest, partial: string, how: "prefill" | "prefix"): InboundRequest {
+  const messages = Array.isArray(req.json.messages) ? req.json.messages : [];
+  const assistant: Record<string, unknown> = { role: "assistant", content: partial };
+  if (how === "prefix") assistant.prefix = true;
+  const json = { ...req.json, messages: [...messages, assistant] };
+  return { ...req, json, raw: Buffer.from(JSON.stringify(json)) };
+}
+
 function allFailed(model: string, failures: Failure[]): HttpError {
   if (failures.length === 0) {
     return new HttpError(503, "server_error", "no_account_available", `No account can serve model '${model}' right now.`);
   }
-  const tried = failures.map((f) => `${f.account} (${f.reason})`).join("; ");
-  const message = `Every account tried for model '${model}' failed: ${tried}.`;
-  if (failures.every((f) => f.errorType === "rate_limited")) {
-    const wait = Math.min(...failures.map((f) => f.retryAfterMs ?? 1000));
-    return new HttpError(429, "rate_limit_error", "all_accounts_rate_limited", message, { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) });
-  }
-  if (failures.every((f) => f.errorType === "timeout")) return new HttpError(504, "server_error", "all_accounts_timed_out", message);
-  return new HttpError(502, "server_error", "all_accounts_failed", message);
+  if (failures.every((f) => f.errorType === "rate_limited")) return rateLimited(model, failures);
+  const message = `Every account tried for model '${model}' failed: ${triedText(failures)}.`;
+  if (failures.every((f) => f.errorType === "timeout")) return new HttpError(504, "server_error", "all_accounts_timed_out", message, {}, null, "timeout");
+  return new HttpError(502, "server_error", "all_accounts_failed", message, {}, null, failures.at(-1)!.errorType);
 }
 
+/** 429 with the soonest retry-after any rate-limited account asked for. */
+function rateLimited(model: string, failures: Failure[]): HttpError {
+  const waits = failures.filter((f) => f.errorType === "rate_limited").map((f) => f.retryAfterMs ?? 1000);
+  const wait = waits.length === 0 ? 1000 : Math.min(...waits);
+  const message = `Every account tried for model '${model}' is rate-limited beyond what this request can wait for: ${triedText(failures)}.`;
+  return new HttpError(429, "rate_limit_error", "all_accounts_rate_limited", message, { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) }, null, "rate_limited");
+}
 
+function triedText(failures: Failure[]): string {
+  return failures.map((f) => `${f.account} (${f.reason})`).join("; ");
+}
 
-/** Failures that count against the account's breaker; the others are the request's own. */
-const ACCOUNT_FAILURES: ReadonlySet<ErrorType> = new Set<ErrorType>(["rate_limited", "server_error", "overloaded", "timeout"]);
-
-/** The status a classified failure stands for, so `on_status_codes` reads it whatever the provider sent (529, a 200 error event). */
-const STATUS_OF: Partial<Record<ErrorType, number>> = { rate_limited: 429, server_error: 500, overloaded: 503, timeout: 504 };
-
-function errorType(status: number): string {
+function openaiErrorType(status: number): string {
   if (status === 429) return "rate_limit_error";
   if (status === 401) return "authentication_error";
   if (status === 403) return "permission_error";

@@ -6,7 +6,9 @@
 // Maps keyed by user strings travel as arrays of entries (a user string such as
 // `__proto__` must never become an object key in emitted code).
 
-export const PLAN_VERSION = 1;
+import type { ErrorType } from "./error-type.ts";
+
+export const PLAN_VERSION = 2;
 
 /**
  * Vose alias table over integer weights, exact by construction.
@@ -66,6 +68,12 @@ export interface PlanAccount {
   options: [string, string][];
   /** Secrets other than the API key, as [option name, environment variable, required]. */
   secretOptions: [string, string, boolean][];
+  /**
+   * How this account's provider can resume a partial answer (mid-stream continuation):
+   * `prefill` (a trailing assistant message is continued: Anthropic Messages), `prefix`
+   * (`prefix: true` on the last assistant message: Mistral, DeepSeek), or null.
+   */
+  resume: "prefill" | "prefix" | null;
   /** The account's own `model`, sent upstream when a request reaches it directly (a budget reroute). */
   model: string | null;
   pool: number;
@@ -79,11 +87,31 @@ export interface PlanTarget {
   weight: number;
 }
 
-export interface PlanFallback {
-  enabled: boolean;
-  statuses: number[];
-  onTimeout: boolean;
-  onConnectionError: boolean;
+/**
+ * A route's attempt policy, every default applied (`resilience` in the config,
+ * with a route's own `resilience` and `fallback_config` folded in by the
+ * compiler). The attempt policy (runtime/attempt-policy.ts) reads nothing else.
+ */
+export interface PlanResilience {
+  /** One deadline for the whole request: attempts, backoffs and waits. */
+  deadlineMs: number;
+  /** Streams: to the first content or tool-call delta. */
+  firstTokenTimeoutMs: number;
+  /** JSON: to the response headers (the config's `first_token_timeout` when set, else the deadline). */
+  headersTimeoutMs: number;
+  /** Streams: the longest gap between chunks once the first has come. */
+  stallTimeoutMs: number;
+  /** Same-account retries per request. */
+  retries: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** A Retry-After up to this is waited out when no other account can take the request. */
+  maxRetryAfterMs: number;
+  /** Retries may be at most this share of an account's first attempts over RETRY_WINDOW_MS. */
+  budgetRatio: number;
+  /** What moves a request on to the next account. */
+  failoverOn: ErrorType[];
+  midStream: "error" | "continue";
 }
 
 /**
@@ -109,7 +137,7 @@ export interface PlanRoute {
   table: AliasTable | null;
   subsets: (AliasTable | null)[] | null;
   without: (AliasTable | null)[] | null;
-  fallback: PlanFallback;
+  resilience: PlanResilience;
 }
 
 export const SUBSET_MAX_MEMBERS = 6;
@@ -171,6 +199,8 @@ export interface Plan {
   accounts: PlanAccount[];
   pools: PlanPool[];
   routes: PlanRoute[];
+  /** The top-level policy, for a budget reroute straight to an account. */
+  resilience: PlanResilience;
   /** [requested model, route index] entries; `*` is not among them. */
   routeByModel: [string, number][];
   catchAllRoute: number;

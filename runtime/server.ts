@@ -7,6 +7,7 @@ import { readBody, tooLarge } from "./body-reader.ts";
 import { CallerSignal } from "./caller-signal.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
+import { callerDeadline } from "./caller-deadline.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { adminApi } from "./admin-api.ts";
@@ -271,7 +272,7 @@ async function handle(
     const stream = parsed.stream === true && endpoint !== "embeddings";
     record.model = parsed.model as string;
     record.stream = stream;
-    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk);
+    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk, callerDeadline(req.headers));
   } catch (e) {
     if (res.headersSent) {
       // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
@@ -301,7 +302,7 @@ async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResp
     const body = Buffer.from(JSON.stringify(json));
     record.model = typeof json.model === "string" ? json.model : null;
     record.stream = json.stream === true;
-    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk);
+    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk, callerDeadline(req.headers));
   } catch (e) {
     if (res.headersSent) {
       // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)

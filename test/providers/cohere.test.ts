@@ -576,7 +576,8 @@ describe("failover away from Cohere errors", () => {
     gw = await startGateway(config(), ENV);
     client = new OpenAI({ baseURL: gw.v1, apiKey: "k", maxRetries: 0 });
     co.queue.push({ kind: "status", status: 429 });
-    backup.queue.push({ kind: "status", status: 429 });
+    // The backup is the last account left: its two same-account retries meet the limit too.
+    for (let i = 0; i < 3; i++) backup.queue.push({ kind: "status", status: 429 });
     const err = await client.chat.completions.create({ model: "command-a", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect((err as Error).message).toContain("Trial key");
