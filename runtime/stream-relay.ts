@@ -240,6 +240,8 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
   /** The first error event, or the first event that is not this protocol (then the stream lied: `bad`). */
   let firstError: { errorType: ErrorType; message: string; retryAfterMs?: number } | undefined;
   let bad = false;
+  /** Events with data seen: a stream with none (an HTML page, comments alone) never opened. */
+  let dataEvents = 0;
   /** Events to forward, as text (each with its blank line), up to the first that is an error or not this protocol. */
   const forward = (events: SseEvent[]): string => {
     let out = "";
@@ -251,6 +253,7 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
         if (data === "[DONE]") {
           done = true;
         } else {
+          dataEvents++;
           if (!isJsonObjectText(data)) {
             firstError = { errorType: "server_error", message: "an event whose data is not a JSON object" };
             bad = true;
@@ -302,14 +305,15 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
     body.destroy();
     return cutBeforeFirstToken(e, watchdog, acct, resume, usage);
   }
-  if (firstError !== undefined) {
+  // An error (or a lie) after the first token, in the same read: the tokens before it are sent, then the break.
+  if (firstError !== undefined && !TOKEN.test(head)) {
     body.destroy();
     const why = bad ? `the stream is not SSE of JSON (${firstError.message})` : `the stream opened with an error: ${firstError.message}`;
     return unopened(acct, resume, bad ? (usage ?? NO_USAGE) : usage, firstError.errorType, why, firstError.retryAfterMs);
   }
-  if (head === "" && !done) {
+  if (dataEvents === 0 && !done) {
     body.destroy();
-    return unopened(acct, resume, usage, "server_error", "the stream ended before its first token");
+    return unopened(acct, resume, usage ?? NO_USAGE, "server_error", "the stream ended before its first token (no event with data)");
   }
   watchdog.firstToken();
   opts.commit();
@@ -319,12 +323,13 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
   let broken: Streamed["broken"];
   try {
     await write(head);
-    for (let next = await chunks.next(); !next.done && !res.destroyed; next = await chunks.next()) {
+    let ended = firstError !== undefined;
+    while (!ended && firstError === undefined && !res.destroyed) {
+      const next = await chunks.next();
       watchdog.tick();
-      await write(forward(sse.push(next.value)));
-      if (firstError !== undefined) break;
+      ended = next.done === true;
+      await write(forward(next.done ? sse.end() : sse.push(next.value)));
     }
-    if (!res.destroyed && firstError === undefined) await write(forward(sse.end()));
     // Set by forward(), which TypeScript cannot see through.
     const error = firstError as { message: string } | undefined;
     if (error !== undefined) {
