@@ -193,6 +193,14 @@ export function check(config: Config, bag: DiagnosticBag): void {
   if (config.server?.admin_key !== undefined) envRef(config.server.admin_key, "/server/admin_key", "admin_key", bag);
   duration(config.server?.shutdown_timeout, "/server/shutdown_timeout", bag);
   duration(config.state?.snapshot_interval, "/state/snapshot_interval", bag);
+  const redis = config.state?.redis;
+  if (redis !== undefined) {
+    envRef(redis.url, "/state/redis/url", "url", bag);
+    const ttl = duration(redis.lease_ttl, "/state/redis/lease_ttl", bag);
+    if (ttl !== undefined && ttl < 1000) {
+      bag.error("GWC_E_LEASE_TTL", "/state/redis/lease_ttl", `lease_ttl must be at least 1s: leases are renewed every third of it, and a shorter one expires under a healthy instance's feet.`);
+    }
+  }
   checkPrices(config, accountIds, bag);
 }
 

@@ -42,6 +42,20 @@ export interface StateStore {
   money(key: string): { spent: number; reserved: number };
   counter(key: string): number;
   close(): MaybePromise<void>;
+  // Optional, and only on stores several processes share (Redis, the
+  // workers' primary); without them governance keeps these in the process.
+  /** Takes one of `limit` concurrency slots of `key`: true when taken. The slot returns on release, or when this process's lease ends. */
+  acquire?(key: string, limit: number): MaybePromise<boolean>;
+  release?(key: string): MaybePromise<void>;
+  /** Where counters live and whether that place answers, for /readyz. */
+  status?(): StoreStatus;
+}
+
+export interface StoreStatus {
+  store: string;
+  connected: boolean;
+  /** What governed requests get while not connected. */
+  whenDown?: "reject" | "local";
 }
 
 interface Money {
