@@ -13,9 +13,12 @@ usage:
   gwc check <config> [--format text|json]   validate; exit 1 listing every problem
   gwc build <config> [-o dir]               write dir/gateway.mjs and dir/manifest.json (default dir: dist)
   gwc explain <config>                      print each route's exact split, failover chains, budgets
-  gwc serve <config|bundle> [--port N] [--host H] [--watch]
+  gwc serve <config|bundle> [--port N] [--host H] [--watch] [--workers N]
                                             serve; --watch applies config edits live (a bad edit is
-                                            reported and the running config keeps serving)
+                                            reported and the running config keeps serving); --workers
+                                            runs N processes sharing one set of limits (or GWC_WORKERS)
+  gwc state import <config>                 copy the embedded store's snapshot (state.dir) into the
+                                            Redis of state.redis, once
   gwc --version
 `;
 
@@ -31,13 +34,19 @@ async function main(argv: string[]): Promise<number> {
       port: { type: "string" },
       host: { type: "string" },
       watch: { type: "boolean" },
+      workers: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
     },
   });
   if (values.version) return print(GWC_VERSION), 0;
-  const [command, config, ...rest] = positionals;
+  const [command, ...more] = positionals;
   if (values.help || command === undefined || command === "help") return print(USAGE), 0;
+  if (command === "state") {
+    if (more[0] !== "import") throw new UsageError(`'gwc state' takes 'import <config>'`);
+    more.shift();
+  }
+  const [config, ...rest] = more;
   if (config === undefined) throw new UsageError(`'gwc ${command}' needs a config file`);
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
   const format = values.format ?? "text";
@@ -72,8 +81,13 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(explain(plan));
       return 0;
     }
-    case "serve":
-      return serve(config, { port: values.port, host: values.host, watch: values.watch ?? false });
+    case "serve": {
+      const workers = values.workers;
+      if (workers !== undefined && !/^([1-9]\d?|1\d\d|2[0-4]\d|25[0-6])$/.test(workers)) throw new UsageError(`--workers must be a whole number from 1 to 256, not '${workers}'`);
+      return serve(config, { port: values.port, host: values.host, watch: values.watch ?? false, workers });
+    }
+    case "state":
+      return stateImport(config);
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
@@ -86,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
  * SIGHUP without dropping requests; if not, the diagnostics are printed and the
  * running config keeps serving.
  */
-async function serve(input: string, opts: { port?: string; host?: string; watch: boolean }): Promise<number> {
+async function serve(input: string, opts: { port?: string; host?: string; watch: boolean; workers?: string }): Promise<number> {
   const isBundle = /\.(mjs|js)$/.test(input);
   let bundle = resolve(input);
   const rebuild = async (): Promise<boolean> => {
@@ -104,7 +118,7 @@ async function serve(input: string, opts: { port?: string; host?: string; watch:
   } else if (!existsSync(bundle)) {
     throw new UsageError(`cannot read ${input}: no such file`);
   }
-  const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}) };
+  const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}), ...(opts.workers ? { GWC_WORKERS: opts.workers } : {}) };
   const child = spawn(process.execPath, [bundle], { stdio: "inherit", env });
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => child.kill(signal));
   if (opts.watch) {
@@ -122,6 +136,23 @@ async function serve(input: string, opts: { port?: string; host?: string; watch:
   const code = await new Promise<number>((ok) => child.on("exit", (c, signal) => ok(c ?? (signal ? 128 : 1))));
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   process.exit(code);
+}
+
+/** `gwc state import`: the embedded store's snapshot into Redis, once per prefix. */
+async function stateImport(config: string): Promise<number> {
+  const { diagnostics, plan } = compileSource(readConfig(config), config);
+  report(diagnostics, printErr);
+  if (plan === undefined) return 1;
+  if (plan.state.redis === undefined) return printErr(`${config}: has no state.redis to import into`), 1;
+  const { importSnapshot } = await import("../runtime/redis-import.ts");
+  try {
+    const r = await importSnapshot(plan.state.dir, plan.state.redis, process.env);
+    if (!r.imported) return printErr(`a snapshot was already imported under prefix '${plan.state.redis.prefix}'; nothing was written`), 1;
+    print(`imported ${r.money} budget counters and ${r.counts} rate-limit counters from ${join(plan.state.dir, "state.json")}`);
+    return 0;
+  } catch (e) {
+    return printErr(`gwc: ${(e as Error).message}`), 1;
+  }
 }
 
 function readConfig(path: string): string {

@@ -58,6 +58,15 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
   return state;
 }
 
+/**
+ * Where counters live, for /readyz. An unreachable Redis does not make the
+ * instance unready: every instance shares it, and ungoverned requests still flow.
+ */
+function stateOf(gateway: Gateway): { state?: object } {
+  const status = gateway.governance.store.status?.();
+  return status === undefined ? {} : { state: status };
+}
+
 async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean): Promise<void> {
   const incomingId = req.headers["x-request-id"];
   const requestId = typeof incomingId === "string" && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
@@ -67,7 +76,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
   try {
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
-      if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
+      if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready", ...stateOf(gateway) }, requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/v1/models") {
         const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));

@@ -2,6 +2,8 @@ import { PLAN_VERSION, type Plan } from "./plan.ts";
 import { Runtime, type Gateway } from "./gateway.ts";
 import { StartupError } from "./secrets.ts";
 import { createGatewayServer } from "./server.ts";
+import { openStore } from "./state-open.ts";
+import { isWorker, runPrimary, workerCount } from "./workers.ts";
 
 const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
 
@@ -11,9 +13,15 @@ const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
  * drains on SIGTERM/SIGINT.
  */
 export function start(plan: Plan, bundleUrl: string): void {
-  const runtime = new Runtime();
+  const workers = workerCount();
+  if (workers > 1 && !isWorker()) return runPrimary(plan, workers, log);
+  let runtime: Runtime;
+  let ready: Promise<void>;
   let gateway;
   try {
+    const opened = openStore(plan, process.env, log);
+    ready = opened.ready;
+    runtime = new Runtime(opened.store);
     gateway = runtime.load(plan);
   } catch (e) {
     if (!(e instanceof StartupError)) throw e;
@@ -28,7 +36,7 @@ export function start(plan: Plan, bundleUrl: string): void {
     log(`cannot listen on ${host}:${port}: ${e.message}`);
     process.exit(1);
   });
-  gs.server.listen(port, host, () => log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`));
+  void ready.then(() => gs.server.listen(port, host, () => log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`)));
 
   let generation = 0;
   process.on("SIGHUP", () => {

@@ -7,7 +7,7 @@ import type { CountLine, MoneyLine, StateStore, StoreStatus } from "./state-stor
 import { StoreMirror } from "./store-mirror.ts";
 
 /** A period's money line outlives its period this long, so late settles still land. */
-const MONEY_GRACE_MS = 86_400_000;
+export const MONEY_GRACE_MS = 86_400_000;
 /** How often counters other instances move are read back for the synchronous views. */
 const REFRESH_MS = 250;
 /** A command that takes longer fails: governed requests never hang on Redis. */
