@@ -42,6 +42,9 @@ export interface MockUpstream {
   /** Behaviors consumed in order, one per request; when empty, `fallback` applies. */
   queue: Behavior[];
   fallback: Behavior;
+  /** Requests being answered now, and the most at once so far. */
+  active: number;
+  peak: number;
   /** Closes the server and destroys open sockets (incl. hanging ones). */
   close(): Promise<void>;
 }
@@ -250,6 +253,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
+    active: 0,
+    peak: 0,
     close: srv.close,
   };
 
@@ -726,6 +731,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
   }
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    mock.peak = Math.max(mock.peak, ++mock.active);
+    res.once("close", () => mock.active--);
     handle(req, res).catch(() => {
       if (!gone(res) && !res.headersSent) sendJson(res, 500, defaultErrorBody(500));
       else res.socket?.destroy();
