@@ -1,6 +1,6 @@
 import type { CallerSignal } from "./caller-signal.ts";
 import { HttpError } from "./errors.ts";
-import { BudgetExceeded, estimate, Governance, type Reservation } from "./governance.ts";
+import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./governance.ts";
 import { AccountHealth, HealthBoard } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
@@ -8,6 +8,8 @@ import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } 
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
+import { errorTypeOfStatus } from "./error-type.ts";
+import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
@@ -49,6 +51,8 @@ export interface RequestContext {
   vk: number;
   res: ResponseSink;
   requestId: string;
+  /** What this request did, for metrics, logs, traces and the dashboard. */
+  record: RequestRecord;
   signal: CallerSignal;
   /** Rate-limit headers for the caller. */
   headers: Record<string, string>;
@@ -67,6 +71,8 @@ export class Runtime {
   readonly health = new Map<string, AccountHealth>();
   readonly board = new HealthBoard();
   readonly inflight = new Map<string, number>();
+  /** Called once per request, when its response is over, with its record. */
+  readonly observers: RequestObserver[] = [];
   #store: StateStore | undefined;
 
   /** `store` defaults to the embedded store, snapshotted to the first plan's state dir. */
@@ -186,20 +192,22 @@ export class Gateway {
    * then the route, then — if the key's own budget is spent and it says so —
    * its reroute.
    */
-  async proxy(req: InboundRequest, res: ResponseSink, requestId: string, signal: CallerSignal, vk: number): Promise<void> {
+  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number): Promise<void> {
     const model = req.json.model as string;
     const route = this.router.route(model);
+    record.route = route?.id ?? null;
     if (route === undefined) {
       throw new HttpError(404, "invalid_request_error", "model_not_found", `The model '${model}' is not served by this gateway. Served: ${this.models().join(", ") || "none"}.`, {}, "model");
     }
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
-    const ctx: RequestContext = { req, model, vk, res, requestId, signal, headers: admission.headers, rerouted: false };
+    const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false };
     try {
       await this.#serve(route, ctx);
     } catch (e) {
       const reroute = this.#reroutes.get(vk);
       if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined)) throw e;
+      record.route = reroute.id;
       await this.#serve(reroute, { ...ctx, rerouted: true });
     } finally {
       admission.release();
@@ -248,8 +256,29 @@ export class Gateway {
     throw allFailed(ctx.model, failures);
   }
 
-  /** One try at one account. Undefined when the caller has been answered. */
+  /** One try at one account, recorded. Undefined when the caller has been answered. */
   async #attempt(route: PlanRoute, p: number, ctx: RequestContext): Promise<Failure | undefined> {
+    const acct = this.accounts[route.targets[p].account];
+    const attempt: AttemptRecord = { account: acct.id, provider: acct.provider, model: route.targets[p].model ?? ctx.model, status: null, errorType: null, ms: 0 };
+    ctx.record.attempts.push(attempt);
+    const started = performance.now();
+    try {
+      const failure = await this.#try(route, p, ctx, attempt);
+      if (failure !== undefined) {
+        attempt.status ??= failure.status ?? null;
+        attempt.errorType ??= failure.timeout ? "timeout" : failure.status !== undefined ? errorTypeOfStatus(failure.status) : "connection_error";
+      }
+      return failure;
+    } catch (e) {
+      attempt.errorType ??= e instanceof HttpError ? e.errorType : "server_error";
+      throw e;
+    } finally {
+      attempt.ms = performance.now() - started;
+      ctx.record.upstreamMs += attempt.ms;
+    }
+  }
+
+  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord): Promise<Failure | undefined> {
     const { req, model, res, requestId, signal } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
@@ -308,6 +337,7 @@ export class Gateway {
     try {
       const r = await acct.pool.dispatcher.request({ method: "POST", path: upstream.path, headers: upstream.headers, body: upstream.body, signal });
       const status = r.statusCode;
+      attempt.status = status;
       // A 400 may be the provider refusing our credentials: read it now to tell.
       const early = status === 400 && adapter.rejectsCredentials !== undefined ? Buffer.from(await r.body.arrayBuffer()) : undefined;
       if (status === 401 || status === 403 || (early !== undefined && adapter.rejectsCredentials!(early.toString()))) {
@@ -360,13 +390,18 @@ export class Gateway {
         if (adapter.response === undefined && metered && served) usage = adapter.usage(usageView(body));
         return undefined;
       }
+      const commit = () => {
+        committed = true;
+        ctx.record.ttftMs = performance.now() - ctx.record.startMono;
+      };
       const streamed =
         adapter.stream !== undefined
-          ? await translateStream(r.body, acct, ctx, upstreamModel, () => (committed = true))
-          : await relayStream(r.body, acct, ctx, inbound.injectUsage === true, () => (committed = true));
+          ? await translateStream(r.body, acct, ctx, upstreamModel, commit)
+          : await relayStream(r.body, acct, ctx, inbound.injectUsage === true, commit);
       if (streamed.failure !== undefined) return streamed.failure;
       served = true;
       usage = streamed.usage;
+      if (streamed.interrupted) attempt.errorType = ctx.record.errorType = "stream_interrupted";
       return undefined;
     } catch (e) {
       if (committed || signal.aborted) {
@@ -385,6 +420,17 @@ export class Gateway {
       return failure;
     } finally {
       acct.pool.release();
+      if (served) {
+        const { record } = ctx;
+        record.account = acct.id;
+        record.provider = acct.provider;
+        record.responseModel = upstreamModel;
+        if (usage !== undefined) {
+          const price = gov.price(upstreamModel);
+          record.usage = { inputTokens: usage.input, outputTokens: usage.output, cacheReadTokens: usage.cached, cacheWriteTokens: usage.cacheWrite ?? 0 };
+          record.costNanoUsd = price === undefined ? null : cost(price, usage);
+        }
+      }
       if (reservation !== undefined) {
         // Served: settle to the reported usage (the reservation stands when none came). Not served: release it.
         const done = served ? gov.settle(reservation, usage) : gov.cancel(reservation);

@@ -2,15 +2,19 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { AnthropicSink, anthropicError, toOpenAI } from "./anthropic-inbound.ts";
 import { CallerSignal } from "./caller-signal.ts";
+import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
+import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
   "/v1/completions": "completions",
   "/v1/embeddings": "embeddings",
 };
+
+const OPERATIONS: Record<Endpoint, Operation> = { chat: "chat", completions: "text_completion", embeddings: "embeddings" };
 
 export interface GatewayServer {
   server: Server;
@@ -32,11 +36,16 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
     server: createServer((req, res) => {
       inFlight++;
       const signal = new CallerSignal();
+      const record = newRecord(requestIdOf(req), req.method ?? "GET", pathOf(req.url ?? "/"));
       res.once("close", () => {
-        if (!res.writableFinished) signal.abort();
+        if (!res.writableFinished) {
+          signal.abort();
+          record.errorType ??= "cancelled";
+        }
         if (--inFlight === 0) idle?.();
+        finish(runtime, record, res.statusCode);
       });
-      handle(state.gateway, req, res, signal, draining).catch(() => res.destroy());
+      handle(state.gateway, req, res, signal, draining, record).catch(() => res.destroy());
     }),
     gateway,
     async shutdown() {
@@ -67,12 +76,34 @@ function stateOf(gateway: Gateway): { state?: object } {
   return status === undefined ? {} : { state: status };
 }
 
-async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean): Promise<void> {
-  const incomingId = req.headers["x-request-id"];
-  const requestId = typeof incomingId === "string" && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
-  const url = req.url ?? "/";
+/** The caller's own `x-request-id` when it is a plain token, else a new one. */
+function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers["x-request-id"];
+  return typeof incoming === "string" && /^[\w.:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+}
+
+function pathOf(url: string): string {
   const query = url.indexOf("?");
-  const path = query < 0 ? url : url.slice(0, query);
+  return query < 0 ? url : url.slice(0, query);
+}
+
+/** The response is over: close the record and hand it to every observer. An observer's failure never reaches the request. */
+function finish(runtime: Runtime, record: RequestRecord, status: number): void {
+  record.status = status;
+  record.durationMs = performance.now() - record.startMono;
+  if (status >= 400 && record.errorType === null) record.errorType = errorTypeOfStatus(status);
+  for (const observe of runtime.observers) {
+    try {
+      observe(record);
+    } catch (e) {
+      console.error(`gwc: an observer failed on request ${record.id}: ${(e as Error)?.message ?? e}`);
+    }
+  }
+}
+
+async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean, record: RequestRecord): Promise<void> {
+  const requestId = record.id;
+  const path = record.path;
   try {
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
@@ -83,7 +114,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
-    if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, requestId, signal);
+    if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, record, signal);
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
       throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown request URL: ${req.method} ${path}.`);
@@ -91,38 +122,49 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     if (req.method !== "POST") {
       throw new HttpError(405, "invalid_request_error", "method_not_allowed", `${path} takes POST, not ${req.method}.`, { allow: "POST" });
     }
+    record.operation = OPERATIONS[endpoint];
     const vk = gateway.governance.identify(req.headers);
+    record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
     const parsed = parseJson(raw);
     if (typeof parsed.model !== "string" || parsed.model === "") throw badRequest("You must provide a model parameter.", "missing_model", "model");
     if (parsed.stream !== undefined && typeof parsed.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
     const stream = parsed.stream === true && endpoint !== "embeddings";
-    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, requestId, signal, vk);
+    record.model = parsed.model;
+    record.stream = stream;
+    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk);
   } catch (e) {
     if (res.headersSent) {
       res.destroy();
       return;
     }
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
+    record.errorType = err.errorType;
     if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
     json(res, err.status, err.body(), requestId, err.headers);
   }
 }
 
 /** Anthropic's Messages API over the same routing; errors in Anthropic's shape. */
-async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requestId: string, signal: CallerSignal): Promise<void> {
+async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResponse, record: RequestRecord, signal: CallerSignal): Promise<void> {
+  const requestId = record.id;
+  record.operation = "chat";
   try {
     const vk = gateway.governance.identify(req.headers);
+    record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
     const json = toOpenAI(parseJson(raw));
     const body = Buffer.from(JSON.stringify(json));
-    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), requestId, signal, vk);
+    record.model = typeof json.model === "string" ? json.model : null;
+    record.stream = json.stream === true;
+    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk);
   } catch (e) {
     if (res.headersSent) {
       res.destroy();
       return;
     }
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request.");
+    record.errorType = err.errorType;
     res.writeHead(err.status, { "content-type": "application/json", "x-request-id": requestId, ...err.headers });
     res.end(JSON.stringify(anthropicError(err.status, err.message)));
   }

@@ -9,6 +9,13 @@ import type { StreamTranslator, Usage } from "./providers/adapter.ts";
 
 type UpstreamBody = AsyncIterable<Buffer> & { destroy(): void };
 
+/** How a stream ended: failed before anything was sent (fail over), or sent, with its usage; `interrupted` when it ended with an error event. */
+export interface Streamed {
+  failure?: Failure;
+  usage?: Usage;
+  interrupted?: boolean;
+}
+
 /** An event that carries a usage object (not `"usage":null`). */
 const USAGE = /"usage"\s*:\s*\{/;
 
@@ -24,7 +31,7 @@ export async function translateStream(
   ctx: RequestContext,
   model: string,
   commit: () => void,
-): Promise<{ failure?: Failure; usage?: Usage }> {
+): Promise<Streamed> {
   const { res } = ctx;
   const translator = acct.adapter!.stream!(ctx.req, model);
   const wantsUsage = (ctx.req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
@@ -80,7 +87,7 @@ export async function translateStream(
     acct.health.failure();
     const event = { error: { message: `${failure} (account ${acct.id}); the answer is incomplete.`, type: "upstream_error", code: "stream_interrupted", param: null } };
     res.end(`data: ${JSON.stringify(event)}\n\n`);
-    return { usage };
+    return { usage, interrupted: true };
   }
   if (wantsUsage && usage !== undefined && last !== undefined) {
     const u = {
@@ -110,7 +117,7 @@ export async function relayStream(
   ctx: RequestContext,
   injected: boolean,
   commit: () => void,
-): Promise<{ failure?: Failure; usage?: Usage }> {
+): Promise<Streamed> {
   const { res } = ctx;
   const adapter = acct.adapter!;
   const chunks = body[Symbol.asyncIterator]();
@@ -193,7 +200,7 @@ export async function relayStream(
   } else {
     res.end();
   }
-  return { usage };
+  return { usage, interrupted: failure !== undefined };
 }
 
 /** An SSE event's data lines, joined. */
