@@ -1,4 +1,5 @@
 import type { Worker } from "node:cluster";
+import { HttpError } from "./errors.ts";
 import type { CountLine, MoneyLine, StateStore, StoreStatus } from "./state-store.ts";
 import { MemoryStore } from "./state-store.ts";
 import { StoreMirror } from "./store-mirror.ts";
@@ -31,6 +32,8 @@ interface Answer {
 }
 
 const REFRESH_MS = 250;
+const ASK_TIMEOUT_MS = 2000;
+const NOTHING = () => {};
 
 /** The worker's side: every call is a message to the primary; the synchronous views read a mirror. */
 export class IpcStore implements StateStore {
@@ -50,7 +53,7 @@ export class IpcStore implements StateStore {
     });
     this.#timer = setInterval(() => {
       const { money, counts } = this.#mirror.watched();
-      if (money.length + counts.length > 0) void this.#ask("read", [money, counts]);
+      if (money.length + counts.length > 0) this.#ask("read", [money, counts]).catch(() => {});
     }, REFRESH_MS);
     this.#timer.unref();
   }
@@ -59,12 +62,13 @@ export class IpcStore implements StateStore {
     return this.#ask("reserve", [lines, amount]).then((a) => a.result as number);
   }
 
+  // Settling never fails the request it settles: a primary that does not answer has lost its state anyway.
   settle(keys: readonly string[], reserved: number, actual: number): Promise<void> {
-    return this.#ask("settle", [keys, reserved, actual]).then(() => {});
+    return this.#ask("settle", [keys, reserved, actual]).then(NOTHING, NOTHING);
   }
 
   cancel(keys: readonly string[], reserved: number): Promise<void> {
-    return this.#ask("cancel", [keys, reserved]).then(() => {});
+    return this.#ask("cancel", [keys, reserved]).then(NOTHING, NOTHING);
   }
 
   count(lines: readonly CountLine[], cost: number, force = false): Promise<number> {
@@ -76,7 +80,7 @@ export class IpcStore implements StateStore {
   }
 
   release(key: string): Promise<void> {
-    return this.#ask("release", [key]).then(() => {});
+    return this.#ask("release", [key]).then(NOTHING, NOTHING);
   }
 
   money(key: string): { spent: number; reserved: number } {
@@ -95,10 +99,19 @@ export class IpcStore implements StateStore {
     clearInterval(this.#timer);
   }
 
+  /** One call to the primary; a primary that does not answer within ASK_TIMEOUT_MS fails it with 503, never a hang. */
   #ask(op: Op, args: unknown[]): Promise<Answer> {
     const id = ++this.#next;
-    return new Promise((ok) => {
-      this.#waiting.set(id, ok);
+    return new Promise((ok, fail) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        fail(new HttpError(503, "server_error", "state_unavailable", "The gateway's primary process, which keeps budgets and rate limits, did not answer. Retry shortly.", { "retry-after": "1" }, null, "state_unavailable"));
+      }, ASK_TIMEOUT_MS);
+      this.#waiting.set(id, (a) => {
+        clearTimeout(timer);
+        ok(a);
+      });
+      if (this.channel.connected !== true) return;
       this.channel.send!({ gwcState: id, op, args } satisfies Request);
     });
   }

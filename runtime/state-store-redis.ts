@@ -74,8 +74,9 @@ export class RedisStore implements StateStore {
       // Reconnect with backoff: 100 ms doubling to 2 s, jittered so instances do not reconnect in step.
       retryStrategy: (times) => Math.min(2000, 100 * 2 ** Math.min(times, 5)) * (0.75 + Math.random() / 2),
       lazyConnect: false,
-      // Scripts sent in the same tick by concurrent requests go out in one write.
-      enableAutoPipelining: true,
+      // Not enableAutoPipelining: with the offline queue off, an auto-pipelined
+      // script sent to a fresh connection could wait forever (no command timeout
+      // applies to it); test/redis/workers.test.ts caught a request hanging.
     });
     for (const [name, lua] of Object.entries({ reserve: RESERVE, settle: SETTLE, acquire: ACQUIRE, count: COUNT, renew: RENEW, read: READ })) {
       // defineCommand sends EVALSHA and falls back to EVAL when Redis has not seen the script (after a restart too).

@@ -8,42 +8,19 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { account } from "../runtime/harness.ts";
+import { chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, usageOf } from "./fleet.ts";
 import { freePort, startRedis, type RedisProcess } from "./redis-server.ts";
 
 const GWC = resolve("build/gwc.mjs");
-const KEYS = { K_BUDGET: "gwc-budget-0123456789", K_RATE: "gwc-rate-0123456789", K_CONC: "gwc-conc-0123456789", K_STREAM: "gwc-stream-0123456789", K_FREE: "gwc-free-0123456789", GWC_ADMIN: "gwc-admin-0123456789" };
-/** $100 per million tokens: a request of this test reserves 2.5 m nano-USD ($0.0025) and spends far less. */
-const PRICE = { input_per_mtok_usd: 100, output_per_mtok_usd: 100 };
 const BUDGET_USD = 0.05;
-/** $100 per million tokens in nano-USD. */
-const NANO_PER_TOKEN = 100_000;
+const chat = (g: { port: number }, key: string, model?: string, extra?: object) => chatOn(g.port, key, model, extra);
+const usage = (g: { port: number }, id: string) => usageOf(g.port, id);
 
 let redis: RedisProcess;
 let fast: MockUpstream;
 let slow: MockUpstream;
 let dir: string;
 const gateways: { port: number; child: ChildProcess; log: string }[] = [];
-
-function config(ttl: string) {
-  return {
-    accounts: [account("fast", fast.url, 1), account("slow", slow.url, 0)],
-    routes: [
-      { model: "m", targets: [{ account: "fast" }] },
-      { model: "slow", targets: [{ account: "slow", weight: 1 }] },
-    ],
-    pricing: { m: PRICE, slow: PRICE },
-    virtual_keys: [
-      { id: "budget", key: "${K_BUDGET}", budget: { daily_limit_usd: BUDGET_USD } },
-      { id: "rate", key: "${K_RATE}", rate_limit: { request_max_limit: 30, request_reset_duration: "1h" } },
-      { id: "conc", key: "${K_CONC}", max_concurrent_requests: 4 },
-      { id: "stream", key: "${K_STREAM}", budget: { daily_limit_usd: 100 } },
-      { id: "free", key: "${K_FREE}" },
-    ],
-    server: { admin_key: "${GWC_ADMIN}" },
-    state: { redis: { url: "${REDIS_URL}", prefix: "test:", lease_ttl: ttl } },
-  };
-}
 
 async function startInstance(): Promise<{ port: number; child: ChildProcess; log: string }> {
   const port = await freePort();
@@ -57,34 +34,6 @@ async function startInstance(): Promise<{ port: number; child: ChildProcess; log
     child.once("exit", (code) => fail(new Error(`gateway exited ${code}: ${g.log}`)));
   });
   return g;
-}
-
-const chat = (g: { port: number }, key: string, model = "m", extra: object = {}) =>
-  fetch(`http://127.0.0.1:${g.port}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({ model, messages: [{ role: "user", content: "hello there" }], max_tokens: 5, ...extra }),
-  });
-
-async function usage(g: { port: number }, id: string): Promise<{ spent: number; reserved: number; inFlight: number; used?: number }> {
-  const res = await fetch(`http://127.0.0.1:${g.port}/v1/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_ADMIN}` } });
-  const body = (await res.json()) as { data: { key: string; budgets: { spent_usd: string; reserved_usd: string }[]; rate_limits: { requests?: { used: number } }[]; in_flight: number }[] };
-  const k = body.data.find((d) => d.key === id)!;
-  return {
-    spent: Math.round(Number(k.budgets[0]?.spent_usd ?? 0) * 1e9),
-    reserved: Math.round(Number(k.budgets[0]?.reserved_usd ?? 0) * 1e9),
-    inFlight: k.in_flight,
-    used: k.rate_limits[0]?.requests?.used,
-  };
-}
-
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Every instance's /readyz says it is connected to Redis again (reconnects back off up to 2 s). */
@@ -102,7 +51,7 @@ beforeAll(async () => {
   fast = await startOpenAIUpstream({ name: "fast", fallback: { kind: "ok", delayMs: 20 } });
   slow = await startOpenAIUpstream({ name: "slow", stream: { chunks: 400, intervalMs: 50 }, fallback: { kind: "ok", delayMs: 300 } });
   dir = tempDir();
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config("2s")));
+  writeFileSync(join(dir, "config.json"), JSON.stringify(fleetConfig({ fast: fast.url, slow: slow.url, budgetUsd: BUDGET_USD, maxConcurrent: 4, state: { redis: { url: "${REDIS_URL}", prefix: "test:", lease_ttl: "2s" } } })));
   const built = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
   expect(built.status, built.stderr).toBe(0);
   for (let i = 0; i < 3; i++) gateways.push(await startInstance());
@@ -125,11 +74,9 @@ describe("three gateway processes on one Redis", () => {
     );
     const served = answers.filter((a) => a.status === 200);
     expect(answers.every((a) => a.status === 200 || a.status === 402)).toBe(true);
-    // A reservation is (body bytes / 4 + max_tokens) tokens and settles lower, so at least cap / reservation are served.
-    const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: "hello there" }], max_tokens: 5 });
-    const reservation = (Math.ceil(body.length / 4) + 5) * NANO_PER_TOKEN;
-    expect(served.length).toBeGreaterThanOrEqual(Math.floor((BUDGET_USD * 1e9) / reservation));
-    const cost = served.reduce((n, a) => n + (a.body.usage!.prompt_tokens + a.body.usage!.completion_tokens) * NANO_PER_TOKEN, 0);
+    // Each settles below its reservation, so at least cap / reservation are served.
+    expect(served.length).toBeGreaterThanOrEqual(Math.floor((BUDGET_USD * 1e9) / RESERVATION));
+    const cost = served.reduce((n, a) => n + costOf(a.body.usage!), 0);
     const views = await eventually(
       () => Promise.all(gateways.map((g) => usage(g, "budget"))),
       (v) => v.every((u) => u.spent === v[0].spent && u.reserved === 0),
@@ -203,7 +150,7 @@ describe("three gateway processes on one Redis", () => {
     expect(back).toBe(200);
     const after = await eventually(() => usage(gateways[2], "budget"), (v) => v.spent === before.spent, 3000);
     expect(after.spent).toBe(before.spent);
-    const cost = (u.prompt_tokens + u.completion_tokens) * NANO_PER_TOKEN;
+    const cost = costOf(u);
     const stream = await eventually(() => usage(gateways[0], "stream"), (v) => v.spent >= streamBefore + cost, 5000);
     expect(stream.spent).toBeGreaterThanOrEqual(streamBefore + cost);
   });
