@@ -72,7 +72,9 @@ export class IpcStore implements StateStore {
   }
 
   count(lines: readonly CountLine[], cost: number, force = false): Promise<number> {
-    return this.#ask("count", [lines, cost, force]).then((a) => a.result as number);
+    const asked = this.#ask("count", [lines, cost, force]).then((a) => a.result as number);
+    // A forced count (tokens, an account's requests) comes after the answer: it never fails the request.
+    return force ? asked.catch(() => -1) : asked;
   }
 
   acquire(key: string, limit: number): Promise<boolean> {
