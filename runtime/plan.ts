@@ -191,5 +191,5 @@ export interface Plan {
   prices: [string, PlanPrice][];
   /** `redis` is absent when counters live in the embedded store. */
   state: { dir: string; snapshotIntervalMs: number; redis?: PlanRedis };
-  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null };
+  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null; uiApply: boolean };
 }

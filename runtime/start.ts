@@ -1,6 +1,7 @@
 import { PLAN_VERSION, type Plan } from "./plan.ts";
 import { Runtime, type Gateway } from "./gateway.ts";
 import { StartupError } from "./secrets.ts";
+import { ipcApplier } from "./apply-ipc.ts";
 import { createGatewayServer } from "./server.ts";
 import { openStore } from "./state-open.ts";
 import { isWorker, runPrimary, workerCount } from "./workers.ts";
@@ -12,7 +13,7 @@ const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
  * on SIGHUP (a new plan, same pools and breakers, no dropped requests), and
  * drains on SIGTERM/SIGINT.
  */
-export function start(plan: Plan, bundleUrl: string): void {
+export function start(plan: Plan, bundleUrl: string, configSource: string | null = null): void {
   const workers = workerCount();
   if (workers > 1 && !isWorker()) return runPrimary(plan, workers, log);
   let runtime: Runtime;
@@ -22,13 +23,15 @@ export function start(plan: Plan, bundleUrl: string): void {
     const opened = openStore(plan, process.env, log);
     ready = opened.ready;
     runtime = new Runtime(opened.store);
-    gateway = runtime.load(plan);
+    gateway = runtime.load(plan, process.env, configSource);
   } catch (e) {
     if (!(e instanceof StartupError)) throw e;
     log(`cannot start: ${e.message}`);
     process.exit(1);
   }
   describe(gateway);
+  // A worker's IPC channel leads to the --workers primary, not to `gwc serve`.
+  runtime.applyConfig = isWorker() ? undefined : ipcApplier();
   const gs = createGatewayServer(runtime, gateway);
   const port = Number(process.env.PORT ?? 8080);
   const host = process.env.HOST ?? "127.0.0.1";
@@ -42,13 +45,16 @@ export function start(plan: Plan, bundleUrl: string): void {
   process.on("SIGHUP", () => {
     const url = `${bundleUrl.split("?")[0]}?reload=${++generation}`;
     import(url)
-      .then((mod: { plan: Plan }) => {
+      .then((mod: { plan: Plan; configSource?: string | null }) => {
         if (mod.plan.version !== PLAN_VERSION) throw new StartupError(`the new bundle's plan version ${mod.plan.version} is not ${PLAN_VERSION}`);
-        gs.gateway = runtime.load(mod.plan);
+        gs.gateway = runtime.load(mod.plan, process.env, mod.configSource ?? null);
         describe(gs.gateway);
         log(`reloaded (config sha256 ${mod.plan.configSha256.slice(0, 12)})`);
       })
-      .catch((e: unknown) => log(`reload failed, still serving the previous config: ${(e as Error).message}`));
+      .catch((e: unknown) => {
+        runtime.noteLoad({ at: Date.now(), version: null, ok: false, message: (e as Error).message });
+        log(`reload failed, still serving the previous config: ${(e as Error).message}`);
+      });
   });
   let stopping = false;
   const stop = (signal: string) => {

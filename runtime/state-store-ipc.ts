@@ -1,6 +1,6 @@
 import type { Worker } from "node:cluster";
 import { HttpError } from "./errors.ts";
-import type { CountLine, MoneyLine, StateStore, StoreStatus } from "./state-store.ts";
+import type { CountLine, MoneyLine, StateStore, SharedStoreHealth } from "./state-store.ts";
 import { MemoryStore } from "./state-store.ts";
 import { StoreMirror } from "./store-mirror.ts";
 
@@ -93,8 +93,8 @@ export class IpcStore implements StateStore {
     return this.#mirror.counter(key);
   }
 
-  status(): StoreStatus {
-    return { store: "primary", connected: this.channel.connected === true };
+  health(): SharedStoreHealth {
+    return { ok: true, path: null, store: "primary", connected: this.channel.connected === true };
   }
 
   close(): void {

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { HttpError } from "./errors.ts";
 import type { PlanRedis } from "./plan.ts";
 import { ACQUIRE, COUNT, READ, RENEW, RESERVE, SETTLE } from "./redis-scripts.ts";
-import type { CountLine, MoneyLine, StateStore, StoreStatus } from "./state-store.ts";
+import type { CountLine, MoneyLine, StateStore, SharedStoreHealth } from "./state-store.ts";
 import { StoreMirror } from "./store-mirror.ts";
 
 /** A period's money line outlives its period this long, so late settles still land. */
@@ -113,8 +113,8 @@ export class RedisStore implements StateStore {
     });
   }
 
-  status(): StoreStatus {
-    return { store: "redis", connected: this.#connected, whenDown: this.config.whenDown };
+  health(): SharedStoreHealth {
+    return { ok: true, path: null, store: "redis", connected: this.#connected, whenDown: this.config.whenDown };
   }
 
   async reserve(lines: readonly MoneyLine[], amount: number): Promise<number> {

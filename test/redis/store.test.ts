@@ -39,12 +39,12 @@ describe("when_down: local", () => {
       await a.settle(["vk:x|daily|0"], 200, 200);
       expect(await b.reserve([line("vk:x|daily|0", 1000)], 10)).toBe(-1);
       await b.cancel(["vk:x|daily|0"], 10);
-      await until(() => a.status().connected && b.status().connected);
+      await until(() => a.health().connected && b.health().connected);
       // Let both renew so each knows there are two instances.
       await new Promise((r) => setTimeout(r, 1200));
 
       await server.stop();
-      await until(() => !a.status().connected, 3000);
+      await until(() => !a.health().connected, 3000);
       // Headroom last seen: 1000 − 200 = 800; two instances: 400 each.
       expect(await a.reserve([line("vk:x|daily|0", 1000)], 300)).toBe(-1);
       expect(await a.reserve([line("vk:x|daily|0", 1000)], 150)).toBe(0);
@@ -55,7 +55,7 @@ describe("when_down: local", () => {
       await expect(a.reserve([line("vk:never|daily|0", 1000)], 1)).rejects.toSatisfy((e) => e instanceof HttpError && e.code === "state_unavailable");
 
       await server.start();
-      await until(() => a.status().connected, 10_000);
+      await until(() => a.health().connected, 10_000);
       // 200 before, then 250 + 100 spent locally.
       await until(() => a.money("vk:x|daily|0").spent === 550, 5000);
       expect(await direct.hget("{local:}m:vk:x|daily|0", "s")).toBe("550");
@@ -72,13 +72,13 @@ describe("when_down: local", () => {
       await store.ready(3000);
       expect(await store.reserve([line("vk:y|daily|0", 1000)], 300)).toBe(-1);
       await server.stop();
-      await until(() => !store.status().connected, 3000);
+      await until(() => !store.health().connected, 3000);
       const t0 = Date.now();
       await expect(store.reserve([line("vk:y|daily|0", 1000)], 1)).rejects.toSatisfy((e) => e instanceof HttpError && e.status === 503);
       expect(Date.now() - t0).toBeLessThan(100);
       await store.settle(["vk:y|daily|0"], 300, 120);
       await server.start();
-      await until(() => store.status().connected, 10_000);
+      await until(() => store.health().connected, 10_000);
       await until(() => store.money("vk:y|daily|0").reserved === 0, 5000);
       expect(await direct.hmget("{reject:}m:vk:y|daily|0", "s", "r")).toEqual(["120", "0"]);
     } finally {
