@@ -14,8 +14,8 @@ export const KEYS = {
 export const NANO_PER_TOKEN = 100_000;
 const PRICE = { input_per_mtok_usd: 100, output_per_mtok_usd: 100 };
 const BODY = { messages: [{ role: "user", content: "hello there" }], max_tokens: 5 };
-/** What one request of `chat` reserves: (body bytes / 4 + max_tokens) tokens. */
-export const RESERVATION = (Math.ceil(JSON.stringify({ model: "m", ...BODY }).length / 4) + BODY.max_tokens) * NANO_PER_TOKEN;
+/** What one request of `chat` reserves: its body's bytes as input tokens (the most a provider can bill), plus max_tokens. */
+export const RESERVATION = (JSON.stringify({ model: "m", ...BODY }).length + BODY.max_tokens) * NANO_PER_TOKEN;
 
 /** Model `m` on a fast upstream, `slow` on a slow one; keys with a budget, a rate limit of 30, a concurrency cap, a large budget, and none. */
 export function fleetConfig(o: { fast: string; slow: string; budgetUsd: number; maxConcurrent: number; state: object }) {

@@ -12,7 +12,8 @@ import { chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, usa
 import { freePort, startRedis, type RedisProcess } from "./redis-server.ts";
 
 const GWC = resolve("build/gwc.mjs");
-const BUDGET_USD = 0.05;
+/** About 20 reservations. */
+const BUDGET_USD = 0.18;
 const chat = (g: { port: number }, key: string, model?: string, extra?: object) => chatOn(g.port, key, model, extra);
 const usage = (g: { port: number }, id: string) => usageOf(g.port, id);
 

@@ -11,7 +11,7 @@ import { chat, costOf, eventually, fleetConfig, KEYS, usageOf } from "./fleet.ts
 import { freePort, startRedis, type RedisProcess } from "./redis-server.ts";
 
 const GWC = resolve("build/gwc.mjs");
-const BUDGET_USD = 0.03;
+const BUDGET_USD = 0.1;
 
 let fast: MockUpstream;
 let slow: MockUpstream;
