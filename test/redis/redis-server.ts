@@ -1,8 +1,9 @@
 // A real redis-server for the tests: its own port and directory, AOF on
 // (appendfsync everysec, what the README asks operators for), stopped by PID.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
-import { tempDir } from "../helpers.ts";
+import { freePort, tempDir } from "../helpers.ts";
+
+export { freePort };
 
 export interface RedisProcess {
   port: number;
@@ -14,17 +15,6 @@ export interface RedisProcess {
   start(): Promise<void>;
   /** SIGKILL: no shutdown save at all, only what the AOF already had. */
   kill(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
 }
 
 export async function startRedis(): Promise<RedisProcess> {
