@@ -703,7 +703,9 @@ if (ONLY.has("instances")) {
     const ALL_CORES = `0-${CORES - 1}`;
     const startFree = async (bundle, env) => {
       const port = await freePort();
-      const child = spawnPinned(ALL_CORES, process.execPath, [...PROCESS_FLAGS, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, dirname(bundle));
+      // A directory of its own: its state dir (and lock) must not be another running gateway's.
+      const cwd = mkdtempSync(join(buildRoot, "run-"));
+      const child = spawnPinned(ALL_CORES, process.execPath, [...PROCESS_FLAGS, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, cwd);
       await waitFor(child, "stderr", env.GWC_WORKERS ? /\d+ workers serving/ : /listening on/, 15_000, "gateway");
       return { child, url: `http://127.0.0.1:${port}` };
     };
