@@ -191,5 +191,20 @@ export interface Plan {
   prices: [string, PlanPrice][];
   /** `redis` is absent when counters live in the embedded store. */
   state: { dir: string; snapshotIntervalMs: number; redis?: PlanRedis };
-  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null; uiApply: boolean };
+  server: {
+    maxBodyBytes: number;
+    shutdownTimeoutMs: number;
+    adminKeyEnv: string | null;
+    uiApply: boolean;
+    /** From a connection's first byte to its request's last header. */
+    headerTimeoutMs: number;
+    /** From the last header to the body's last byte. */
+    bodyTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open. */
+    keepAliveTimeoutMs: number;
+    /** Largest upstream stream event (SSE event, Bedrock frame); past it the stream fails. */
+    maxEventBytes: number;
+    /** Largest upstream JSON answer (or error body) read; past it the account fails. */
+    maxUpstreamBodyBytes: number;
+  };
 }
