@@ -43,7 +43,7 @@ const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(`--${name}`);
 const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const QUICK = flag("quick");
-const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile"];
+const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile", "instances"];
 const ONLY = new Set((option("only") ?? ALL.join(",")).split(","));
 for (const o of ONLY) if (!ALL.includes(o) && o !== "profile") usage(`unknown --only item '${o}'`);
 for (const a of argv) if (!/^--(quick|profile|steady-heap|(rounds|name|only)=.+)$/.test(a)) usage(`unknown option '${a}'`);
@@ -384,7 +384,7 @@ log(`${QUICK ? "quick" : "full"} run: ${S.rounds} rounds; ${meta.cpu}, ${CORES} 
   if (meta.otherCpuBeforeStartPct > 10) log(`WARNING: other processes are using ${meta.otherCpuBeforeStartPct}% of a core right now; results will be noisy`);
 }
 
-const needTraffic = ["latency", "throughput", "sse", "isolation"].some((o) => ONLY.has(o));
+const needTraffic = ["latency", "throughput", "sse", "isolation", "instances"].some((o) => ONLY.has(o));
 const mock = needTraffic || PROFILE ? await startMock() : undefined;
 const account = (id, url, extra = {}) => ({ id, provider: "openai", base_url: `${url}/v1`, api_key: "${OPENAI_API_KEY}", ...extra });
 
@@ -645,6 +645,103 @@ if (PROFILE) {
   log(`profiles done (${Math.round((Date.now() - started) / 1000)} s)`);
 }
 
+// ---------------------------------------------------------------------------
+// Item 8 (issue #16): several instances. The governed gateway over Redis beside
+// the same config over the embedded store, interleaved in the same rounds
+// (latency in the serial layout with Redis on core 0 too, throughput in the
+// load layout with Redis beside wrk and the mock on core 1); then `--workers 2`
+// against one process, everything unpinned, since two workers need both cores.
+// ---------------------------------------------------------------------------
+
+const instances = { rounds: [], workers: [] };
+if (ONLY.has("instances")) {
+  if (spawnSync("redis-server", ["--version"]).error !== undefined) {
+    instances.reason = "redis-server is not installed (apt-get install -y redis-server)";
+    log(`item 8 skipped: ${instances.reason}`);
+  } else {
+    const redisPort = await freePort();
+    const redisDir = mkdtempSync(join(tmpdir(), "gwc-bench-redis-"));
+    process.on("exit", () => rmSync(redisDir, { recursive: true, force: true }));
+    // What the README asks operators for: AOF, fsync every second.
+    const redis = spawnPinned(1, "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", redisDir, "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]);
+    await waitFor(redis, "stdout", /Ready to accept connections/, 10_000, "redis-server");
+    const REDIS_ENV = { ...GOV_ENV, REDIS_URL: `redis://127.0.0.1:${redisPort}` };
+    const withRedis = (config) => ({ ...config, state: { redis: { url: "${REDIS_URL}" } } });
+    const embedded = await startGateway(build("gov-embedded", governedConfig(mock.fast)), GOV_ENV);
+    const viaRedis = await startGateway(build("gov-redis", withRedis(governedConfig(mock.fast))), REDIS_ENV);
+    const auth = `Bearer ${GOV_KEY}`;
+    const pair = [
+      { name: "gov embedded", url: embedded.url, child: embedded.child },
+      { name: "gov redis", url: viaRedis.url, child: viaRedis.child },
+    ];
+    const redisOn = (kind) => pin(redis.pid, kind === "serial" ? 0 : 1);
+    for (const t of pair) {
+      await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth, core: layout("load") });
+      await wrk(t.url, { connections: 1, seconds: S.warmSec, auth, core: layout("serial") });
+    }
+    for (let r = 0; r < Math.min(S.rounds, 3); r++) {
+      const round = {};
+      let core = layout("serial");
+      redisOn("serial");
+      for (const t of rotate(pair, r)) {
+        const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth, core });
+        round[t.name] = { p50Us: w.p50_us, p99Us: w.p99_us, errors: w.errorCount };
+      }
+      core = layout("load");
+      redisOn("load");
+      for (const t of rotate(pair, r)) {
+        const w = await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth, core });
+        Object.assign(round[t.name], { rps: w.rps, errors: round[t.name].errors + w.errorCount });
+      }
+      instances.rounds.push(round);
+    }
+    await stop(embedded.child);
+    await stop(viaRedis.child);
+    log(`item 8, Redis beside the embedded store, done (${Math.round((Date.now() - started) / 1000)} s)`);
+
+    // --workers 2 against one process: the plain gateway, and the governed one over Redis.
+    const ALL_CORES = `0-${CORES - 1}`;
+    const startFree = async (bundle, env) => {
+      const port = await freePort();
+      // A directory of its own: its state dir (and lock) must not be another running gateway's.
+      const cwd = mkdtempSync(join(buildRoot, "run-"));
+      const child = spawnPinned(ALL_CORES, process.execPath, [...PROCESS_FLAGS, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, cwd);
+      await waitFor(child, "stderr", env.GWC_WORKERS ? /\d+ workers serving/ : /listening on/, 15_000, "gateway");
+      return { child, url: `http://127.0.0.1:${port}` };
+    };
+    if (mock) pin(mock.child.pid, ALL_CORES);
+    pin(process.pid, ALL_CORES);
+    const redisBundle = join(buildRoot, "gov-redis", "dist", "gateway.mjs");
+    const cases = [
+      { name: "plain", bundle: plainBundle ?? build("plain", { accounts: [account("mock", mock.fast)] }), env: {}, auth: "" },
+      { name: "gov redis", bundle: redisBundle, env: REDIS_ENV, auth },
+    ];
+    for (const c of cases) {
+      const one = await startFree(c.bundle, c.env);
+      const two = await startFree(c.bundle, { ...c.env, GWC_WORKERS: "2" });
+      const pairW = [
+        { name: "1 process", ...one },
+        { name: "--workers 2", ...two },
+      ];
+      for (const t of pairW) await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: c.auth, core: ALL_CORES });
+      const runs = [];
+      for (let r = 0; r < Math.min(S.rounds, 3); r++) {
+        const run = {};
+        for (const t of rotate(pairW, r)) {
+          const w = await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: c.auth, core: ALL_CORES });
+          run[t.name] = { rps: w.rps, p50Us: w.p50_us, errors: w.errorCount };
+        }
+        runs.push(run);
+      }
+      instances.workers.push({ config: c.name, runs });
+      await stop(one.child);
+      await stop(two.child);
+    }
+    await stop(redis);
+    log(`item 8, --workers 2, done (${Math.round((Date.now() - started) / 1000)} s)`);
+  }
+}
+
 for (const t of targets) if (t.child) await stop(t.child);
 if (mock) await stop(mock.child);
 
@@ -901,6 +998,23 @@ if (profiles) {
     for (const t of p.inclusive.slice(0, 25)) out(`  ${String(t.totalPct).padStart(5)}%  ${t.fn}`);
   }
 }
+if (instances.rounds.length > 0) {
+  const m = (name, key) => median(instances.rounds.map((r) => r[name][key]));
+  const direct = summary.latency?.p50Us?.direct;
+  instances.summary = Object.fromEntries(["gov embedded", "gov redis"].map((n) => [n, { p50Us: m(n, "p50Us"), p99Us: m(n, "p99Us"), rps: m(n, "rps"), errors: instances.rounds.reduce((a, r) => a + r[n].errors, 0) }]));
+  const E = instances.summary["gov embedded"];
+  const R = instances.summary["gov redis"];
+  out();
+  out("Item 8, several instances: the governed gateway over Redis (one Lua script per admission, reserve, settle and token count) beside the embedded store, same rounds:");
+  out(table(["store", "latency p50", "latency p99", `throughput (${THROUGHPUT_CONNECTIONS} conns)`, "errors"], [E, R].map((x, i) => [i === 0 ? "embedded" : "redis", us(x.p50Us), us(x.p99Us), `${fx(x.rps, 0)} req/s`, x.errors])));
+  out(`  Redis adds ${us(R.p50Us - E.p50Us)} at p50 (goal ≤ +150 µs)${direct === undefined ? "" : `; added over direct: ${us(R.p50Us - direct)}`}, and serves ${fx(R.rps / E.rps)}x the embedded store's throughput (goal ≥ 0.7x)`);
+}
+for (const w of instances.workers) {
+  const one = median(w.runs.map((r) => r["1 process"].rps));
+  const two = median(w.runs.map((r) => r["--workers 2"].rps));
+  w.summary = { oneRps: one, twoRps: two, ratio: two / one };
+  out(`Item 8, ${w.config}: --workers 2 ${fx(two, 0)} req/s against one process's ${fx(one, 0)} req/s = ${fx(two / one)}x (unpinned; wrk and the mock share the ${CORES} cores)`);
+}
 const foreign = [...rounds.map((r) => r.foreignCpuPct), ...isolation.rounds.map((r) => r.foreignCpuPct)].filter((x) => Number.isFinite(x));
 if (foreign.length > 0) {
   out();
@@ -917,6 +1031,6 @@ console.log(lines.join("\n"));
 
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${NAME}.json`);
-writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, rounds, isolation, micro, compile, profiles, table: lines }, null, 2) + "\n");
+writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, rounds, isolation, micro, compile, profiles, instances, table: lines }, null, 2) + "\n");
 log(`wrote ${file.slice(root.length + 1)}`);
 process.exit(0);

@@ -201,6 +201,14 @@ export function check(config: Config, bag: DiagnosticBag): void {
   duration(config.server?.shutdown_timeout, "/server/shutdown_timeout", bag);
   for (const key of ["header_timeout", "body_timeout", "keep_alive_timeout"] as const) duration(config.server?.[key], `/server/${key}`, bag);
   duration(config.state?.snapshot_interval, "/state/snapshot_interval", bag);
+  const redis = config.state?.redis;
+  if (redis !== undefined) {
+    envRef(redis.url, "/state/redis/url", "url", bag);
+    const ttl = duration(redis.lease_ttl, "/state/redis/lease_ttl", bag);
+    if (ttl !== undefined && ttl < 1000) {
+      bag.error("GWC_E_LEASE_TTL", "/state/redis/lease_ttl", `lease_ttl must be at least 1s: leases are renewed every third of it, and a shorter one expires under a healthy instance's feet.`);
+    }
+  }
   checkPrices(config, accountIds, bag);
 }
 

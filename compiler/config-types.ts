@@ -11,7 +11,7 @@ export interface Config {
   teams?: TeamConfig[];
   virtual_keys?: VirtualKeyConfig[];
   pricing?: Record<string, PriceConfig>;
-  state?: { dir?: string; snapshot_interval?: string };
+  state?: { dir?: string; snapshot_interval?: string; redis?: RedisConfig };
   server?: {
     max_body_bytes?: number;
     shutdown_timeout?: string;
@@ -116,4 +116,11 @@ export interface PriceConfig {
   output_per_mtok_usd: number;
   cached_input_per_mtok_usd?: number;
   cache_write_per_mtok_usd?: number;
+}
+
+export interface RedisConfig {
+  url: string;
+  prefix?: string;
+  lease_ttl?: string;
+  when_down?: "reject" | "local";
 }

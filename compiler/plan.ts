@@ -10,13 +10,14 @@ import {
   type PlanBudget,
   type PlanPool,
   type PlanPrice,
+  type PlanRedis,
   type PlanRateLimit,
   type PlanRoute,
   type PlanTarget,
   type BudgetLevel,
 } from "../runtime/plan.ts";
 import { buildAliasTable } from "./alias-table.ts";
-import type { BudgetConfig, Config, PoolConfig, PriceConfig, RateLimitConfig, RouteConfig } from "./config-types.ts";
+import type { BudgetConfig, Config, PoolConfig, PriceConfig, RateLimitConfig, RedisConfig, RouteConfig } from "./config-types.ts";
 import { parseDuration, parseEnvRef } from "./durations.ts";
 import { flattenRoute, type RouteNode } from "./failover-graph.ts";
 import { AZURE_API_VERSION, PROVIDERS } from "./provider-defaults.ts";
@@ -198,7 +199,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
     budgets,
     virtualKeys,
     prices: [...priceEntries],
-    state: { dir: config.state?.dir ?? ".gwc-state", snapshotIntervalMs: ms(config.state?.snapshot_interval ?? "1s") },
+    state: { dir: config.state?.dir ?? ".gwc-state", snapshotIntervalMs: ms(config.state?.snapshot_interval ?? "1s"), ...redisPlan(config.state?.redis) },
     server: {
       maxBodyBytes: config.server?.max_body_bytes ?? 4 * 1024 * 1024,
       shutdownTimeoutMs: ms(config.server?.shutdown_timeout ?? "30s"),
@@ -224,6 +225,14 @@ export function stableKey(...kindIdPairs: string[]): string {
   const parts: string[] = [];
   for (let i = 0; i < kindIdPairs.length; i += 2) parts.push(`${kindIdPairs[i]}:${escape(kindIdPairs[i + 1])}`);
   return parts.join("/");
+}
+
+/** `{ redis }` when the config shares counters through Redis; nothing otherwise, so plans without it keep their shape. */
+function redisPlan(redis: RedisConfig | undefined): { redis?: PlanRedis } {
+  if (redis === undefined) return {};
+  return {
+    redis: { urlEnv: parseEnvRef(redis.url)!, prefix: redis.prefix ?? "gwc:", leaseTtlMs: ms(redis.lease_ttl ?? "30s"), whenDown: redis.when_down ?? "reject" },
+  };
 }
 
 function ms(duration: string): number {

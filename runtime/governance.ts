@@ -179,20 +179,34 @@ export class Governance {
     const full = tokenLines.findIndex((l) => this.store.counter(l.key) >= l.limit);
     if (full >= 0) throw rateLimited("tokens", tokenLines[full], now);
     const requestLines = this.#windowLines(limits, "req", now);
+    // A promise resolved with a promise settles to its value: this is at most one promise of an Admission.
     return whenReady(requestLines.length === 0 ? -1 : this.store.count(requestLines, 1), (denied) => {
       if (denied >= 0) throw rateLimited("requests", requestLines[denied], now);
       return this.#occupy(key, this.#rateHeaders(requestLines, tokenLines, now));
-    });
+    }) as MaybePromise<Admission>;
   }
 
-  /** Takes a concurrency slot when the key has a cap. */
-  #occupy(key: PlanVirtualKey | undefined, headers: Record<string, string>): Admission {
+  /** Takes a concurrency slot when the key has a cap: in the store when it is shared by several processes, else here. */
+  #occupy(key: PlanVirtualKey | undefined, headers: Record<string, string>): MaybePromise<Admission> {
     let release = () => {};
     if (key !== undefined && key.maxConcurrent > 0) {
-      const current = this.inflight.get(key.id) ?? 0;
-      if (current >= key.maxConcurrent) {
-        throw new HttpError(429, "rate_limit_error", "concurrency_limit", `Key '${key.id}' already has ${current} requests in flight, its limit.`, { "retry-after": "1" });
+      const store = this.store;
+      if (store.acquire !== undefined && store.release !== undefined) {
+        const slot = `conc|${key.id}`;
+        return whenReady(store.acquire(slot, key.maxConcurrent), (taken) => {
+          if (!taken) throw concurrencyLimited(key, key.maxConcurrent);
+          this.inflight.set(key.id, (this.inflight.get(key.id) ?? 0) + 1);
+          return {
+            headers,
+            release: () => {
+              this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
+              void store.release!(slot);
+            },
+          };
+        });
       }
+      const current = this.inflight.get(key.id) ?? 0;
+      if (current >= key.maxConcurrent) throw concurrencyLimited(key, current);
       this.inflight.set(key.id, current + 1);
       release = () => this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
     }
@@ -451,6 +465,10 @@ function resetText(line: WindowLine, now: number): string {
     line.resetText = `${seconds}s`;
   }
   return line.resetText;
+}
+
+function concurrencyLimited(key: PlanVirtualKey, current: number): HttpError {
+  return new HttpError(429, "rate_limit_error", "concurrency_limit", `Key '${key.id}' already has ${current} requests in flight, its limit.`, { "retry-after": "1" });
 }
 
 function rateLimited(kind: "requests" | "tokens", line: CountLine, now: number): HttpError {

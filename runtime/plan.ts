@@ -192,6 +192,16 @@ export interface PlanPrice {
   cacheWriteNano: number;
 }
 
+/** Counters shared through Redis by every instance (see runtime/state-store-redis.ts). */
+export interface PlanRedis {
+  /** Environment variable holding the redis:// URL (it may carry a password): resolved at start-up. */
+  urlEnv: string;
+  /** Starts every key, inside a hash tag: `{gwc:}m:…`, so one gateway's keys share one Cluster slot. */
+  prefix: string;
+  leaseTtlMs: number;
+  whenDown: "reject" | "local";
+}
+
 export interface Plan {
   version: typeof PLAN_VERSION;
   gwcVersion: string;
@@ -209,7 +219,8 @@ export interface Plan {
   budgets: PlanBudget[];
   virtualKeys: PlanVirtualKey[];
   prices: [string, PlanPrice][];
-  state: { dir: string; snapshotIntervalMs: number };
+  /** `redis` is absent when counters live in the embedded store. */
+  state: { dir: string; snapshotIntervalMs: number; redis?: PlanRedis };
   server: {
     maxBodyBytes: number;
     shutdownTimeoutMs: number;

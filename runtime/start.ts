@@ -4,6 +4,8 @@ import { Runtime, type Gateway } from "./gateway.ts";
 import { StartupError } from "./secrets.ts";
 import { ipcApplier } from "./apply-ipc.ts";
 import { createGatewayServer } from "./server.ts";
+import { openStore } from "./state-open.ts";
+import { isWorker, runPrimary, workerCount } from "./workers.ts";
 
 const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
 
@@ -13,9 +15,15 @@ const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
  * drains on SIGTERM/SIGINT.
  */
 export function start(plan: Plan, bundleUrl: string, configSource: string | null = null): void {
-  const runtime = new Runtime();
+  const workers = workerCount();
+  if (workers > 1 && !isWorker()) return runPrimary(plan, workers, log);
+  let runtime: Runtime;
+  let ready: Promise<void>;
   let gateway;
   try {
+    const opened = openStore(plan, process.env, log);
+    ready = opened.ready;
+    runtime = new Runtime(opened.store);
     gateway = runtime.load(plan, process.env, configSource);
   } catch (e) {
     if (!(e instanceof StartupError)) throw e;
@@ -23,7 +31,8 @@ export function start(plan: Plan, bundleUrl: string, configSource: string | null
     process.exit(1);
   }
   describe(gateway);
-  runtime.applyConfig = ipcApplier();
+  // A worker's IPC channel leads to the --workers primary, not to `gwc serve`.
+  runtime.applyConfig = isWorker() ? undefined : ipcApplier();
   const gs = createGatewayServer(runtime, gateway);
   const port = Number(process.env.PORT ?? 8080);
   const host = process.env.HOST ?? "127.0.0.1";
@@ -33,10 +42,13 @@ export function start(plan: Plan, bundleUrl: string, configSource: string | null
     process.exit(1);
   };
   gs.server.once("error", cannotListen);
-  gs.server.listen(port, host, () => {
-    gs.server.off("error", cannotListen);
-    log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`);
-  });
+  // Listen once the store answers (or has had its chance): Redis, a few seconds at most.
+  void ready.then(() =>
+    gs.server.listen(port, host, () => {
+      gs.server.off("error", cannotListen);
+      log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`);
+    }),
+  );
 
   let generation = 0;
   process.on("SIGHUP", () => {

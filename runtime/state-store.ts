@@ -44,6 +44,24 @@ export interface StateStore {
   money(key: string): { spent: number; reserved: number };
   counter(key: string): number;
   close(): MaybePromise<void>;
+  // Optional, and only on stores several processes share (Redis, the
+  // workers' primary); without them governance keeps these in the process.
+  /** Takes one of `limit` concurrency slots of `key`: true when taken. The slot returns on release, or when this process's lease ends. */
+  acquire?(key: string, limit: number): MaybePromise<boolean>;
+  release?(key: string): MaybePromise<void>;
+}
+
+/**
+ * What a shared store adds to its health() on /readyz: where counters live and
+ * whether that place answers. It stays `ok` while disconnected: every instance
+ * shares the same Redis (or primary), so taking them out of rotation helps no
+ * one, and requests with no budget or limit still flow.
+ */
+export interface SharedStoreHealth extends StoreHealth {
+  store: "redis" | "primary";
+  connected: boolean;
+  /** What governed requests get while not connected. */
+  whenDown?: "reject" | "local";
 }
 
 interface Money {

@@ -9,10 +9,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { tempDir } from "../helpers.ts";
+import { freePort, tempDir } from "../helpers.ts";
 import { startAnthropicUpstream, type MockAnthropicUpstream } from "../mocks/anthropic-upstream.ts";
 import { startGeminiUpstream, type GeminiMock } from "../mocks/gemini-upstream.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
@@ -30,17 +29,6 @@ export interface GatewayProcess {
   /** What the gateway wrote to stderr so far (start-up lines, warnings). */
   log(): string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
 }
 
 /**

@@ -65,6 +65,9 @@ export interface MockUpstream {
   /** Behaviors consumed in order, one per request; when empty, `fallback` applies. */
   queue: Behavior[];
   fallback: Behavior;
+  /** Requests being answered now, and the most at once so far. */
+  active: number;
+  peak: number;
   /** Every Responses API answer sent (the response object, and the stream's events), for comparing with what a client got. */
   answers: { path: string; body: any; events?: { type: string }[] }[];
   /** Closes the server and destroys open sockets (incl. hanging ones). */
@@ -302,6 +305,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
+    active: 0,
+    peak: 0,
     answers: [],
     close: srv.close,
   };
@@ -899,6 +904,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
   }
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    mock.peak = Math.max(mock.peak, ++mock.active);
+    res.once("close", () => mock.active--);
     handle(req, res).catch(() => {
       if (!gone(res) && !res.headersSent) sendJson(res, 500, defaultErrorBody(500));
       else res.socket?.destroy();
