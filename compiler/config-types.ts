@@ -11,8 +11,11 @@ export interface Config {
   virtual_keys?: VirtualKeyConfig[];
   pricing?: Record<string, PriceConfig>;
   state?: { dir?: string; snapshot_interval?: string };
-  server?: { max_body_bytes?: number; shutdown_timeout?: string; admin_key?: string };
+  server?: { max_body_bytes?: number; shutdown_timeout?: string; admin_key?: string; log_level?: LogLevel; access_log?: boolean };
+  observability?: { metrics?: boolean; per_key_metrics?: boolean; log_bodies?: boolean };
 }
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 export interface AccountConfig {
   id: string;

@@ -208,6 +208,13 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       maxBodyBytes: config.server?.max_body_bytes ?? 4 * 1024 * 1024,
       shutdownTimeoutMs: ms(config.server?.shutdown_timeout ?? "30s"),
       adminKeyEnv: config.server?.admin_key === undefined ? null : parseEnvRef(config.server.admin_key)!,
+      logLevel: config.server?.log_level ?? "info",
+      accessLog: config.server?.access_log ?? true,
+    },
+    observability: {
+      metrics: config.observability?.metrics ?? true,
+      perKeyMetrics: config.observability?.per_key_metrics ?? false,
+      logBodies: config.observability?.log_bodies ?? false,
     },
   };
 }

@@ -9,7 +9,10 @@ import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import { tracingConfigured } from "./observability.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
+import type { Tracing } from "./tracing.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
@@ -73,6 +76,10 @@ export class Runtime {
   readonly inflight = new Map<string, number>();
   /** Called once per request, when its response is over, with its record. */
   readonly observers: RequestObserver[] = [];
+  /** Prometheus metrics, when `observability.metrics` is on (see observability.ts). */
+  metrics: GatewayMetrics | undefined;
+  /** OTLP tracing, when its environment variables are set (see observability.ts). */
+  tracing: Tracing | undefined;
   #store: StateStore | undefined;
 
   /** `store` defaults to the embedded store, snapshotted to the first plan's state dir. */
@@ -101,7 +108,7 @@ export class Runtime {
       }
       used.add(config.id);
       let health = this.health.get(a.id);
-      if (health === undefined) this.health.set(a.id, (health = new AccountHealth(Date.now, this.board)));
+      if (health === undefined) this.health.set(a.id, (health = new AccountHealth(Date.now, this.board, a.id)));
       const context: AccountContext = {
         baseUrl: a.baseUrl,
         basePath: url.pathname.replace(/\/+$/, ""),
@@ -116,10 +123,15 @@ export class Runtime {
         retire(pool);
       }
     }
-    return new Gateway(plan, accounts, governance, this.board);
+    const gateway = new Gateway(plan, accounts, governance, this.board);
+    // Metrics, the access log and traces report tokens for every request, not only metered ones.
+    gateway.readUsage = plan.observability.metrics || plan.server.accessLog || tracingConfigured(env);
+    return gateway;
   }
 
   async close(): Promise<void> {
+    // Spans still buffered go out before the process ends; a collector that is down must not hold up the drain.
+    await this.tracing?.shutdown().catch(() => {});
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     await this.#store?.close();
   }
@@ -142,6 +154,8 @@ export class Gateway {
   readonly #reroutes = new Map<number, PlanRoute>();
   /** Routes none of whose members can be down for any reason but health (no account limit, a known wire). */
   readonly #plain = new WeakSet<PlanRoute>();
+  /** Read every answer's usage (and ask streams for it), metered or not: something observes it. */
+  readUsage = false;
 
   constructor(
     readonly plan: Plan,
@@ -305,12 +319,15 @@ export class Gateway {
         throw e;
       }
     }
-    const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
+    const metered = reservation !== undefined || this.readUsage || gov.metered(ctx.vk, target.account);
     const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
     let upstream: UpstreamRequest;
     try {
       const built = adapter.request(inbound, acct.context, upstreamModel);
       upstream = built instanceof Promise ? await built : built;
+      // Tracing on: the upstream's spans join the caller's trace under this attempt's span.
+      const traceparent = ctx.record.trace?.traceparent(attempt);
+      if (traceparent !== undefined) upstream = { ...upstream, headers: { ...upstream.headers, traceparent } };
     } catch (e) {
       // The adapter refused the request (e.g. something its provider cannot express).
       if (reservation !== undefined) await gov.cancel(reservation);
@@ -386,6 +403,7 @@ export class Gateway {
         committed = true;
         res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
         res.end(body);
+        if (ctx.record.requestBody !== null) ctx.record.responseBody = body.toString();
         // Relayed as it came: read the usage only once the caller has the answer.
         if (adapter.response === undefined && metered && served) usage = adapter.usage(usageView(body));
         return undefined;

@@ -1,6 +1,7 @@
 import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { HttpError } from "./errors.ts";
+import { event } from "./log.ts";
 import { periodBounds, PERIODS, type Period } from "./periods.ts";
 import type { Usage } from "./providers/adapter.ts";
 import type { Plan, PlanBudget, PlanPrice, PlanRateLimit, PlanRoute, PlanVirtualKey } from "./plan.ts";
@@ -88,6 +89,8 @@ export class Governance {
   readonly #budgetLines = new WeakMap<readonly number[], BudgetLines>();
   /** budgetsFor's answers, per key (index + 1; 0 is no key), then provider; [all, without the key's own]. */
   readonly #budgetSets: Map<string, [readonly number[], readonly number[]]>[] = [];
+  /** Budget lines already reported spent (see #announce). */
+  readonly #announced = new Set<string>();
 
   constructor(
     readonly plan: Plan,
@@ -254,10 +257,20 @@ export class Governance {
     return whenReady(this.store.reserve(lines, amount), (failed) => {
       if (failed >= 0) {
         const meta = metas[failed];
+        this.#announce(keys[failed], meta);
         throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]).spent);
       }
       return { keys, amount, price };
     });
+  }
+
+  /** A budget line found spent: one `budget_exhausted` event per line and period, not one per refused request. */
+  #announce(key: string, meta: LineMeta): void {
+    if (this.#announced.has(key)) return;
+    if (this.#announced.size >= 10_000) this.#announced.clear();
+    this.#announced.add(key);
+    const b = meta.budget;
+    event("budget_exhausted", { level: b.level, id: b.owner, period: meta.period, resets_at: new Date(meta.resetsAt).toISOString() }, `the ${meta.period} budget of ${b.level.replace("_", " ")} '${b.owner}' is spent`, "warn");
   }
 
   /** Every capped period of every budget in the set, as of `now`; shared until the first of them ends. */
@@ -314,34 +327,43 @@ export class Governance {
     const key = this.plan.virtualKeys[vk];
     const budgets = [...key.budgets, ...key.providerBudgets.map(([, b]) => b)].flatMap((b) => {
       const budget = this.plan.budgets[b];
-      return PERIODS.filter((p) => capOf(budget, p) >= 0).map((period) => {
-        const { start, end } = periodBounds(period, now);
-        const { spent, reserved } = this.store.money(`${budget.key}|${period}|${start}`);
-        const cap = capOf(budget, period);
-        return {
-          level: budget.level,
-          id: budget.owner,
-          period,
-          limit_usd: usd(cap),
-          spent_usd: usd(spent),
-          reserved_usd: usd(reserved),
-          remaining_usd: usd(Math.max(0, cap - spent - reserved)),
-          resets_at: new Date(end).toISOString(),
-        };
-      });
+      return this.budgetPeriods(budget, now).map(({ period, cap, spent, reserved, resetsAt }) => ({
+        level: budget.level,
+        id: budget.owner,
+        period,
+        limit_usd: usd(cap),
+        spent_usd: usd(spent),
+        reserved_usd: usd(reserved),
+        remaining_usd: usd(Math.max(0, cap - spent - reserved)),
+        resets_at: new Date(resetsAt).toISOString(),
+      }));
     });
     const limits = key.rateLimits.map((rl) => ({
       id: rl.key,
       ...Object.fromEntries(
         (["req", "tok"] as const).flatMap((kind) => {
-          const line = this.#windowLine(rl, kind, now);
-          if (line === undefined) return [];
-          const used = this.store.counter(line.key);
-          return [[kind === "req" ? "requests" : "tokens", { limit: line.limit, used, remaining: Math.max(0, line.limit - used), resets_at: new Date(line.expiresAt).toISOString() }]];
+          const w = this.window(rl, kind, now);
+          if (w === undefined) return [];
+          return [[kind === "req" ? "requests" : "tokens", { limit: w.limit, used: w.used, remaining: Math.max(0, w.limit - w.used), resets_at: new Date(w.resetsAt).toISOString() }]];
         }),
       ),
     }));
     return { object: "usage", key: key.id, budgets, rate_limits: limits, in_flight: this.inflight.get(key.id) ?? 0 };
+  }
+
+  /** A budget's capped periods as of `now`, in nano-USD (the usage view and the budget gauges). */
+  budgetPeriods(budget: PlanBudget, now: number): { period: Period; cap: number; spent: number; reserved: number; resetsAt: number }[] {
+    return PERIODS.filter((p) => capOf(budget, p) >= 0).map((period) => {
+      const { start, end } = periodBounds(period, now);
+      const { spent, reserved } = this.store.money(`${budget.key}|${period}|${start}`);
+      return { period, cap: capOf(budget, period), spent, reserved, resetsAt: end };
+    });
+  }
+
+  /** A rate limit's current window of one kind, if it has that kind (the usage view and the rate-limit gauges). */
+  window(rl: PlanRateLimit, kind: "req" | "tok", now: number): { limit: number; used: number; resetsAt: number } | undefined {
+    const line = this.#windowLine(rl, kind, now);
+    return line === undefined ? undefined : { limit: line.limit, used: this.store.counter(line.key), resetsAt: line.expiresAt };
   }
 
   /**

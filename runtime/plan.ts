@@ -180,5 +180,8 @@ export interface Plan {
   virtualKeys: PlanVirtualKey[];
   prices: [string, PlanPrice][];
   state: { dir: string; snapshotIntervalMs: number };
-  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null };
+  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null; logLevel: LogLevel; accessLog: boolean };
+  observability: { metrics: boolean; perKeyMetrics: boolean; logBodies: boolean };
 }
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";

@@ -5,6 +5,7 @@ import { CallerSignal } from "./caller-signal.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 
@@ -37,6 +38,7 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
       inFlight++;
       const signal = new CallerSignal();
       const record = newRecord(requestIdOf(req), req.method ?? "GET", pathOf(req.url ?? "/"));
+      if (runtime.tracing !== undefined) record.trace = runtime.tracing.begin(req.headers, record);
       res.once("close", () => {
         if (!res.writableFinished) {
           signal.abort();
@@ -45,7 +47,7 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
         if (--inFlight === 0) idle?.();
         finish(runtime, record, res.statusCode);
       });
-      handle(state.gateway, req, res, signal, draining, record).catch(() => res.destroy());
+      handle(state.gateway, req, res, signal, draining, record, runtime).catch(() => res.destroy());
     }),
     gateway,
     async shutdown() {
@@ -92,7 +94,7 @@ function finish(runtime: Runtime, record: RequestRecord, status: number): void {
   }
 }
 
-async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean, record: RequestRecord): Promise<void> {
+async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean, record: RequestRecord, runtime: Runtime): Promise<void> {
   const requestId = record.id;
   const path = record.path;
   try {
@@ -100,6 +102,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
       if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
+      if (path === "/metrics" && runtime.metrics !== undefined) return await metrics(runtime.metrics, res);
       if (path === "/v1/models") {
         const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
@@ -117,6 +120,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
+    if (gateway.plan.observability.logBodies) record.requestBody = raw.toString();
     const parsed = parseJson(raw);
     if (typeof parsed.model !== "string" || parsed.model === "") throw badRequest("You must provide a model parameter.", "missing_model", "model");
     if (parsed.stream !== undefined && typeof parsed.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
@@ -144,6 +148,7 @@ async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResp
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
+    if (gateway.plan.observability.logBodies) record.requestBody = raw.toString();
     const json = toOpenAI(parseJson(raw));
     const body = Buffer.from(JSON.stringify(json));
     record.model = typeof json.model === "string" ? json.model : null;
@@ -170,6 +175,13 @@ function usage(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requ
   }
   if (gov.open) throw new HttpError(404, "invalid_request_error", "no_virtual_keys", "This gateway has no virtual keys, so there is no per-key usage.");
   json(res, 200, gov.usageOf(gov.identify(req.headers), now), requestId);
+}
+
+/** Prometheus text. Only configured ids and counts are in it, so it needs no key (like /healthz). */
+async function metrics(m: GatewayMetrics, res: ServerResponse): Promise<void> {
+  const text = await m.text();
+  res.writeHead(200, { "content-type": m.contentType });
+  res.end(text);
 }
 
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {

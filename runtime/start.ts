@@ -1,34 +1,52 @@
 import { PLAN_VERSION, type Plan } from "./plan.ts";
 import { Runtime, type Gateway } from "./gateway.ts";
+import { configureLog, event, flushLog } from "./log.ts";
+import { installObservability, tracingConfigured } from "./observability.ts";
 import { StartupError } from "./secrets.ts";
 import { createGatewayServer } from "./server.ts";
 
-const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
+/**
+ * The process cannot start or serve: a JSON event on stdout for the log
+ * pipeline, the same words on stderr for the person at the terminal, exit 1.
+ */
+function fatal(name: string, message: string, fields: Record<string, unknown> = {}): never {
+  event(name, fields, message, "fatal");
+  flushLog();
+  process.stderr.write(`gwc: ${message}\n`);
+  process.exit(1);
+}
+
+const version = (plan: Plan) => plan.configSha256.slice(0, 12);
 
 /**
  * Runs the gateway as a process: listens on HOST:PORT, reloads its own bundle
  * on SIGHUP (a new plan, same pools and breakers, no dropped requests), and
- * drains on SIGTERM/SIGINT.
+ * drains on SIGTERM/SIGINT. Everything it says is a JSON line on stdout (log.ts).
  */
 export function start(plan: Plan, bundleUrl: string): void {
+  const logger = configureLog({ level: plan.server.logLevel });
   const runtime = new Runtime();
   let gateway;
   try {
     gateway = runtime.load(plan);
   } catch (e) {
     if (!(e instanceof StartupError)) throw e;
-    log(`cannot start: ${e.message}`);
-    process.exit(1);
+    fatal("start_failed", `cannot start: ${e.message}`);
   }
-  describe(gateway);
-  const gs = createGatewayServer(runtime, gateway);
   const port = Number(process.env.PORT ?? 8080);
   const host = process.env.HOST ?? "127.0.0.1";
-  gs.server.on("error", (e) => {
-    log(`cannot listen on ${host}:${port}: ${e.message}`);
-    process.exit(1);
-  });
-  gs.server.listen(port, host, () => log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`));
+  event(
+    "start",
+    { config_version: version(plan), gwc_version: plan.gwcVersion, routes: plan.routes.length, accounts: plan.accounts.length, metrics: plan.observability.metrics, access_log: plan.server.accessLog, tracing: tracingConfigured(process.env) },
+    `starting gwc ${plan.gwcVersion} with config ${version(plan)}`,
+  );
+  describe(gateway);
+  const gs = createGatewayServer(runtime, gateway);
+  gs.server.on("error", (e) => fatal("listen_failed", `cannot listen on ${host}:${port}: ${e.message}`, { host, port }));
+  installObservability(runtime, { current: () => gs.gateway, logger }).then(
+    () => gs.server.listen(port, host, () => event("listening", { host, port }, `listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`)),
+    (e: unknown) => fatal("start_failed", `cannot start tracing: ${(e as Error)?.message ?? e}`),
+  );
 
   let generation = 0;
   process.on("SIGHUP", () => {
@@ -37,19 +55,32 @@ export function start(plan: Plan, bundleUrl: string): void {
       .then((mod: { plan: Plan }) => {
         if (mod.plan.version !== PLAN_VERSION) throw new StartupError(`the new bundle's plan version ${mod.plan.version} is not ${PLAN_VERSION}`);
         gs.gateway = runtime.load(mod.plan);
+        configureLog({ level: mod.plan.server.logLevel });
+        runtime.metrics?.configLoaded(mod.plan);
+        runtime.metrics?.reload("success");
+        event("reload", { config_version: version(mod.plan) }, `reloaded config ${version(mod.plan)}`);
         describe(gs.gateway);
-        log(`reloaded (config sha256 ${mod.plan.configSha256.slice(0, 12)})`);
       })
-      .catch((e: unknown) => log(`reload failed, still serving the previous config: ${(e as Error).message}`));
+      .catch((e: unknown) => {
+        runtime.metrics?.reload("failure");
+        event("reload_failed", { error: (e as Error)?.message ?? String(e) }, "reload failed, still serving the previous config", "error");
+      });
   });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal}: draining in-flight requests (up to ${plan.server.shutdownTimeoutMs} ms)`);
+    const timeoutMs = gs.gateway.plan.server.shutdownTimeoutMs;
+    event("drain", { signal, timeout_ms: timeoutMs }, `${signal}: draining in-flight requests (up to ${timeoutMs} ms)`);
     gs.shutdown().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        event("stop", { signal }, "drained; exiting");
+        process.exit(0);
+      },
+      (e: unknown) => {
+        event("stop", { signal, error: (e as Error)?.message ?? String(e) }, "drain failed; exiting", "error");
+        process.exit(1);
+      },
     );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
@@ -59,7 +90,7 @@ export function start(plan: Plan, bundleUrl: string): void {
 function describe(gateway: Gateway): void {
   const unsupported = gateway.unsupportedAccounts();
   if (unsupported.length > 0) {
-    log(`WARNING: this runtime does not speak these accounts' providers yet; they get no traffic: ${unsupported.join(", ")}`);
+    event("unsupported_accounts", { accounts: unsupported }, `this runtime does not speak these accounts' providers yet; they get no traffic: ${unsupported.join(", ")}`, "warn");
   }
-  if (gateway.plan.virtualKeys.length === 0) log("WARNING: no virtual keys are configured: the gateway is OPEN to every caller");
+  if (gateway.plan.virtualKeys.length === 0) event("open_gateway", {}, "no virtual keys are configured: the gateway is OPEN to every caller", "warn");
 }

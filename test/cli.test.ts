@@ -124,7 +124,7 @@ describe("gwc build", () => {
     const child = spawn(process.execPath, [join(lonely, "gateway.mjs")], { cwd: lonely, env: { PATH: process.env.PATH, PORT: String(port), ...keys } });
     try {
       await new Promise<void>((ok, fail) => {
-        child.stderr.on("data", (d: Buffer) => d.toString().includes("listening") && ok());
+        child.stdout.on("data", (d: Buffer) => d.toString().includes('"event":"listening"') && ok());
         child.on("exit", (code) => fail(new Error(`gateway exited with ${code}`)));
       });
       const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as { data: { id: string }[] };

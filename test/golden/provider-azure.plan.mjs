@@ -192,6 +192,13 @@ export const plan = {
     server: {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
-        adminKeyEnv: null
+        adminKeyEnv: null,
+        logLevel: "info",
+        accessLog: true
+    },
+    observability: {
+        metrics: true,
+        perKeyMetrics: false,
+        logBodies: false
     }
 };
