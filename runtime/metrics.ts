@@ -15,8 +15,9 @@
 // (account, route, team, key), a provider name, a configured model name, a
 // status code or an error_type. A model the caller chose that the config does
 // not name (a catch-all route) is recorded as the route's id.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { Gateway, Runtime } from "./gateway.ts";
+import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from "./metric-series.ts";
 import type { Plan, PlanBudget, PlanRateLimit } from "./plan.ts";
 import type { RequestRecord } from "./request-record.ts";
 
@@ -61,15 +62,15 @@ export interface MetricsOptions {
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly #requestDuration: Histogram<(typeof REQUEST_LABELS)[number]>;
-  readonly #ttft: Histogram<(typeof REQUEST_LABELS)[number]>;
-  readonly #tokenUsage: Histogram<(typeof TOKEN_LABELS)[number]>;
-  readonly #tokens: Counter<"type">;
-  readonly #requests: Counter<"route" | "status_code" | "error_type">;
-  readonly #attempts: Counter<"account" | "provider" | "outcome">;
-  readonly #cost: Counter<"account" | "model">;
-  readonly #poolRejected: Counter<"provider">;
-  readonly #overhead: Histogram;
+  readonly #requestDuration: HistogramFamily;
+  readonly #ttft: HistogramFamily;
+  readonly #tokenUsage: HistogramFamily;
+  readonly #tokens: Record<"input" | "output" | "cache_read" | "cache_write", CounterSeries>;
+  readonly #requests: CounterFamily;
+  readonly #attempts: CounterFamily;
+  readonly #cost: CounterFamily;
+  readonly #poolRejected: CounterFamily;
+  readonly #overhead: HistogramSeries;
   readonly #configInfo: Gauge<"version">;
   readonly #reloads: Counter<"result">;
 
@@ -77,17 +78,20 @@ export class GatewayMetrics {
     private readonly runtime: Runtime,
     private readonly options: MetricsOptions,
   ) {
-    const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
-    this.#requestDuration = new Histogram({ name: "gen_ai_server_request_duration_seconds", help: "Time from a request's arrival to the end of its response (GenAI server request duration).", labelNames: REQUEST_LABELS, buckets: DURATION_BUCKETS, registers });
-    this.#ttft = new Histogram({ name: "gen_ai_server_time_to_first_token_seconds", help: "Streams: time from a request's arrival to the first byte of the answer sent to the caller.", labelNames: REQUEST_LABELS, buckets: TTFT_BUCKETS, registers });
-    this.#tokenUsage = new Histogram({ name: "gen_ai_client_token_usage", help: "Tokens per request as the provider reported them (input includes cached input).", labelNames: TOKEN_LABELS, buckets: TOKEN_BUCKETS, registers });
-    this.#tokens = new Counter({ name: "gwc_tokens_total", help: "Tokens as providers reported them: input (cached input included), output, cache_read, cache_write.", labelNames: ["type"], registers });
-    this.#requests = new Counter({ name: "gwc_requests_total", help: "Requests to the model endpoints, by route, the status the caller got and its error_type (empty on success).", labelNames: ["route", "status_code", "error_type"], registers });
-    this.#attempts = new Counter({ name: "gwc_attempts_total", help: "Tries at one account; outcome is ok or the attempt's error_type.", labelNames: ["account", "provider", "outcome"], registers });
-    this.#cost = new Counter({ name: "gwc_cost_usd_total", help: "What answers cost in USD (priced models only), by the account that served and the model it was sent.", labelNames: ["account", "model"], registers });
-    this.#poolRejected = new Counter({ name: "gwc_pool_rejected_total", help: "Attempts a provider pool refused because its connections and queue were full.", labelNames: ["provider"], registers });
-    this.#overhead = new Histogram({ name: "gwc_overhead_seconds", help: "Time the gateway itself added to a request: its duration minus the time spent waiting on upstreams.", buckets: OVERHEAD_BUCKETS, registers });
+    const registry = this.registry;
+    const registers = [registry];
+    collectDefaultMetrics({ register: registry });
+    this.#requestDuration = new HistogramFamily("gen_ai_server_request_duration_seconds", "Time from a request's arrival to the end of its response (GenAI server request duration).", REQUEST_LABELS, DURATION_BUCKETS, registry);
+    this.#ttft = new HistogramFamily("gen_ai_server_time_to_first_token_seconds", "Streams: time from a request's arrival to the first byte of the answer sent to the caller.", REQUEST_LABELS, TTFT_BUCKETS, registry);
+    this.#tokenUsage = new HistogramFamily("gen_ai_client_token_usage", "Tokens per request as the provider reported them (input includes cached input).", TOKEN_LABELS, TOKEN_BUCKETS, registry);
+    const tokens = new CounterFamily("gwc_tokens_total", "Tokens as providers reported them: input (cached input included), output, cache_read, cache_write.", ["type"], registry);
+    const token = (type: string) => tokens.series(type, () => ({ type }));
+    this.#tokens = { input: token("input"), output: token("output"), cache_read: token("cache_read"), cache_write: token("cache_write") };
+    this.#requests = new CounterFamily("gwc_requests_total", "Requests to the model endpoints, by route, the status the caller got and its error_type (empty on success).", ["route", "status_code", "error_type"], registry);
+    this.#attempts = new CounterFamily("gwc_attempts_total", "Tries at one account; outcome is ok or the attempt's error_type.", ["account", "provider", "outcome"], registry);
+    this.#cost = new CounterFamily("gwc_cost_usd_total", "What answers cost in USD (priced models only), by the account that served and the model it was sent.", ["account", "model"], registry, NANO);
+    this.#poolRejected = new CounterFamily("gwc_pool_rejected_total", "Attempts a provider pool refused because its connections and queue were full.", ["provider"], registry);
+    this.#overhead = new HistogramFamily("gwc_overhead_seconds", "Time the gateway itself added to a request: its duration minus the time spent waiting on upstreams.", [], OVERHEAD_BUCKETS, registry).series("", () => ({}));
     this.#configInfo = new Gauge({ name: "gwc_config_info", help: "1, labelled with the running config's version (the first 12 hex digits of its SHA-256).", labelNames: ["version"], registers });
     this.#reloads = new Counter({ name: "gwc_config_reloads_total", help: "Config reloads, by result (success or failure).", labelNames: ["result"], registers });
     this.#liveGauges(registers);
@@ -119,37 +123,49 @@ export class GatewayMetrics {
     this.#reloads.inc({ result });
   }
 
-  /** The per-request observer. */
+  /**
+   * The per-request observer. Each family is found by a key of label values
+   * (all configured ids, bounded by the config), so a request costs a few Map
+   * lookups and adds; the label objects are built once per series.
+   */
   readonly observe = (r: RequestRecord): void => {
     // Only the model endpoints are GenAI traffic; health checks and scrapes are not counted.
     if (r.operation === "other") return;
-    const plan = this.options.current().plan;
-    const models = modelsOf(plan);
+    const models = modelsOf(this.options.current().plan);
     const model = r.model !== null && models.has(r.model) ? r.model : (r.route ?? "");
     const last = r.attempts.length > 0 ? r.attempts[r.attempts.length - 1] : undefined;
     const provider = r.provider ?? last?.provider ?? "";
     const errorType = r.errorType ?? "";
-    const labels = { gen_ai_operation_name: r.operation, gen_ai_request_model: model, gen_ai_provider_name: provider, error_type: errorType };
-    this.#requestDuration.observe(labels, r.durationMs / 1000);
-    if (r.ttftMs !== null) this.#ttft.observe(labels, r.ttftMs / 1000);
+    const op = r.operation;
+    const key = `${op}\0${model}\0${provider}\0${errorType}`;
+    const labels = () => ({ gen_ai_operation_name: op, gen_ai_request_model: model, gen_ai_provider_name: provider, error_type: errorType });
+    this.#requestDuration.series(key, labels).observe(r.durationMs / 1000);
+    if (r.ttftMs !== null) this.#ttft.series(key, labels).observe(r.ttftMs / 1000);
     this.#overhead.observe(Math.max(0, r.durationMs - r.upstreamMs) / 1000);
-    this.#requests.inc({ route: r.route ?? "", status_code: r.status, error_type: errorType });
+    const route = r.route ?? "";
+    const status = String(r.status);
+    this.#requests.series(`${route}\0${status}\0${errorType}`, () => ({ route, status_code: status, error_type: errorType })).value++;
     for (const a of r.attempts) {
-      this.#attempts.inc({ account: a.account, provider: a.provider, outcome: a.errorType ?? "ok" });
-      if (a.errorType === "pool_full") this.#poolRejected.inc({ provider: a.provider });
+      const outcome = a.errorType ?? "ok";
+      this.#attempts.series(`${a.account}\0${a.provider}\0${outcome}`, () => ({ account: a.account, provider: a.provider, outcome })).value++;
+      if (a.errorType === "pool_full") this.#poolRejected.series(a.provider, () => ({ provider: a.provider })).value++;
     }
     const u = r.usage;
     if (u !== null) {
-      this.#tokenUsage.observe({ gen_ai_token_type: "input", gen_ai_request_model: model, gen_ai_provider_name: provider }, u.inputTokens);
-      this.#tokenUsage.observe({ gen_ai_token_type: "output", gen_ai_request_model: model, gen_ai_provider_name: provider }, u.outputTokens);
-      this.#tokens.inc({ type: "input" }, u.inputTokens);
-      this.#tokens.inc({ type: "output" }, u.outputTokens);
-      if (u.cacheReadTokens > 0) this.#tokens.inc({ type: "cache_read" }, u.cacheReadTokens);
-      if (u.cacheWriteTokens > 0) this.#tokens.inc({ type: "cache_write" }, u.cacheWriteTokens);
+      const at = `${model}\0${provider}`;
+      this.#tokenUsage.series(`input\0${at}`, () => ({ gen_ai_token_type: "input", gen_ai_request_model: model, gen_ai_provider_name: provider })).observe(u.inputTokens);
+      this.#tokenUsage.series(`output\0${at}`, () => ({ gen_ai_token_type: "output", gen_ai_request_model: model, gen_ai_provider_name: provider })).observe(u.outputTokens);
+      const t = this.#tokens;
+      t.input.value += u.inputTokens;
+      t.output.value += u.outputTokens;
+      t.cache_read.value += u.cacheReadTokens;
+      t.cache_write.value += u.cacheWriteTokens;
     }
     if (r.costNanoUsd !== null && r.costNanoUsd > 0 && r.account !== null) {
+      const account = r.account;
       const sent = r.responseModel !== null && models.has(r.responseModel) ? r.responseModel : model;
-      this.#cost.inc({ account: r.account, model: sent }, r.costNanoUsd / NANO);
+      // Summed in nano-USD (integers, exact), shown in USD.
+      this.#cost.series(`${account}\0${sent}`, () => ({ account, model: sent })).value += r.costNanoUsd;
     }
   };
 

@@ -69,7 +69,7 @@ describe("metric labels (property)", () => {
           }
         }
       }),
-      { numRuns: 60, examples: records.slice(0, 5).map((x) => [x]) },
+      { numRuns: 40, examples: records.slice(0, 5).map((x) => [x]) },
     );
   });
 });
