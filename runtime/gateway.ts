@@ -342,6 +342,7 @@ export class Gateway {
       if (reservation !== undefined) await gov.cancel(reservation);
       if (e instanceof PoolBusyError) {
         if (e.terminal) throw new HttpError(503, "server_error", "pool_full", `Request dropped: ${e.message}.`, {}, null, "pool_full");
+        attempt.errorType = "pool_full";
         return { account: acct.id, reason: e.message };
       }
       throw e;

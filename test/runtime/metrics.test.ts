@@ -226,4 +226,24 @@ describe("GET /metrics", () => {
       await off.close();
     }
   });
+
+  it("counts attempts a full pool refused", async () => {
+    const slowUp = await startOpenAIUpstream({ name: "slow", fallback: { kind: "ok", delayMs: 300 } });
+    const full = await startGateway(
+      { accounts: [{ id: "s", provider: "openai", base_url: slowUp.url, pool: { max_connections: 1, queue_size: 0, backpressure: "error" } }] },
+      { OPENAI_API_KEY: "k" },
+    );
+    try {
+      await installObservability(full.runtime, { current: () => full.server.gateway, env: {} });
+      const ask = () => fetch(`${full.v1}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] }) }).then((r) => r.status);
+      const statuses = await Promise.all([ask(), ask()]);
+      expect(statuses.sort()).toEqual([200, 502]);
+      const m = parseMetrics(await (await fetch(`${full.url}/metrics`)).text());
+      expect(sum(m, "gwc_pool_rejected_total", { provider: "openai" })).toBe(1);
+      expect(sum(m, "gwc_attempts_total", { account: "s", outcome: "pool_full" })).toBe(1);
+    } finally {
+      await full.close();
+      await slowUp.close();
+    }
+  });
 });
