@@ -13,6 +13,8 @@ import type { GatewayMetrics } from "./metrics.ts";
 import { tracingConfigured } from "./observability.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
 import type { Tracing } from "./tracing.ts";
+import type { ApplyResult } from "./admin-api.ts";
+import { LiveStats } from "./live-stats.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
@@ -24,6 +26,14 @@ export interface AccountRuntime {
   pool: ProviderPool;
   context: AccountContext;
   health: AccountHealth;
+}
+
+export interface ConfigLoad {
+  at: number;
+  /** The first 12 hex digits of the config's sha256; null when a reload failed before its plan was read. */
+  version: string | null;
+  ok: boolean;
+  message?: string;
 }
 
 /** What one try at one account came to, when it did not answer the caller. */
@@ -80,6 +90,12 @@ export class Runtime {
   metrics: GatewayMetrics | undefined;
   /** OTLP tracing, when its environment variables are set (see observability.ts). */
   tracing: Tracing | undefined;
+  /** The last minutes of requests, for the dashboard; observing only once a config sets an admin key. */
+  readonly stats = new LiveStats();
+  /** Config loads and reload failures, newest last (the last 50). */
+  readonly loads: ConfigLoad[] = [];
+  /** Compiles a config draft, writes it over the config file and reloads; set only under `gwc serve <config>`. */
+  applyConfig: ((source: string) => Promise<ApplyResult>) | undefined;
   #store: StateStore | undefined;
 
   /** `store` defaults to the embedded store, snapshotted to the first plan's state dir. */
@@ -92,7 +108,7 @@ export class Runtime {
   }
 
   /** Builds a gateway for a plan; throws StartupError when a secret is missing. */
-  load(plan: Plan, env: NodeJS.ProcessEnv = process.env): Gateway {
+  load(plan: Plan, env: NodeJS.ProcessEnv = process.env, configSource: string | null = null): Gateway {
     const secrets = resolveSecrets(plan, env);
     this.#store ??= new MemoryStore(plan.state.dir, plan.state.snapshotIntervalMs);
     const governance = new Governance(plan, this.#store, this.inflight, env);
@@ -123,10 +139,18 @@ export class Runtime {
         retire(pool);
       }
     }
-    const gateway = new Gateway(plan, accounts, governance, this.board);
+    if (plan.server.adminKeyEnv !== null && !this.observers.includes(this.stats.observe)) this.observers.push(this.stats.observe);
+    this.noteLoad({ at: Date.now(), version: plan.configSha256.slice(0, 12), ok: true });
+    const gateway = new Gateway(plan, accounts, governance, this.board, configSource);
     // Metrics, the access log and traces report tokens for every request, not only metered ones.
     gateway.readUsage = plan.observability.metrics || plan.server.accessLog || tracingConfigured(env);
     return gateway;
+  }
+
+  /** A config load or a failed reload, for the dashboard's reload history. */
+  noteLoad(load: ConfigLoad): void {
+    this.loads.push(load);
+    if (this.loads.length > 50) this.loads.shift();
   }
 
   async close(): Promise<void> {
@@ -162,6 +186,8 @@ export class Gateway {
     private readonly accounts: AccountRuntime[],
     readonly governance: Governance,
     private readonly board: HealthBoard,
+    /** The config text this plan was built from, for the dashboard's config page; null when not known. */
+    readonly configSource: string | null = null,
   ) {
     this.router = new Router(plan);
     plan.virtualKeys.forEach((k, i) => {
@@ -270,14 +296,21 @@ export class Gateway {
     throw allFailed(ctx.model, failures);
   }
 
-  /** One try at one account, recorded. Undefined when the caller has been answered. */
+  /**
+   * One try at one account. Undefined when the caller has been answered. It
+   * enters the record once it is about to take a connection: a request the
+   * gateway refused itself (a budget, an adapter refusing a field) tried no account.
+   */
   async #attempt(route: PlanRoute, p: number, ctx: RequestContext): Promise<Failure | undefined> {
     const acct = this.accounts[route.targets[p].account];
     const attempt: AttemptRecord = { account: acct.id, provider: acct.provider, model: route.targets[p].model ?? ctx.model, status: null, errorType: null, ms: 0 };
-    ctx.record.attempts.push(attempt);
-    const started = performance.now();
+    let started = -1;
+    const begin = () => {
+      ctx.record.attempts.push(attempt);
+      started = performance.now();
+    };
     try {
-      const failure = await this.#try(route, p, ctx, attempt);
+      const failure = await this.#try(route, p, ctx, attempt, begin);
       if (failure !== undefined) {
         attempt.status ??= failure.status ?? null;
         attempt.errorType ??= failure.timeout ? "timeout" : failure.status !== undefined ? errorTypeOfStatus(failure.status) : "connection_error";
@@ -287,12 +320,14 @@ export class Gateway {
       attempt.errorType ??= e instanceof HttpError ? e.errorType : "server_error";
       throw e;
     } finally {
-      attempt.ms = performance.now() - started;
-      ctx.record.upstreamMs += attempt.ms;
+      if (started >= 0) {
+        attempt.ms = performance.now() - started;
+        ctx.record.upstreamMs += attempt.ms;
+      }
     }
   }
 
-  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord): Promise<Failure | undefined> {
+  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord, begin: () => void): Promise<Failure | undefined> {
     const { req, model, res, requestId, signal } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
@@ -335,6 +370,7 @@ export class Gateway {
     }
     let usage: Usage | undefined;
     let served = false;
+    begin();
     try {
       const wait = acct.pool.acquire(signal);
       if (wait !== undefined) await wait;

@@ -77,6 +77,19 @@ export interface Admission {
  * answers synchronously when the store does (the embedded one), so the
  * per-request path awaits only a store that is really remote.
  */
+export interface BudgetPeriodState {
+  period: Period;
+  limitNano: number;
+  spentNano: number;
+  reservedNano: number;
+  /** Decimal USD text, as `/v1/usage` shows it. */
+  limitUsd: string;
+  spentUsd: string;
+  reservedUsd: string;
+  /** Epoch ms. */
+  resetsAt: number;
+}
+
 export class Governance {
   readonly #byHash = new Map<string, number>();
   /** Keys already matched by hash, as presented: SHA-256 through OpenSSL cost 3–5 µs a request with cold caches. */
@@ -327,43 +340,44 @@ export class Governance {
     const key = this.plan.virtualKeys[vk];
     const budgets = [...key.budgets, ...key.providerBudgets.map(([, b]) => b)].flatMap((b) => {
       const budget = this.plan.budgets[b];
-      return this.budgetPeriods(budget, now).map(({ period, cap, spent, reserved, resetsAt }) => ({
+      return this.budgetState(b, now).map((p) => ({
         level: budget.level,
         id: budget.owner,
-        period,
-        limit_usd: usd(cap),
-        spent_usd: usd(spent),
-        reserved_usd: usd(reserved),
-        remaining_usd: usd(Math.max(0, cap - spent - reserved)),
-        resets_at: new Date(resetsAt).toISOString(),
+        period: p.period,
+        limit_usd: p.limitUsd,
+        spent_usd: p.spentUsd,
+        reserved_usd: p.reservedUsd,
+        remaining_usd: usd(Math.max(0, p.limitNano - p.spentNano - p.reservedNano)),
+        resets_at: new Date(p.resetsAt).toISOString(),
       }));
     });
     const limits = key.rateLimits.map((rl) => ({
       id: rl.key,
       ...Object.fromEntries(
-        (["req", "tok"] as const).flatMap((kind) => {
-          const w = this.window(rl, kind, now);
-          if (w === undefined) return [];
-          return [[kind === "req" ? "requests" : "tokens", { limit: w.limit, used: w.used, remaining: Math.max(0, w.limit - w.used), resets_at: new Date(w.resetsAt).toISOString() }]];
-        }),
+        this.limitState(rl, now).map((w) => [w.kind, { limit: w.limit, used: w.used, remaining: Math.max(0, w.limit - w.used), resets_at: new Date(w.resetsAt).toISOString() }]),
       ),
     }));
     return { object: "usage", key: key.id, budgets, rate_limits: limits, in_flight: this.inflight.get(key.id) ?? 0 };
   }
 
-  /** A budget's capped periods as of `now`, in nano-USD (the usage view and the budget gauges). */
-  budgetPeriods(budget: PlanBudget, now: number): { period: Period; cap: number; spent: number; reserved: number; resetsAt: number }[] {
-    return PERIODS.filter((p) => capOf(budget, p) >= 0).map((period) => {
+  /** A budget's capped periods now: limit, spent and reserved (nano-USD and USD), and when each resets. */
+  budgetState(budget: number, now: number): BudgetPeriodState[] {
+    const b = this.plan.budgets[budget];
+    return PERIODS.filter((p) => capOf(b, p) >= 0).map((period) => {
       const { start, end } = periodBounds(period, now);
-      const { spent, reserved } = this.store.money(`${budget.key}|${period}|${start}`);
-      return { period, cap: capOf(budget, period), spent, reserved, resetsAt: end };
+      const { spent, reserved } = this.store.money(`${b.key}|${period}|${start}`);
+      const cap = capOf(b, period);
+      return { period, limitNano: cap, spentNano: spent, reservedNano: reserved, limitUsd: usd(cap), spentUsd: usd(spent), reservedUsd: usd(reserved), resetsAt: end };
     });
   }
 
-  /** A rate limit's current window of one kind, if it has that kind (the usage view and the rate-limit gauges). */
-  window(rl: PlanRateLimit, kind: "req" | "tok", now: number): { limit: number; used: number; resetsAt: number } | undefined {
-    const line = this.#windowLine(rl, kind, now);
-    return line === undefined ? undefined : { limit: line.limit, used: this.store.counter(line.key), resetsAt: line.expiresAt };
+  /** A rate limit's current windows: limit, used, and when each resets. */
+  limitState(rl: PlanRateLimit, now: number): { kind: "requests" | "tokens"; limit: number; used: number; resetsAt: number }[] {
+    return (["req", "tok"] as const).flatMap((kind) => {
+      const line = this.#windowLine(rl, kind, now);
+      if (line === undefined) return [];
+      return [{ kind: kind === "req" ? ("requests" as const) : ("tokens" as const), limit: line.limit, used: this.store.counter(line.key), resetsAt: line.expiresAt }];
+    });
   }
 
   /**

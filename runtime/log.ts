@@ -10,7 +10,7 @@
 //           is also an `event` on stdout, at level fatal.
 //
 // Until `configureLog` runs (start.ts does, from the plan), `event` writes
-// nothing: the runtime embedded in tests or tools stays quiet.
+// nothing but errors (to stderr): the runtime embedded in tests or tools stays quiet.
 import pino, { type Logger } from "pino";
 import type { RequestRecord } from "./request-record.ts";
 
@@ -80,7 +80,9 @@ export function currentLogger(): Logger | undefined {
  * Fields are plain data (ids, counts, versions), never a secret or a body.
  */
 export function event(name: string, fields: Record<string, unknown>, msg: string, level: "info" | "warn" | "error" | "fatal" = "info"): void {
-  logger?.[level]({ event: name, ...fields }, msg);
+  if (logger !== undefined) logger[level]({ event: name, ...fields }, msg);
+  // Embedded without a log (tests, tools): a failure still reaches a person.
+  else if (level === "error" || level === "fatal") process.stderr.write(`gwc: ${msg}\n`);
 }
 
 /** The access line of one request: exactly the fields README's "Observability" lists. */

@@ -173,16 +173,17 @@ export class GatewayMetrics {
   #liveGauges(registers: Registry[]): void {
     const { runtime, options } = this;
     const perKey = options.perKey;
-    const budgets = (gauge: Gauge<"level" | "id" | "period">, pick: (p: { cap: number; spent: number; reserved: number }) => number) => {
+    type Period = { limitNano: number; spentNano: number; reservedNano: number };
+    const budgets = (gauge: Gauge<"level" | "id" | "period">, pick: (p: Period) => number) => {
       gauge.reset();
       const gw = options.current();
       const now = Date.now();
-      for (const b of gw.plan.budgets) {
-        if (!perKey && isPerKey(b)) continue;
-        for (const p of gw.governance.budgetPeriods(b, now)) gauge.set({ level: b.level, id: b.owner, period: p.period }, pick(p) / NANO);
-      }
+      gw.plan.budgets.forEach((b, i) => {
+        if (!perKey && isPerKey(b)) return;
+        for (const p of gw.governance.budgetState(i, now)) gauge.set({ level: b.level, id: b.owner, period: p.period }, pick(p) / NANO);
+      });
     };
-    const budgetGauge = (name: string, help: string, pick: (p: { cap: number; spent: number; reserved: number }) => number) =>
+    const budgetGauge = (name: string, help: string, pick: (p: Period) => number) =>
       new Gauge({
         name,
         help,
@@ -192,9 +193,9 @@ export class GatewayMetrics {
           budgets(this, pick);
         },
       });
-    budgetGauge("gwc_budget_spent_usd", "Spend in the budget's current period, USD.", (p) => p.spent);
-    budgetGauge("gwc_budget_limit_usd", "The budget's cap for the period, USD.", (p) => p.cap);
-    budgetGauge("gwc_budget_reserved_usd", "Held by requests in flight (settled to their real cost when they end), USD.", (p) => p.reserved);
+    budgetGauge("gwc_budget_spent_usd", "Spend in the budget's current period, USD.", (p) => p.spentNano);
+    budgetGauge("gwc_budget_limit_usd", "The budget's cap for the period, USD.", (p) => p.limitNano);
+    budgetGauge("gwc_budget_reserved_usd", "Held by requests in flight (settled to their real cost when they end), USD.", (p) => p.reservedNano);
 
     new Gauge({
       name: "gwc_ratelimit_remaining",
@@ -206,10 +207,7 @@ export class GatewayMetrics {
         const gw = options.current();
         const now = Date.now();
         for (const { level, id, rl } of rateLimitsOf(gw.plan, perKey)) {
-          for (const kind of ["req", "tok"] as const) {
-            const w = gw.governance.window(rl, kind, now);
-            if (w !== undefined) this.set({ level, id, kind: kind === "req" ? "requests" : "tokens" }, Math.max(0, w.limit - w.used));
-          }
+          for (const w of gw.governance.limitState(rl, now)) this.set({ level, id, kind: w.kind }, Math.max(0, w.limit - w.used));
         }
       },
     });

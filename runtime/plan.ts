@@ -180,7 +180,7 @@ export interface Plan {
   virtualKeys: PlanVirtualKey[];
   prices: [string, PlanPrice][];
   state: { dir: string; snapshotIntervalMs: number };
-  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null; logLevel: LogLevel; accessLog: boolean };
+  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null; uiApply: boolean; logLevel: LogLevel; accessLog: boolean };
   observability: { metrics: boolean; perKeyMetrics: boolean; logBodies: boolean };
 }
 

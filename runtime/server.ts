@@ -5,8 +5,11 @@ import { CallerSignal } from "./caller-signal.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
+import { event } from "./log.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Endpoint } from "./providers/adapter.ts";
+import { adminApi } from "./admin-api.ts";
+import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
@@ -47,7 +50,7 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
         if (--inFlight === 0) idle?.();
         finish(runtime, record, res.statusCode);
       });
-      handle(state.gateway, req, res, signal, draining, record, runtime).catch(() => res.destroy());
+      handle(runtime, state.gateway, req, res, signal, draining, record).catch(() => res.destroy());
     }),
     gateway,
     async shutdown() {
@@ -89,12 +92,12 @@ function finish(runtime: Runtime, record: RequestRecord, status: number): void {
     try {
       observe(record);
     } catch (e) {
-      console.error(`gwc: an observer failed on request ${record.id}: ${(e as Error)?.message ?? e}`);
+      event("observer_failed", { req_id: record.id, error: (e as Error)?.message ?? String(e) }, `an observer failed on request ${record.id}`, "error");
     }
   }
 }
 
-async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean, record: RequestRecord, runtime: Runtime): Promise<void> {
+async function handle(runtime: Runtime, gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean, record: RequestRecord): Promise<void> {
   const requestId = record.id;
   const path = record.path;
   try {
@@ -103,11 +106,14 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
       if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/metrics" && runtime.metrics !== undefined) return await metrics(runtime.metrics, res);
+      if (path === "/ui" || path === "/ui/") return ui(res);
+      if (path === "/ui/compiler.js") return uiScript(res);
       if (path === "/v1/models") {
         const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
+    if (path.startsWith("/admin/api/")) return await adminApi(runtime, gateway, req, res, path);
     if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, record, signal);
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
@@ -135,7 +141,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     }
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
     record.errorType = err.errorType;
-    if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
+    if (!(e instanceof HttpError)) event("request_failed", { req_id: requestId, error: (e as Error)?.message ?? String(e) }, `request ${requestId} failed inside the gateway`, "error");
     json(res, err.status, err.body(), requestId, err.headers);
   }
 }
@@ -182,6 +188,25 @@ async function metrics(m: GatewayMetrics, res: ServerResponse): Promise<void> {
   const text = await m.text();
   res.writeHead(200, { "content-type": m.contentType });
   res.end(text);
+}
+
+/** The dashboard: one self-contained page; its data comes from /admin/api behind the admin key. */
+function ui(res: ServerResponse): void {
+  res.writeHead(200, {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    // Everything is inline; nothing may load from elsewhere.
+    // ajv compiles the schema into a function in the browser, as it does in `gwc check`: hence 'unsafe-eval'.
+    "content-security-policy": "default-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+    "x-frame-options": "DENY",
+  });
+  res.end(uiPage());
+}
+
+/** The compiler's checks for the dashboard's config page, loaded when that page opens. */
+function uiScript(res: ServerResponse): void {
+  res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
+  res.end(uiCompiler());
 }
 
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {

@@ -3,6 +3,7 @@ import { Runtime, type Gateway } from "./gateway.ts";
 import { configureLog, event, flushLog } from "./log.ts";
 import { installObservability, tracingConfigured } from "./observability.ts";
 import { StartupError } from "./secrets.ts";
+import { ipcApplier } from "./apply-ipc.ts";
 import { createGatewayServer } from "./server.ts";
 
 /**
@@ -23,12 +24,12 @@ const version = (plan: Plan) => plan.configSha256.slice(0, 12);
  * on SIGHUP (a new plan, same pools and breakers, no dropped requests), and
  * drains on SIGTERM/SIGINT. Everything it says is a JSON line on stdout (log.ts).
  */
-export function start(plan: Plan, bundleUrl: string): void {
+export function start(plan: Plan, bundleUrl: string, configSource: string | null = null): void {
   const logger = configureLog({ level: plan.server.logLevel });
   const runtime = new Runtime();
   let gateway;
   try {
-    gateway = runtime.load(plan);
+    gateway = runtime.load(plan, process.env, configSource);
   } catch (e) {
     if (!(e instanceof StartupError)) throw e;
     fatal("start_failed", `cannot start: ${e.message}`);
@@ -41,6 +42,7 @@ export function start(plan: Plan, bundleUrl: string): void {
     `starting gwc ${plan.gwcVersion} with config ${version(plan)}`,
   );
   describe(gateway);
+  runtime.applyConfig = ipcApplier();
   const gs = createGatewayServer(runtime, gateway);
   gs.server.on("error", (e) => fatal("listen_failed", `cannot listen on ${host}:${port}: ${e.message}`, { host, port }));
   installObservability(runtime, { current: () => gs.gateway, logger }).then(
@@ -52,9 +54,9 @@ export function start(plan: Plan, bundleUrl: string): void {
   process.on("SIGHUP", () => {
     const url = `${bundleUrl.split("?")[0]}?reload=${++generation}`;
     import(url)
-      .then((mod: { plan: Plan }) => {
+      .then((mod: { plan: Plan; configSource?: string | null }) => {
         if (mod.plan.version !== PLAN_VERSION) throw new StartupError(`the new bundle's plan version ${mod.plan.version} is not ${PLAN_VERSION}`);
-        gs.gateway = runtime.load(mod.plan);
+        gs.gateway = runtime.load(mod.plan, process.env, mod.configSource ?? null);
         configureLog({ level: mod.plan.server.logLevel });
         runtime.metrics?.configLoaded(mod.plan);
         runtime.metrics?.reload("success");
@@ -62,6 +64,7 @@ export function start(plan: Plan, bundleUrl: string): void {
         describe(gs.gateway);
       })
       .catch((e: unknown) => {
+        runtime.noteLoad({ at: Date.now(), version: null, ok: false, message: (e as Error).message });
         runtime.metrics?.reload("failure");
         event("reload_failed", { error: (e as Error)?.message ?? String(e) }, "reload failed, still serving the previous config", "error");
       });

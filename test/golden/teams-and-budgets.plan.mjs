@@ -195,6 +195,7 @@ export const plan = {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
         adminKeyEnv: "GWC_ADMIN_KEY",
+        uiApply: false,
         logLevel: "info",
         accessLog: true
     },
