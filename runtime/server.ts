@@ -11,6 +11,7 @@ import type { Endpoint } from "./providers/adapter.ts";
 import { adminApi } from "./admin-api.ts";
 import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
+import { storeHealth } from "./state-store.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
@@ -103,7 +104,12 @@ async function handle(runtime: Runtime, gateway: Gateway, req: IncomingMessage, 
   try {
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
-      if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
+      if (path === "/readyz") {
+        // A store that cannot write its snapshots degrades readiness, never liveness.
+        const state = storeHealth(gateway.governance.store);
+        const status = draining ? "draining" : state?.ok === false ? "degraded" : "ready";
+        return json(res, status === "ready" ? 200 : 503, state === undefined ? { status } : { status, state }, requestId);
+      }
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/metrics" && runtime.metrics !== undefined) return await metrics(runtime.metrics, res);
       if (path === "/ui" || path === "/ui/") return ui(res);
