@@ -106,7 +106,8 @@ describe("a snapshot that cannot be written", () => {
       await gw.started;
       expect((await readyz(p)).status).toBe(200);
       const state = join(dir, "state");
-      rmSync(state, { recursive: true });
+      // The 50 ms snapshot may drop a temporary file in while the dir is removed (ENOTEMPTY): retry.
+      rmSync(state, { recursive: true, maxRetries: 5, retryDelay: 20 });
       writeFileSync(state, "not a directory");
       await until(() => gw.stderr().includes("cannot write the state snapshot"), 5000);
       const degraded = await readyz(p);
