@@ -27,7 +27,7 @@ export async function installObservability(runtime: Runtime, options: Observabil
     runtime.metrics = metrics;
     runtime.observers.push(metrics.observe);
   }
-  if (plan.server.accessLog && options.logger !== undefined) runtime.observers.push(accessLog(options.logger));
+  if (plan.server.accessLog && options.logger !== undefined) runtime.observers.push(accessLog());
   const env = options.env ?? process.env;
   if (tracingConfigured(env)) {
     // Loaded only now: without the variables none of the OpenTelemetry SDK is evaluated.
