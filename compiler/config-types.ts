@@ -11,7 +11,19 @@ export interface Config {
   virtual_keys?: VirtualKeyConfig[];
   pricing?: Record<string, PriceConfig>;
   state?: { dir?: string; snapshot_interval?: string };
-  server?: { max_body_bytes?: number; shutdown_timeout?: string; admin_key?: string; ui_apply?: boolean; log_level?: LogLevel; access_log?: boolean };
+  server?: {
+    max_body_bytes?: number;
+    shutdown_timeout?: string;
+    admin_key?: string;
+    ui_apply?: boolean;
+    header_timeout?: string;
+    body_timeout?: string;
+    keep_alive_timeout?: string;
+    max_event_bytes?: number;
+    max_upstream_body_bytes?: number;
+    log_level?: LogLevel;
+    access_log?: boolean;
+  };
   observability?: { metrics?: boolean; per_key_metrics?: boolean; log_bodies?: boolean };
 }
 

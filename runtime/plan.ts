@@ -180,7 +180,24 @@ export interface Plan {
   virtualKeys: PlanVirtualKey[];
   prices: [string, PlanPrice][];
   state: { dir: string; snapshotIntervalMs: number };
-  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null; uiApply: boolean; logLevel: LogLevel; accessLog: boolean };
+  server: {
+    maxBodyBytes: number;
+    shutdownTimeoutMs: number;
+    adminKeyEnv: string | null;
+    uiApply: boolean;
+    /** From a connection's first byte to its request's last header. */
+    headerTimeoutMs: number;
+    /** From the last header to the body's last byte. */
+    bodyTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open. */
+    keepAliveTimeoutMs: number;
+    /** Largest upstream stream event (SSE event, Bedrock frame); past it the stream fails. */
+    maxEventBytes: number;
+    /** Largest upstream JSON answer (or error body) read; past it the account fails. */
+    maxUpstreamBodyBytes: number;
+    logLevel: LogLevel;
+    accessLog: boolean;
+  };
   observability: { metrics: boolean; perKeyMetrics: boolean; logBodies: boolean };
 }
 

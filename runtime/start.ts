@@ -1,4 +1,5 @@
-import { PLAN_VERSION, type Plan } from "./plan.ts";
+import type { Plan } from "./plan.ts";
+import { nextPlan } from "./reload.ts";
 import { Runtime, type Gateway } from "./gateway.ts";
 import { configureLog, event, flushLog } from "./log.ts";
 import { installObservability, tracingConfigured } from "./observability.ts";
@@ -44,29 +45,33 @@ export function start(plan: Plan, bundleUrl: string, configSource: string | null
   describe(gateway);
   runtime.applyConfig = ipcApplier();
   const gs = createGatewayServer(runtime, gateway);
-  gs.server.on("error", (e) => fatal("listen_failed", `cannot listen on ${host}:${port}: ${e.message}`, { host, port }));
+  // Only a listen failure ends the process; once listening, the server's own handler takes errors (an accept failure under EMFILE).
+  const cannotListen = (e: Error) => fatal("listen_failed", `cannot listen on ${host}:${port}: ${e.message}`, { host, port });
+  gs.server.once("error", cannotListen);
   installObservability(runtime, { current: () => gs.gateway, logger }).then(
-    () => gs.server.listen(port, host, () => event("listening", { host, port }, `listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`)),
+    () =>
+      gs.server.listen(port, host, () => {
+        gs.server.off("error", cannotListen);
+        event("listening", { host, port }, `listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`);
+      }),
     (e: unknown) => fatal("start_failed", `cannot start tracing: ${(e as Error)?.message ?? e}`),
   );
 
   let generation = 0;
   process.on("SIGHUP", () => {
-    const url = `${bundleUrl.split("?")[0]}?reload=${++generation}`;
-    import(url)
-      .then((mod: { plan: Plan; configSource?: string | null }) => {
-        if (mod.plan.version !== PLAN_VERSION) throw new StartupError(`the new bundle's plan version ${mod.plan.version} is not ${PLAN_VERSION}`);
-        gs.gateway = runtime.load(mod.plan, process.env, mod.configSource ?? null);
-        configureLog({ level: mod.plan.server.logLevel });
-        runtime.metrics?.configLoaded(mod.plan);
+    nextPlan(bundleUrl, ++generation, (line) => event("reload_note", {}, line, "warn"))
+      .then((next) => {
+        gs.gateway = runtime.load(next.plan, process.env, next.configSource);
+        configureLog({ level: next.plan.server.logLevel });
+        runtime.metrics?.configLoaded(next.plan);
         runtime.metrics?.reload("success");
-        event("reload", { config_version: version(mod.plan) }, `reloaded config ${version(mod.plan)}`);
+        event("reload", { config_version: version(next.plan) }, `reloaded config ${version(next.plan)}`);
         describe(gs.gateway);
       })
       .catch((e: unknown) => {
         runtime.noteLoad({ at: Date.now(), version: null, ok: false, message: (e as Error).message });
         runtime.metrics?.reload("failure");
-        event("reload_failed", { error: (e as Error)?.message ?? String(e) }, "reload failed, still serving the previous config", "error");
+        event("reload_failed", { error: (e as Error)?.message ?? String(e) }, `reload failed, still serving the previous config: ${(e as Error)?.message ?? e}`, "error");
       });
   });
   let stopping = false;
@@ -86,6 +91,15 @@ export function start(plan: Plan, bundleUrl: string, configSource: string | null
       },
     );
   };
+  // A promise nobody awaited failing is a bug to log, not a reason to drop every request in flight.
+  const seen = new Set<string>();
+  process.on("unhandledRejection", (e) => {
+    const why = (e as Error)?.message ?? String(e);
+    if (seen.size < 100 && !seen.has(why)) {
+      seen.add(why);
+      event("unhandled_rejection", { error: why, stack: (e as Error)?.stack }, `BUG: an unhandled failure, logged once and survived: ${why}`, "error");
+    }
+  });
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }

@@ -99,7 +99,7 @@ describe("gwc build", () => {
     expect(gwc("build", "examples/routes-and-fallbacks.json", "-o", a).status).toBe(0);
     expect(gwc("build", "examples/routes-and-fallbacks.json", "-o", b).status).toBe(0);
     // Buffer.equals: a deep toEqual walks a multi-megabyte bundle byte by byte (tens of seconds under load).
-    for (const f of ["gateway.mjs", "manifest.json"]) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
+    for (const f of ["gateway.mjs", "gateway.plan.json", "manifest.json"]) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
     const manifest = JSON.parse(readFileSync(join(a, "manifest.json"), "utf8"));
     expect(manifest).toMatchObject({ gwcVersion: expect.any(String), planVersion: 1, configSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(manifest.environment).toEqual(["ANTHROPIC_API_KEY", "GROQ_API_KEY", "OPENAI_API_KEY", "OPENAI_BACKUP_API_KEY"]);

@@ -176,8 +176,13 @@ export const plan = {
     server: {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
+        headerTimeoutMs: 10000,
+        bodyTimeoutMs: 30000,
+        keepAliveTimeoutMs: 65000,
         adminKeyEnv: null,
         uiApply: false,
+        maxEventBytes: 1048576,
+        maxUpstreamBodyBytes: 67108864,
         logLevel: "info",
         accessLog: true
     },
