@@ -19,7 +19,7 @@
 //                  the gateway's own cost; see bench/README.md).
 // The micro benchmarks run on core 0; `gwc build` is left unpinned, as in CI.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -144,17 +144,20 @@ setTimeout(() => {
  * whole Node process squeezed onto one core has its event loop preempted by its
  * own GC threads for whole scheduler slices, which adds milliseconds to p99.
  */
-function spawnPinned(core, cmd, args, env = {}, cwd = undefined, { mainThread = false } = {}) {
+function spawnPinned(core, cmd, args, env = {}, cwd = undefined, { mainThread = false, stdoutFile = undefined } = {}) {
   // Children inherit this script's affinity; a main-thread-pinned process starts on every core.
   const cpuList = mainThread ? `0-${CORES - 1}` : String(core);
   const [file, full] = PIN ? ["taskset", ["-c", cpuList, cmd, ...args]] : [cmd, args];
-  const child = spawn(file, full, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, cwd });
+  // A gateway's stdout (its JSON access log) goes to a file, as in production; nothing is held in this process.
+  const stdout = stdoutFile === undefined ? "pipe" : openSync(stdoutFile, "a");
+  const child = spawn(file, full, { stdio: ["ignore", stdout, "pipe"], env: { ...process.env, ...env }, cwd });
+  if (typeof stdout === "number") closeSync(stdout);
   // With `mainThread`, the caller pins the main thread once the process is up (pinMainThread), after taskset's own exec.
   children.add(child);
   child.on("exit", () => children.delete(child));
   child.out = "";
   child.err = "";
-  child.stdout.on("data", (d) => (child.out += d));
+  child.stdout?.on("data", (d) => (child.out += d));
   child.stderr.on("data", (d) => (child.err += d));
   return child;
 }
@@ -240,13 +243,31 @@ function build(name, config) {
   return join(dir, "dist", "gateway.mjs");
 }
 
-/** Runs a built bundle with its event loop on core 0, from its own temporary directory (where its state snapshots go). */
+/**
+ * Runs a built bundle with its event loop on core 0, from its own temporary
+ * directory (where its state snapshots go); its stdout, the JSON access log
+ * and events, goes to `gateway.log` there.
+ */
 async function startGateway(bundle, env = {}, nodeFlags = PROCESS_FLAGS) {
   const port = await freePort();
-  const child = spawnPinned(0, process.execPath, [...nodeFlags, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, dirname(bundle), { mainThread: true });
-  await waitFor(child, "stderr", /listening on/, 15_000, "gateway");
+  const logFile = join(dirname(bundle), "gateway.log");
+  const child = spawnPinned(0, process.execPath, [...nodeFlags, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, dirname(bundle), { mainThread: true, stdoutFile: logFile });
+  const url = `http://127.0.0.1:${port}`;
+  await ready(child, url, 15_000);
   pinMainThread(child.pid, 0);
-  return { child, url: `http://127.0.0.1:${port}` };
+  return { child, url, logFile };
+}
+
+/** Resolves once GET /readyz answers 200 (stdout is a file, so there is no line to wait for). */
+async function ready(child, url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`gateway exited (${child.exitCode}) before it was ready:\n${child.err}`);
+    const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`gateway not ready after ${timeoutMs} ms:\n${child.err}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -426,12 +447,15 @@ if (needTraffic) {
   const floor = await startFloor(mock.fast);
   plainBundle = build("plain", { accounts: [account("mock", mock.fast)] });
   const gateway = await startGateway(plainBundle);
-  targets.push({ name: "direct", url: mock.fast }, { name: "floor", url: floor.url, child: floor.child }, { name: "gateway", url: gateway.url, child: gateway.child });
+  targets.push({ name: "direct", url: mock.fast }, { name: "floor", url: floor.url, child: floor.child }, { name: "gateway", url: gateway.url, child: gateway.child, logFile: gateway.logFile });
   meta.affinity = { gateway: affinityOf(gateway.child.pid), floor: affinityOf(floor.child.pid) };
   const gov = await startGateway(build("governed", governedConfig(mock.fast)), GOV_ENV);
   governance = await verifyGovernance(gov.url, gov.child.err);
   if (governance.available) targets.push({ name: "gateway+gov", url: gov.url, child: gov.child, auth: `Bearer ${GOV_KEY}` });
   else await stop(gov.child);
+  // Item 8: the same gateway with metrics and the access log off (they are on by default), to price them.
+  const quiet = await startGateway(build("quiet", { accounts: [account("mock", mock.fast)], observability: { metrics: false }, server: { access_log: false } }));
+  targets.push({ name: "gateway-quiet", url: quiet.url, child: quiet.child });
 }
 const authHeaders = (t) => (t.auth ? { authorization: t.auth } : {});
 
@@ -488,7 +512,8 @@ const TUNED_FLAGS = ["--max-semi-space-size=2"];
 const tuned = { flags: TUNED_FLAGS, runs: [] };
 if (ONLY.has("throughput")) {
   const floor = await startFloor(mock.fast, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
-  const gateway = await startGateway(plainBundle, {}, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
+  // A bundle of its own: the plain gateway still runs, and a state dir takes one process (its lock).
+  const gateway = await startGateway(build("plain-tuned", { accounts: [account("mock", mock.fast)] }), {}, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
   const pair = [
     { name: "floor", url: floor.url, child: floor.child },
     { name: "gateway", url: gateway.url, child: gateway.child },
@@ -820,6 +845,18 @@ if (ONLY.has("isolation")) {
   };
 }
 
+// Item 8: what metrics and the access log cost, the same gateway with them on ("gateway") and off ("gateway-quiet").
+if (names.includes("gateway-quiet") && (summary.latency || summary.throughput)) {
+  const logTarget = targets.find((t) => t.name === "gateway");
+  const logBytes = logTarget?.logFile && existsSync(logTarget.logFile) ? statSync(logTarget.logFile).size : NaN;
+  summary.observability = {
+    p50AddedUs: summary.latency ? summary.latency.p50Us.gateway - summary.latency.p50Us["gateway-quiet"] : NaN,
+    p99AddedUs: summary.latency ? summary.latency.p99Us.gateway - summary.latency.p99Us["gateway-quiet"] : NaN,
+    throughputCost: summary.throughput ? 1 - summary.throughput.rps.gateway / summary.throughput.rps["gateway-quiet"] : NaN,
+    accessLogBytes: logBytes,
+  };
+}
+
 // Targets from the issue: [label, value, limit, met]
 const checks = [];
 const check = (label, value, limit, ok) => checks.push({ label, value, limit, met: ok === null ? null : Boolean(ok) });
@@ -859,6 +896,11 @@ if (micro) {
   } else check("full per-request decision (worst)", "not available", "≤ 2 µs", null);
 }
 check("governance on (items 1–3)", governance.available ? "measured" : "not yet available", "(visible cost)", null);
+if (summary.observability) {
+  const O = summary.observability;
+  if (summary.throughput) check("metrics + access log: throughput cost", `${fx(O.throughputCost * 100, 1)}%`, "≤ 5%", O.throughputCost <= 0.05);
+  if (summary.latency) check("metrics + access log: added p50", `${fx(O.p50AddedUs, 1)} µs`, "≤ 10 µs", O.p50AddedUs <= 10);
+}
 
 // ---------------------------------------------------------------------------
 // Output
@@ -939,6 +981,16 @@ if (compile) {
   row(6, "gwc build (accounts/keys)", {}, compile.rows.map((r) => `${r.accounts}/${r.virtualKeys}: ${fx(r.buildMsMedian / 1000)} s, ${fx(r.bundleBytes / 1024, 0)} KiB`).join("; "));
 }
 row(7, "governance on (virtual key, budgets, rate limits)", {}, governance.available ? `the gateway+gov column (enforced: ${governance.withoutKey} without the key, ${governance.withKey} with it)` : `not available: ${governance.reason}`, "governance on (items 1–3)");
+if (summary.observability) {
+  const O = summary.observability;
+  row(
+    8,
+    "metrics + access log on (gateway) vs off (gateway-quiet)",
+    {},
+    `throughput ${Number.isFinite(O.throughputCost) ? `${fx(O.throughputCost * 100, 1)}% lower` : "—"}, p50 ${Number.isFinite(O.p50AddedUs) ? `${fx(O.p50AddedUs, 1)} µs` : "—"} added (p99 ${Number.isFinite(O.p99AddedUs) ? `${fx(O.p99AddedUs, 0)} µs` : "—"}); ${fx(O.accessLogBytes / 1048576, 1)} MiB of access log written`,
+    summary.throughput ? "metrics + access log: throughput cost" : "metrics + access log: added p50",
+  );
+}
 out(table(cols, main));
 
 if (names.includes("gateway+gov")) {

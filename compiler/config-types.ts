@@ -22,8 +22,13 @@ export interface Config {
     keep_alive_timeout?: string;
     max_event_bytes?: number;
     max_upstream_body_bytes?: number;
+    log_level?: LogLevel;
+    access_log?: boolean;
   };
+  observability?: { metrics?: boolean; per_key_metrics?: boolean; log_bodies?: boolean };
 }
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 export interface AccountConfig {
   id: string;

@@ -210,6 +210,13 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       uiApply: config.server?.ui_apply ?? false,
       maxEventBytes: config.server?.max_event_bytes ?? 1024 * 1024,
       maxUpstreamBodyBytes: config.server?.max_upstream_body_bytes ?? 64 * 1024 * 1024,
+      logLevel: config.server?.log_level ?? "info",
+      accessLog: config.server?.access_log ?? true,
+    },
+    observability: {
+      metrics: config.observability?.metrics ?? true,
+      perKeyMetrics: config.observability?.per_key_metrics ?? false,
+      logBodies: config.observability?.log_bodies ?? false,
     },
   };
 }

@@ -11,7 +11,10 @@ import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { errorTypeOfStatus, type ErrorType } from "./error-type.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import { tracingConfigured } from "./observability.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
+import type { Tracing } from "./tracing.ts";
 import type { ApplyResult } from "./admin-api.ts";
 import { LiveStats } from "./live-stats.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
@@ -49,6 +52,10 @@ export class Runtime {
   readonly inflight = new Map<string, number>();
   /** Called once per request, when its response is over, with its record. */
   readonly observers: RequestObserver[] = [];
+  /** Prometheus metrics, when `observability.metrics` is on (see observability.ts). */
+  metrics: GatewayMetrics | undefined;
+  /** OTLP tracing, when its environment variables are set (see observability.ts). */
+  tracing: Tracing | undefined;
   /** The last minutes of requests, for the dashboard; observing only once a config sets an admin key. */
   readonly stats = new LiveStats();
   /** Config loads and reload failures, newest last (the last 50). */
@@ -84,7 +91,7 @@ export class Runtime {
       }
       used.add(config.id);
       let health = this.health.get(a.id);
-      if (health === undefined) this.health.set(a.id, (health = new AccountHealth(Date.now, this.board)));
+      if (health === undefined) this.health.set(a.id, (health = new AccountHealth(Date.now, this.board, a.id)));
       const context: AccountContext = {
         baseUrl: a.baseUrl,
         basePath: url.pathname.replace(/\/+$/, ""),
@@ -114,7 +121,10 @@ export class Runtime {
     });
     if (plan.server.adminKeyEnv !== null && !this.observers.includes(this.stats.observe)) this.observers.push(this.stats.observe);
     this.noteLoad({ at: Date.now(), version: plan.configSha256.slice(0, 12), ok: true });
-    return new Gateway(plan, accounts, governance, this.board, configSource, breaker, budgets);
+    const gateway = new Gateway(plan, accounts, governance, this.board, configSource, breaker, budgets);
+    // Metrics, the access log and traces report tokens for every request, not only metered ones.
+    gateway.readUsage = plan.observability.metrics || plan.server.accessLog || tracingConfigured(env);
+    return gateway;
   }
 
   /** A config load or a failed reload, for the dashboard's reload history. */
@@ -124,6 +134,8 @@ export class Runtime {
   }
 
   async close(): Promise<void> {
+    // Spans still buffered go out before the process ends; a collector that is down must not hold up the drain.
+    await this.tracing?.shutdown().catch(() => {});
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     await this.#store?.close();
   }
@@ -149,6 +161,8 @@ export class Gateway {
   readonly #plain = new WeakSet<PlanRoute>();
   /** Each route's breakers, by target position. */
   readonly #breakers = new Map<PlanRoute, AccountHealth[]>();
+  /** Read every answer's usage (and ask streams for it), metered or not: something observes it. */
+  readUsage = false;
   readonly #supports = new Map<PlanRoute, Map<Endpoint, { any: boolean; all: boolean }>>();
 
   constructor(
@@ -482,7 +496,7 @@ export class Gateway {
         throw e;
       }
     }
-    const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
+    const metered = reservation !== undefined || this.readUsage || gov.metered(ctx.vk, target.account);
     // Under a budget, a request with no output limit is sent with the one it was reserved for.
     const bounded = reservation !== undefined ? withOutputLimit(req, acct.provider) : req;
     const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...bounded, injectUsage: true } : bounded;
@@ -490,6 +504,9 @@ export class Gateway {
     try {
       const built = adapter.request(inbound, acct.context, upstreamModel);
       upstream = built instanceof Promise ? await built : built;
+      // Tracing on: the upstream's spans join the caller's trace under this attempt's span.
+      const traceparent = ctx.record.trace?.traceparent(attempt);
+      if (traceparent !== undefined) upstream = { ...upstream, headers: { ...upstream.headers, traceparent } };
     } catch (e) {
       // The adapter refused the request (e.g. something its provider cannot express).
       if (reservation !== undefined) await gov.cancel(reservation);
@@ -604,6 +621,7 @@ export class Gateway {
         committed = true;
         res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
         res.end(out);
+        if (ctx.record.requestBody !== null) ctx.record.responseBody = out.toString();
         // The one parse of the answer, read again for its usage.
         if (metered) usage = adapter.usage(json);
         return undefined;

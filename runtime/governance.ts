@@ -1,6 +1,7 @@
 import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { HttpError } from "./errors.ts";
+import { event } from "./log.ts";
 import { periodBounds, PERIODS, type Period } from "./periods.ts";
 import type { InboundRequest, Usage } from "./providers/adapter.ts";
 import { requestBound } from "./request-bound.ts";
@@ -106,6 +107,8 @@ export class Governance {
   readonly #budgetLines = new WeakMap<readonly number[], BudgetLines>();
   /** budgetsFor's answers, per key (index + 1; 0 is no key), then provider; [all, without the key's own]. */
   readonly #budgetSets: Map<string, [readonly number[], readonly number[]]>[] = [];
+  /** Budget lines already reported spent (see #announce). */
+  readonly #announced = new Set<string>();
 
   constructor(
     readonly plan: Plan,
@@ -286,10 +289,20 @@ export class Governance {
     return whenReady(this.store.reserve(lines, amount), (failed) => {
       if (failed >= 0) {
         const meta = metas[failed];
+        this.#announce(keys[failed], meta);
         throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]), amount);
       }
       return { keys, amount, price };
     });
+  }
+
+  /** A budget line found spent: one `budget_exhausted` event per line and period, not one per refused request. */
+  #announce(key: string, meta: LineMeta): void {
+    if (this.#announced.has(key)) return;
+    if (this.#announced.size >= 10_000) this.#announced.clear();
+    this.#announced.add(key);
+    const b = meta.budget;
+    event("budget_exhausted", { level: b.level, id: b.owner, period: meta.period, resets_at: new Date(meta.resetsAt).toISOString() }, `the ${meta.period} budget of ${b.level.replace("_", " ")} '${b.owner}' is spent`, "warn");
   }
 
   /** Every capped period of every budget in the set, as of `now`; shared until the first of them ends. */

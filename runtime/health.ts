@@ -1,3 +1,5 @@
+import { event } from "./log.ts";
+
 /**
  * A circuit breaker per account and upstream model (per account where routes
  * pass the caller's model through), keyed by ids so it survives reloads.
@@ -25,6 +27,11 @@ export const RATE_LIMIT_STREAK = 2;
 /** How long a streak of 429s without a Retry-After holds the account out. */
 export const DEFAULT_RATE_LIMIT_MS = 1_000;
 
+/** `gwc_breaker_state`'s values. */
+export const BREAKER_CLOSED = 0;
+export const BREAKER_HALF_OPEN = 1;
+export const BREAKER_OPEN = 2;
+
 /**
  * How many of a runtime's breakers are anything but closed and fully ramped.
  * While it is 0 no account can be down for health, so the router picks from
@@ -50,7 +57,15 @@ export class AccountHealth {
   constructor(
     private readonly now: () => number = Date.now,
     private readonly board = new HealthBoard(),
+    /** The account's id, for the breaker events in the log. */
+    private readonly account = "",
   ) {}
+
+  /** 0 closed (ramping included), 1 half-open (cooldown over, probing), 2 open; read at scrape time, no side effects. */
+  get state(): number {
+    if (this.#openUntil === 0) return BREAKER_CLOSED;
+    return this.now() < this.#openUntil ? BREAKER_OPEN : BREAKER_HALF_OPEN;
+  }
 
   /** Closed and fully ramped: never down. */
   get settled(): boolean {
@@ -115,14 +130,19 @@ export class AccountHealth {
       this.#outcomes.fill(0);
       this.#seen = 0;
       this.#failuresInWindow = 0;
+      event("breaker_closed", { account: this.account }, `account ${this.account} answered its probe: circuit closed, its share ramps back over ${RAMP_MS / 1000} s`);
     }
   }
 
   /** `retryAfterMs` from an upstream 429 keeps the account out for exactly that long. */
   failure(retryAfterMs?: number): void {
     const settled = this.settled;
+    const wasOpen = this.state === BREAKER_OPEN;
     this.#trip(retryAfterMs);
     if (settled && !this.settled) this.board.unsettled++;
+    if (!wasOpen && this.state === BREAKER_OPEN) {
+      event("breaker_opened", { account: this.account, open_ms: this.#openUntil - this.now() }, `account ${this.account} failing: circuit open, no traffic for ${Math.ceil((this.#openUntil - this.now()) / 1000)} s`, "warn");
+    }
   }
 
   #trip(retryAfterMs: number | undefined): void {

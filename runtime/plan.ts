@@ -236,5 +236,10 @@ export interface Plan {
     maxEventBytes: number;
     /** Largest upstream JSON answer (or error body) read; past it the account fails. */
     maxUpstreamBodyBytes: number;
+    logLevel: LogLevel;
+    accessLog: boolean;
   };
+  observability: { metrics: boolean; perKeyMetrics: boolean; logBodies: boolean };
 }
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";

@@ -9,6 +9,8 @@ import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import { callerDeadline } from "./caller-deadline.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
+import { event } from "./log.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { adminApi } from "./admin-api.ts";
 import { uiCompiler, uiPage } from "./ui-page.ts";
@@ -66,6 +68,7 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
   const server = createServer({ requestTimeout: 0, connectionsCheckingInterval: CONNECTION_CHECK_MS }, (req, res) => {
     const signal = new CallerSignal();
     const record = newRecord(requestIdOf(req), req.method ?? "GET", pathOf(req.url ?? "/"));
+    if (runtime.tracing !== undefined) record.trace = runtime.tracing.begin(req.headers, record);
     const entry: Live = { res, signal, record, surface: record.path.startsWith("/anthropic/") ? "anthropic" : "openai" };
     live.add(entry);
     // A write after the response ended (a relay racing a cut) must not become an uncaught 'error'.
@@ -106,12 +109,12 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
   let refused = 0;
   server.on("error", (e: NodeJS.ErrnoException) => {
     if (!server.listening) return; // a listen failure: whoever called listen() handles it
-    if (refused++ === 0) console.error(`gwc: refusing new connections: accept failed (${e.code ?? e.message}); serving the open ones`);
+    if (refused++ === 0) event("accept_failed", { error: e.code ?? e.message }, `refusing new connections: accept failed (${e.code ?? e.message}); serving the open ones`, "error");
     unready.set("accept", `new connections are being refused: ${e.code ?? e.message}`);
   });
   server.on("connection", () => {
     if (refused === 0) return;
-    console.error(`gwc: accepting connections again (${refused} refused)`);
+    event("accept_recovered", { refused }, `accepting connections again (${refused} refused)`);
     refused = 0;
     unready.delete("accept");
   });
@@ -225,7 +228,7 @@ function finish(runtime: Runtime, record: RequestRecord, status: number): void {
     try {
       observe(record);
     } catch (e) {
-      console.error(`gwc: an observer failed on request ${record.id}: ${(e as Error)?.message ?? e}`);
+      event("observer_failed", { req_id: record.id, error: (e as Error)?.message ?? String(e) }, `an observer failed on request ${record.id}`, "error");
     }
   }
 }
@@ -247,6 +250,7 @@ async function handle(
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
       if (path === "/readyz") return readyz(res, draining, unready, storeHealth(gateway.governance.store), requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
+      if (path === "/metrics" && runtime.metrics !== undefined) return await metrics(runtime.metrics, res);
       if (path === "/ui" || path === "/ui/") return ui(res);
       if (path === "/ui/compiler.js") return uiScript(res);
       if (path === "/v1/models") {
@@ -267,6 +271,7 @@ async function handle(
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
+    if (gateway.plan.observability.logBodies) record.requestBody = raw.toString();
     const parsed = parseJson(raw);
     validateRequest(endpoint, parsed);
     const stream = parsed.stream === true && endpoint !== "embeddings";
@@ -282,7 +287,7 @@ async function handle(
     await unreadBody(req, res, gateway.plan.server);
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
     record.errorType = err.errorType;
-    if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
+    if (!(e instanceof HttpError)) event("request_failed", { req_id: requestId, error: (e as Error)?.message ?? String(e) }, `request ${requestId} failed inside the gateway`, "error");
     json(res, err.status, err.body(), requestId, err.headers);
   }
 }
@@ -295,6 +300,7 @@ async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResp
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
+    if (gateway.plan.observability.logBodies) record.requestBody = raw.toString();
     const parsed = parseJson(raw);
     const problem = findProblem("anthropic", parsed);
     if (problem !== undefined) throw badRequest(anthropicMessage(problem), problem.code, problem.param);
@@ -345,6 +351,13 @@ function ui(res: ServerResponse): void {
 function uiScript(res: ServerResponse): void {
   res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
   res.end(uiCompiler());
+}
+
+/** Prometheus text. Only configured ids and counts are in it, so it needs no key (like /healthz). */
+async function metrics(m: GatewayMetrics, res: ServerResponse): Promise<void> {
+  const text = await m.text();
+  res.writeHead(200, { "content-type": m.contentType });
+  res.end(text);
 }
 
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {

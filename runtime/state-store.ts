@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { event } from "./log.ts";
 import { StartupError } from "./secrets.ts";
 import { parseSnapshot, SNAPSHOT_VERSION, type Snapshot } from "./snapshot-file.ts";
 import { lockStateDir, type StateLock } from "./state-lock.ts";
@@ -117,7 +118,9 @@ export class MemoryStore implements StateStore {
     private readonly dir: string | null = null,
     private readonly intervalMs = 1000,
     private readonly now: () => number = Date.now,
-    private readonly log: (line: string) => void = (line) => process.stderr.write(`gwc: ${line}\n`),
+    /** Snapshot failures and recoveries, as log events (log.ts). */
+    private readonly log: (line: string, failing: boolean) => void = (line, failing) =>
+      event(failing ? "snapshot_failed" : "snapshot_recovered", { dir }, line, failing ? "error" : "info"),
   ) {
     this.#file = dir === null ? null : join(dir, "state.json");
     if (dir !== null) {
@@ -223,14 +226,14 @@ export class MemoryStore implements StateStore {
       const cause = describeError(e);
       const f = this.#failure;
       // Logged once per cause: a full disk is one line, not one a second.
-      if (f?.cause !== cause) this.log(`cannot write the state snapshot ${this.#file}: ${cause}; budgets keep counting in memory, retrying with backoff`);
+      if (f?.cause !== cause) this.log(`cannot write the state snapshot ${this.#file}: ${cause}; budgets keep counting in memory, retrying with backoff`, true);
       const count = (f?.count ?? 0) + 1;
       const backoff = Math.min(this.intervalMs * 2 ** Math.min(count, 16), MAX_BACKOFF_MS);
       this.#failure = { cause, count, since: f?.since ?? now, retryAt: now + backoff };
       return false;
     }
     if (this.#failure !== undefined) {
-      this.log(`the state snapshot ${this.#file} is written again (after ${this.#failure.count} failed attempts)`);
+      this.log(`the state snapshot ${this.#file} is written again (after ${this.#failure.count} failed attempts)`, false);
       this.#failure = undefined;
     }
     return true;

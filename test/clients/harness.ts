@@ -50,13 +50,16 @@ export async function startGatewayFor(format: Format, upstreamUrl: string, extra
   const built = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
   if (built.status !== 0) throw new Error(`gwc build failed: ${built.stderr}${built.stdout}`);
   const port = await freePort();
-  const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   await new Promise<void>((ok, fail) => {
-    child.stderr!.on("data", (d: Buffer) => {
+    // The gateway's log (JSON lines, `listening` among them) is on stdout; why it could not start, on stderr.
+    const take = (d: Buffer) => {
       err += d.toString();
       if (err.includes("listening on")) ok();
-    });
+    };
+    child.stderr!.on("data", take);
+    child.stdout!.on("data", take);
     child.once("exit", (code) => fail(new Error(`gateway exited ${code}: ${err}`)));
   });
   return {

@@ -215,6 +215,13 @@ export const plan = {
         adminKeyEnv: null,
         uiApply: false,
         maxEventBytes: 1048576,
-        maxUpstreamBodyBytes: 67108864
+        maxUpstreamBodyBytes: 67108864,
+        logLevel: "info",
+        accessLog: true
+    },
+    observability: {
+        metrics: true,
+        perKeyMetrics: false,
+        logBodies: false
     }
 };

@@ -213,6 +213,13 @@ export const plan = {
         adminKeyEnv: "GWC_ADMIN_KEY",
         uiApply: false,
         maxEventBytes: 1048576,
-        maxUpstreamBodyBytes: 67108864
+        maxUpstreamBodyBytes: 67108864,
+        logLevel: "info",
+        accessLog: true
+    },
+    observability: {
+        metrics: true,
+        perKeyMetrics: false,
+        logBodies: false
     }
 };
