@@ -4,7 +4,7 @@ import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./
 import { AccountHealth, HealthBoard } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
+import type { AccountContext, Adapter, ApiFormat, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
@@ -12,6 +12,8 @@ import { errorTypeOfStatus } from "./error-type.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
+import { dialectOf } from "./surfaces/dialects.ts";
+import { servedAs } from "./surfaces/served-as.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
 
 export interface AccountRuntime {
@@ -30,6 +32,8 @@ export interface Failure {
   retryAfterMs?: number;
   timeout?: boolean;
   reason: string;
+  /** The account's format cannot carry something the caller sent (a 400 when no account could). */
+  refusal?: HttpError;
 }
 
 
@@ -49,7 +53,10 @@ export interface RequestContext {
   req: InboundRequest;
   model: string;
   vk: number;
+  /** Where an OpenAI-shaped answer goes: the caller, or the surface's sink that turns it into the caller's format. */
   res: ResponseSink;
+  /** Where an answer already in the caller's format goes (a relayed one). */
+  direct: ResponseSink;
   requestId: string;
   /** What this request did, for metrics, logs, traces and the dashboard. */
   record: RequestRecord;
@@ -178,6 +185,12 @@ export class Gateway {
     return this.accounts.filter((a) => a.adapter === undefined).map((a) => a.id);
   }
 
+  /** The formats of the accounts that can serve `model` (its route's members and fallbacks), for surfaces that must know before routing. */
+  routeFormats(model: string): (ApiFormat | null)[] {
+    const route = this.router.route(model);
+    return route === undefined ? [] : route.targets.map((t) => this.accounts[t.account].adapter?.format ?? null);
+  }
+
   models(): string[] {
     const names = new Set<string>();
     for (const r of this.plan.routes) {
@@ -192,7 +205,7 @@ export class Gateway {
    * then the route, then — if the key's own budget is spent and it says so —
    * its reroute.
    */
-  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number): Promise<void> {
+  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number, direct: ResponseSink = res): Promise<void> {
     const model = req.json.model as string;
     const route = this.router.route(model);
     record.route = route?.id ?? null;
@@ -201,7 +214,7 @@ export class Gateway {
     }
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
-    const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false };
+    const ctx: RequestContext = { req, model, vk, res, direct, requestId: record.id, record, signal, headers: admission.headers, rerouted: false };
     try {
       await this.#serve(route, ctx);
     } catch (e) {
@@ -279,10 +292,16 @@ export class Gateway {
   }
 
   async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord): Promise<Failure | undefined> {
-    const { req, model, res, requestId, signal } = ctx;
+    const { model, requestId, signal } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
     const adapter = acct.adapter!;
+    // Same format as the caller's: relayed as it came. Another: the surface's chat form, translated.
+    const sent = servedAs(ctx.req, adapter, route.dropUnsupportedParams === true);
+    if (sent instanceof HttpError) return { account: acct.id, status: 400, reason: sent.message, refusal: sent };
+    const { req, relayed } = sent;
+    const res = relayed ? ctx.direct : ctx.res;
+    const dialect = dialectOf(req.format ?? "openai", req.endpoint);
     if (!adapter.supports(req.endpoint)) return { account: acct.id, reason: `its provider has no ${req.endpoint} endpoint` };
     const upstreamModel = target.model ?? model;
 
@@ -297,7 +316,8 @@ export class Gateway {
         throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
       }
       try {
-        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, req.json, req.endpoint === "embeddings"), price, now);
+        const limits = req.outputCap === undefined ? req.json : { max_tokens: req.outputCap };
+        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, limits, req.endpoint === "embeddings" || req.endpoint === "count_tokens"), price, now);
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
@@ -306,10 +326,11 @@ export class Gateway {
       }
     }
     const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
-    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
+    const chatLike = (req.endpoint === "chat" || req.endpoint === "completions") && (req.format ?? "openai") === "openai";
+    const inbound = metered && chatLike && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
     let upstream: UpstreamRequest;
     try {
-      const built = adapter.request(inbound, acct.context, upstreamModel);
+      const built = relayed && adapter.relay !== undefined ? adapter.relay(inbound, acct.context, upstreamModel) : adapter.request(inbound, acct.context, upstreamModel);
       upstream = built instanceof Promise ? await built : built;
     } catch (e) {
       // The adapter refused the request (e.g. something its provider cannot express).
@@ -335,7 +356,8 @@ export class Gateway {
     const { fallback } = route;
     let committed = false;
     try {
-      const r = await acct.pool.dispatcher.request({ method: "POST", path: upstream.path, headers: upstream.headers, body: upstream.body, signal });
+      const method = upstream.method ?? "POST";
+      const r = await acct.pool.dispatcher.request({ method, path: upstream.path, headers: upstream.headers, body: method === "POST" ? upstream.body : undefined, signal });
       const status = r.statusCode;
       attempt.status = status;
       // A 400 may be the provider refusing our credentials: read it now to tell.
@@ -362,7 +384,7 @@ export class Gateway {
         let body: Buffer = early ?? Buffer.from(await r.body.arrayBuffer());
         let contentType = String(r.headers["content-type"] ?? "application/json");
         served = status < 400;
-        if (adapter.response !== undefined) {
+        if (adapter.response !== undefined && !relayed) {
           // Another wire format: the caller gets OpenAI's shape either way.
           const upstreamJson = parseJson(body);
           let out: unknown;
@@ -387,17 +409,18 @@ export class Gateway {
         res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
         res.end(body);
         // Relayed as it came: read the usage only once the caller has the answer.
-        if (adapter.response === undefined && metered && served) usage = adapter.usage(usageView(body));
+        if ((adapter.response === undefined || relayed) && metered && served) usage = dialect.usage(usageView(body));
         return undefined;
       }
       const commit = () => {
         committed = true;
         ctx.record.ttftMs = performance.now() - ctx.record.startMono;
       };
+      const sctx = res === ctx.res && req === ctx.req ? ctx : { ...ctx, req, res };
       const streamed =
-        adapter.stream !== undefined
-          ? await translateStream(r.body, acct, ctx, upstreamModel, commit)
-          : await relayStream(r.body, acct, ctx, inbound.injectUsage === true, commit);
+        adapter.stream !== undefined && !relayed
+          ? await translateStream(r.body, acct, sctx, upstreamModel, commit)
+          : await relayStream(r.body, acct, sctx, inbound.injectUsage === true, commit, dialect);
       if (streamed.failure !== undefined) return streamed.failure;
       served = true;
       usage = streamed.usage;
@@ -446,6 +469,8 @@ function allFailed(model: string, failures: Failure[]): HttpError {
   if (failures.length === 0) {
     return new HttpError(503, "server_error", "no_account_available", `No account can serve model '${model}' right now.`);
   }
+  // Refused by every account it reached (a field no format there can carry): the caller's 400, as is.
+  if (failures.every((f) => f.refusal !== undefined)) return failures[0].refusal!;
   const tried = failures.map((f) => `${f.account} (${f.reason})`).join("; ");
   const message = `Every account tried for model '${model}' failed: ${tried}.`;
   if (failures.every((f) => f.status === 429)) {

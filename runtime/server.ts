@@ -1,12 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { AnthropicSink, anthropicError, toOpenAI } from "./anthropic-inbound.ts";
 import { CallerSignal } from "./caller-signal.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
+import { surfaceRoute } from "./surfaces/routes.ts";
+import { headersMatching } from "./surfaces/surface.ts";
+
+/** Headers OpenAI defines for a request, relayed to OpenAI-format upstreams as they came. */
+const OPENAI_HEADERS = /^openai-beta$/;
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
@@ -14,7 +18,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/embeddings": "embeddings",
 };
 
-const OPERATIONS: Record<Endpoint, Operation> = { chat: "chat", completions: "text_completion", embeddings: "embeddings" };
+const OPERATIONS: Partial<Record<Endpoint, Operation>> = { chat: "chat", completions: "text_completion", embeddings: "embeddings" };
 
 export interface GatewayServer {
   server: Server;
@@ -105,7 +109,12 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
-    if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, record, signal);
+    // Anthropic, Gemini and the Responses API: each surface answers in its own shape.
+    const surface = surfaceRoute(req.method ?? "GET", path);
+    if (surface !== undefined) {
+      const query = new URLSearchParams((req.url ?? "").slice(path.length + 1));
+      return await surface({ gateway, req, res, record, signal, path, query, body: () => readBody(req, gateway.plan.server.maxBodyBytes) });
+    }
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
       throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown request URL: ${req.method} ${path}.`);
@@ -113,7 +122,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     if (req.method !== "POST") {
       throw new HttpError(405, "invalid_request_error", "method_not_allowed", `${path} takes POST, not ${req.method}.`, { allow: "POST" });
     }
-    record.operation = OPERATIONS[endpoint];
+    record.operation = OPERATIONS[endpoint] ?? "other";
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
@@ -123,7 +132,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     const stream = parsed.stream === true && endpoint !== "embeddings";
     record.model = parsed.model;
     record.stream = stream;
-    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk);
+    await gateway.proxy({ endpoint, raw, json: parsed, stream, headers: headersMatching(req.headers, OPENAI_HEADERS) }, res, record, signal, vk);
   } catch (e) {
     if (res.headersSent) {
       res.destroy();
@@ -133,31 +142,6 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     record.errorType = err.errorType;
     if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
     json(res, err.status, err.body(), requestId, err.headers);
-  }
-}
-
-/** Anthropic's Messages API over the same routing; errors in Anthropic's shape. */
-async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResponse, record: RequestRecord, signal: CallerSignal): Promise<void> {
-  const requestId = record.id;
-  record.operation = "chat";
-  try {
-    const vk = gateway.governance.identify(req.headers);
-    record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
-    const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
-    const json = toOpenAI(parseJson(raw));
-    const body = Buffer.from(JSON.stringify(json));
-    record.model = typeof json.model === "string" ? json.model : null;
-    record.stream = json.stream === true;
-    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk);
-  } catch (e) {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request.");
-    record.errorType = err.errorType;
-    res.writeHead(err.status, { "content-type": "application/json", "x-request-id": requestId, ...err.headers });
-    res.end(JSON.stringify(anthropicError(err.status, err.message)));
   }
 }
 

@@ -6,6 +6,7 @@
 import type { AccountRuntime, Failure, RequestContext } from "./gateway.ts";
 import { isTimeout, parseJson, upstreamMessage } from "./upstream.ts";
 import type { StreamTranslator, Usage } from "./providers/adapter.ts";
+import type { Dialect } from "./surfaces/dialects.ts";
 
 type UpstreamBody = AsyncIterable<Buffer> & { destroy(): void };
 
@@ -15,9 +16,6 @@ export interface Streamed {
   usage?: Usage;
   interrupted?: boolean;
 }
-
-/** An event that carries a usage object (not `"usage":null`). */
-const USAGE = /"usage"\s*:\s*\{/;
 
 /**
  * Streams another wire format as OpenAI's SSE through the adapter's
@@ -104,12 +102,13 @@ export async function translateStream(
 }
 
 /**
- * Relays an SSE stream event by event. The first event is read before
- * anything is sent, so an upstream that opens with an error still fails
- * over; after that, a broken or truncated stream ends with an error event,
- * never `[DONE]`. Usage is read from the events as they pass; when the
- * gateway asked for it on the caller's behalf, the usage-only event is
- * withheld so the caller sees the stream it asked for.
+ * Relays an SSE stream event by event, in any API's format (the dialect says
+ * where its usage is and which event completes it). The first event is read
+ * before anything is sent, so an upstream that opens with an error still
+ * fails over; after that, a broken or truncated stream ends with an error
+ * event in the caller's API, never its end marker. Usage is read from the
+ * events as they pass; when the gateway asked for it on the caller's behalf,
+ * the usage-only event is withheld so the caller sees the stream it asked for.
  */
 export async function relayStream(
   body: UpstreamBody,
@@ -117,9 +116,9 @@ export async function relayStream(
   ctx: RequestContext,
   injected: boolean,
   commit: () => void,
+  dialect: Dialect,
 ): Promise<Streamed> {
   const { res } = ctx;
-  const adapter = acct.adapter!;
   const chunks = body[Symbol.asyncIterator]();
   let pending = "";
   let usage: Usage | undefined;
@@ -144,10 +143,10 @@ export async function relayStream(
     for (const event of complete.split("\n\n")) {
       if (event === "") continue;
       const data = sseData(event);
-      if (data === "[DONE]") done = true;
-      else if (USAGE.test(data)) {
+      if (dialect.ends(data)) done = true;
+      if (dialect.mayCarryUsage.test(data)) {
         const json = parseJson(data);
-        usage = adapter.usage(json) ?? usage;
+        usage = dialect.eventUsage(json, usage) ?? usage;
         if (injected && (json as { choices?: unknown[] } | undefined)?.choices?.length === 0) continue;
       }
       out += event + "\n\n";
@@ -195,8 +194,7 @@ export async function relayStream(
   }
   if (failure !== undefined) {
     acct.health.failure();
-    const event = { error: { message: `${failure} (account ${acct.id}); the answer is incomplete.`, type: "upstream_error", code: "stream_interrupted", param: null } };
-    res.end(`data: ${JSON.stringify(event)}\n\n`);
+    res.end(dialect.interrupted(`${failure} (account ${acct.id}); the answer is incomplete.`));
   } else {
     res.end();
   }
@@ -218,8 +216,9 @@ function sseError(event: string): string | undefined {
   // Parsed only when it could be one: this sits between the first chunk and the caller.
   if (!data.startsWith("{") || !data.includes('"error"')) return undefined;
   try {
-    const parsed = JSON.parse(data) as { error?: unknown };
-    return parsed.error === undefined ? undefined : `the stream opened with an error: ${upstreamMessage(data)}`;
+    const parsed = JSON.parse(data) as { error?: unknown; type?: unknown };
+    // OpenAI's and Google's `{"error":…}`, Anthropic's `{"type":"error","error":…}`, the Responses API's `{"type":"error","message":…}`.
+    return parsed.error === undefined && parsed.type !== "error" ? undefined : `the stream opened with an error: ${upstreamMessage(data)}`;
   } catch {
     return undefined;
   }

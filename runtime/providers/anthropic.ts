@@ -205,7 +205,7 @@ const FINGERPRINT = `fp_anthropic_${ANTHROPIC_VERSION}`;
 
 const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 
-function usageOf(u: unknown): Usage | undefined {
+export function usageOf(u: unknown): Usage | undefined {
   if (!isObject(u) || typeof u.input_tokens !== "number") return undefined;
   const cached = num(u.cache_read_input_tokens);
   const cacheWrite = num(u.cache_creation_input_tokens);
@@ -476,7 +476,8 @@ export function anthropicErrorMessage(text: string): string {
 }
 
 export const anthropicAdapter: Adapter = {
-  supports: (endpoint: Endpoint) => endpoint === "chat",
+  format: "anthropic",
+  supports: (endpoint: Endpoint) => endpoint === "chat" || endpoint === "messages" || endpoint === "count_tokens",
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
     const headers: Record<string, string> = {
       "content-type": "application/json",
@@ -485,6 +486,13 @@ export const anthropicAdapter: Adapter = {
     };
     if (account.apiKey !== null) headers["x-api-key"] = account.apiKey;
     return { path: `${account.basePath}/v1/messages`, headers, body: JSON.stringify(toAnthropicRequest(req.json, model, req.stream)) };
+  },
+  relay(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
+    // The caller's anthropic-version and anthropic-beta go as they came: they decide what its body means.
+    const headers: Record<string, string> = { "anthropic-version": ANTHROPIC_VERSION, ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
+    if (account.apiKey !== null) headers["x-api-key"] = account.apiKey;
+    const path = `${account.basePath}/v1/messages${req.endpoint === "count_tokens" ? "/count_tokens" : ""}`;
+    return { path, headers, body: req.json.model === model ? req.raw : JSON.stringify({ ...req.json, model }) };
   },
   // OpenAI's `created` needs a clock: Anthropic's answers carry no time.
   response: (json: unknown, _req: InboundRequest, model: string) => toOpenAIResponse(json, model),

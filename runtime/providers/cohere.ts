@@ -46,6 +46,7 @@ function isErrorFinish(reason: unknown): boolean {
 }
 
 export const cohereAdapter: Adapter = {
+  format: null,
   supports: (endpoint) => PATHS[endpoint] !== undefined,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
     const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };

@@ -620,7 +620,8 @@ export interface GoogleWire {
 /** An adapter over a Google wire: chat (JSON and SSE) and embeddings. */
 export function googleAdapter(wire: GoogleWire): Adapter {
   return {
-    supports: (endpoint: Endpoint) => endpoint === "chat" || endpoint === "embeddings",
+    format: "gemini",
+    supports: (endpoint: Endpoint) => endpoint === "chat" || endpoint === "embeddings" || endpoint === "generate" || endpoint === "count_tokens",
     request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
       const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", ...wire.auth(account.apiKey) };
       if (req.endpoint === "embeddings") {
@@ -628,6 +629,12 @@ export function googleAdapter(wire: GoogleWire): Adapter {
       }
       const method = req.stream ? "streamGenerateContent?alt=sse" : "generateContent";
       return { path: wire.methodPath(account, model, method), headers, body: JSON.stringify(toGenerateContent(req.json)) };
+    },
+    relay(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
+      // The model is in the path, not the body: the body goes as it came.
+      const headers: Record<string, string> = { ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", ...wire.auth(account.apiKey) };
+      const method = req.endpoint === "count_tokens" ? "countTokens" : req.stream ? "streamGenerateContent?alt=sse" : "generateContent";
+      return { path: wire.methodPath(account, model, method), headers, body: req.raw };
     },
     response(json: unknown, req: InboundRequest, model: string): unknown {
       return req.endpoint === "embeddings" ? wire.embeddings.response(json, req, model) : fromGenerateContent(json, model);

@@ -1,9 +1,10 @@
 import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./adapter.ts";
 
-const PATHS: Record<Endpoint, string> = {
+const PATHS: Partial<Record<Endpoint, string>> = {
   chat: "/chat/completions",
   completions: "/completions",
   embeddings: "/embeddings",
+  responses: "/responses",
 };
 
 /**
@@ -11,12 +12,13 @@ const PATHS: Record<Endpoint, string> = {
  * request goes through as it came, re-serialised only when the model changes.
  */
 export const openaiAdapter: Adapter = {
-  supports: () => true,
+  format: "openai",
+  supports: (endpoint) => PATHS[endpoint] !== undefined,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
-    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
+    const headers: Record<string, string> = { ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
     if (account.apiKey !== null) headers.authorization = `Bearer ${account.apiKey}`;
     const body = req.json.model === model && !req.injectUsage ? req.raw : JSON.stringify(withModel(req, model));
-    return { path: account.basePath + PATHS[req.endpoint], headers, body };
+    return { path: account.basePath + PATHS[req.endpoint]!, headers, body };
   },
   usage(json: unknown): Usage | undefined {
     const u = (json as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null })?.usage;

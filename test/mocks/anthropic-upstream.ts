@@ -21,6 +21,11 @@
  *   6. one behavior is taken from `queue` (or `fallback` when it is empty)
  *      and applied. Steps 2–5 do not consume a behavior.
  *
+ * With `thinking` enabled the answer opens with a thinking block (its text and
+ * a signature; streamed as thinking_delta and signature_delta events), as the
+ * extended-thinking docs describe. POST /v1/messages/count_tokens answers
+ * `{"input_tokens": n}` with the same count a message would report.
+ *
  * Answers are deterministic: the text is `[name] you said: <last user text>`;
  * when tools are given and the last user turn is not a tool result, the answer
  * is a tool_use of the first tool (or the one tool_choice names); after a tool
@@ -56,6 +61,8 @@ export interface MockAnthropicUpstream {
   /** Label put into responses (content text, `x-mock-upstream` header). */
   name: string;
   requests: RecordedRequest[];
+  /** The bytes of each answer sent (a JSON body, or a stream's whole text), in order. */
+  answers: string[];
   /** Behaviors consumed in order, one per request; when empty, `fallback` applies. */
   queue: Behavior[];
   fallback: Behavior;
@@ -190,6 +197,12 @@ function validate(body: any, version: string): string | undefined {
   if (!Number.isInteger(body.max_tokens) || body.max_tokens < 1) return "max_tokens: Input should be greater than or equal to 1";
   if (!Array.isArray(body.messages)) return "messages: Field required";
   if (body.messages.length === 0) return "messages: at least one message is required";
+  if (body.thinking !== undefined) {
+    const t = body.thinking;
+    if (t?.type === "enabled" && (typeof t.budget_tokens !== "number" || t.budget_tokens < 1024)) return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024";
+    if (t?.type === "enabled" && t.budget_tokens >= body.max_tokens) return "`max_tokens` must be greater than `thinking.budget_tokens`";
+    if (!["enabled", "disabled", "adaptive"].includes(t?.type)) return "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'";
+  }
   if (version === "2026-10-21") {
     for (const p of ["temperature", "top_p", "top_k"]) if (body[p] !== undefined) return `${p}: Extra inputs are not permitted`;
   }
@@ -292,6 +305,8 @@ interface Plan {
   tool: { id: string; name: string; input: Record<string, unknown> } | null;
   stopReason: "end_turn" | "max_tokens" | "stop_sequence" | "tool_use";
   stopSequence: string | null;
+  /** The opening thinking block, when the request enabled thinking. */
+  thinking: { text: string; signature: string } | null;
 }
 
 export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnthropicUpstream> {
@@ -307,6 +322,7 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     url: "",
     name,
     requests: [],
+    answers: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
     close: srv.close,
@@ -315,6 +331,7 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
   function sendJson(res: ServerResponse, status: number, body: unknown, requestId: string, extra: Record<string, string> = {}) {
     if (gone(res)) return;
     const text = typeof body === "string" ? body : JSON.stringify(body);
+    mock.answers.push(text);
     res.writeHead(status, {
       "request-id": requestId,
       "x-mock-upstream": name,
@@ -334,13 +351,16 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
       "cache-control": "no-cache",
     });
     res.flushHeaders();
+    mock.answers.push("");
     return true;
   }
 
   /** One SSE event: `event: <type>` and its JSON on one `data:` line. */
   function sse(res: ServerResponse, data: { type: string }): boolean {
     if (gone(res)) return false;
-    res.write(`event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`);
+    const text = `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`;
+    mock.answers[mock.answers.length - 1] += text;
+    res.write(text);
     return true;
   }
 
@@ -354,7 +374,8 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     const tools: Block[] = Array.isArray(body.tools) ? body.tools : [];
     const choice = body.tool_choice;
     const last = messages.at(-1);
-    const base = { id: newId("msg_"), model: body.model, input };
+    const thinks = body.thinking?.type === "enabled" || body.thinking?.type === "adaptive";
+    const base = { id: newId("msg_"), model: body.model, input, thinking: thinks ? { text: `[${name}] thinking about: ${userText}`, signature: `sig_${newId("")}` } : null };
     if (tools.length > 0 && last?.role === "user" && results.length === 0 && choice?.type !== "none") {
       const tool = choice?.type === "tool" ? tools.find((t) => t.name === choice.name)! : tools[0];
       const toolInput = sampleFor({ type: "object", ...tool.input_schema }, userText) as Record<string, unknown>;
@@ -392,9 +413,10 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
   }
 
   function contentBlocks(p: Plan): Block[] {
-    if (p.tool) return [{ type: "tool_use", id: p.tool.id, name: p.tool.name, input: p.tool.input }];
+    const thinking: Block[] = p.thinking ? [{ type: "thinking", thinking: p.thinking.text, signature: p.thinking.signature }] : [];
+    if (p.tool) return [...thinking, { type: "tool_use", id: p.tool.id, name: p.tool.name, input: p.tool.input }];
     const text = p.pieces!.join("");
-    return text === "" ? [] : [{ type: "text", text }];
+    return text === "" ? thinking : [...thinking, { type: "text", text }];
   }
 
   function message(p: Plan) {
@@ -417,20 +439,29 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
       { type: "message_start", message: { id: p.id, type: "message", role: "assistant", model: p.model, content: [], stop_reason: null, stop_sequence: null, stop_details: null, usage: usage(p, 1) } } as { type: string },
     ];
     const deltas: { type: string }[] = [];
-    if (p.tool) {
-      head.push({ type: "content_block_start", index: 0, content_block: { type: "tool_use", id: p.tool.id, name: p.tool.name, input: {} } } as { type: string });
+    // With thinking, the thinking block is block 0 and the answer block 1.
+    const at = p.thinking ? 1 : 0;
+    if (p.thinking) {
+      head.push({ type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } } as { type: string });
       head.push({ type: "ping" });
+      for (const thinking of splitText(p.thinking.text, streamChunks)) head.push({ type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking } } as { type: string });
+      head.push({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: p.thinking.signature } } as { type: string });
+      head.push({ type: "content_block_stop", index: 0 } as { type: string });
+    }
+    if (p.tool) {
+      head.push({ type: "content_block_start", index: at, content_block: { type: "tool_use", id: p.tool.id, name: p.tool.name, input: {} } } as { type: string });
+      if (!p.thinking) head.push({ type: "ping" });
       // Tool input streams as partial JSON, starting with an empty fragment as the API does.
       for (const part of ["", ...splitText(JSON.stringify(p.tool.input), streamChunks)]) {
-        deltas.push({ type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: part } } as { type: string });
+        deltas.push({ type: "content_block_delta", index: at, delta: { type: "input_json_delta", partial_json: part } } as { type: string });
       }
     } else {
-      head.push({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } } as { type: string });
-      head.push({ type: "ping" });
-      for (const text of p.pieces!) deltas.push({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text } } as { type: string });
+      head.push({ type: "content_block_start", index: at, content_block: { type: "text", text: "" } } as { type: string });
+      if (!p.thinking) head.push({ type: "ping" });
+      for (const text of p.pieces!) deltas.push({ type: "content_block_delta", index: at, delta: { type: "text_delta", text } } as { type: string });
     }
     const tail: { type: string }[] = [
-      { type: "content_block_stop", index: 0 } as { type: string },
+      { type: "content_block_stop", index: at } as { type: string },
       {
         type: "message_delta",
         delta: { stop_reason: p.stopReason, stop_sequence: p.stopSequence, stop_details: null },
@@ -472,6 +503,10 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     }
     if (!VERSIONS.has(version)) {
       return sendJson(res, 400, errorBody("invalid_request_error", `anthropic-version: invalid version '${version}'`, requestId), requestId);
+    }
+    if (method === "POST" && path === "/v1/messages/count_tokens") {
+      if (typeof body?.model !== "string" || !Array.isArray(body?.messages)) return sendJson(res, 400, errorBody("invalid_request_error", "model and messages: Field required", requestId), requestId);
+      return sendJson(res, 200, { input_tokens: tokensForChars(JSON.stringify([body.system ?? "", body.messages, body.tools ?? []]).length) }, requestId);
     }
     if (method !== "POST" || path !== "/v1/messages") {
       return sendJson(res, 404, errorBody("not_found_error", "Not Found", requestId), requestId);

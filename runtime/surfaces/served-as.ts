@@ -1,0 +1,36 @@
+// The one decision the attempt loop asks of surfaces: what goes to this account.
+// An account that speaks the caller's format gets the caller's request as it
+// came (relayed); any other gets its OpenAI chat form (translated by the
+// adapter), and its answer goes back through the surface's sink.
+import { HttpError } from "../errors.ts";
+import type { Adapter, InboundRequest } from "../providers/adapter.ts";
+
+export interface Served {
+  req: InboundRequest;
+  /** True when the account speaks the caller's format: the answer is written to the caller untouched. */
+  relayed: boolean;
+}
+
+/** What to send to an account with `adapter`; a refusal (a field its format cannot carry) as an HttpError value. */
+export function servedAs(req: InboundRequest, adapter: Adapter, dropUnsupported: boolean): Served | HttpError {
+  if (adapter.format === (req.format ?? "openai") && adapter.supports(req.endpoint)) return { req, relayed: true };
+  if (req.toChat === undefined) return { req, relayed: false };
+  try {
+    return { req: req.toChat(dropUnsupported), relayed: false };
+  } catch (e) {
+    if (e instanceof HttpError) return e;
+    throw e;
+  }
+}
+
+/** A 400 for a field a format cannot carry; the route may opt into dropping such fields instead (`drop_unsupported_params`). */
+export function unsupported(param: string, target: string, why = ""): HttpError {
+  return new HttpError(
+    400,
+    "invalid_request_error",
+    "unsupported_parameter",
+    `'${param}' cannot be sent to ${target}${why === "" ? "" : ` (${why})`}. Remove it, or set "drop_unsupported_params": true on the route to drop such fields.`,
+    {},
+    param,
+  );
+}

@@ -1,0 +1,76 @@
+// What a surface handler gets from the server, and what they share: reading
+// the body once, parsing it, finding the caller's virtual key, answering errors
+// in the surface's own shape.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import type { CallerSignal } from "../caller-signal.ts";
+import { badRequest, HttpError } from "../errors.ts";
+import type { Gateway } from "../gateway.ts";
+import type { RequestRecord } from "../request-record.ts";
+
+export interface SurfaceCall {
+  gateway: Gateway;
+  req: IncomingMessage;
+  res: ServerResponse;
+  record: RequestRecord;
+  signal: CallerSignal;
+  path: string;
+  query: URLSearchParams;
+  /** The request body, read under the server's limits. */
+  body(): Promise<Buffer>;
+}
+
+export type SurfaceHandler = (call: SurfaceCall) => Promise<void>;
+
+/** An error as a surface words it: its status, headers and body. */
+export type ErrorShape = (err: HttpError) => unknown;
+
+/** Runs a handler and answers any error it throws in the surface's shape (a stream already started is cut instead). */
+export function inShape(shape: ErrorShape, handler: SurfaceHandler): SurfaceHandler {
+  return async (call) => {
+    try {
+      await handler(call);
+    } catch (e) {
+      const { res, record } = call;
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
+      if (!(e instanceof HttpError)) console.error(`gwc: request ${record.id} failed: ${(e as Error)?.message ?? e}`);
+      record.errorType = err.errorType;
+      sendJson(res, err.status, shape(err), record.id, err.headers);
+    }
+  };
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, ...headers });
+  res.end(JSON.stringify(body));
+}
+
+export function parseObject(raw: Buffer): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw badRequest("The request body is not valid JSON.", "invalid_json");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw badRequest("The request body must be a JSON object.", "invalid_json");
+  return value as Record<string, unknown>;
+}
+
+/** The caller's virtual key index (governance reads `authorization` or `x-api-key`; `headers` may present another one). */
+export function identify(call: SurfaceCall, headers: IncomingHttpHeaders = call.req.headers): number {
+  const vk = call.gateway.governance.identify(headers);
+  call.record.keyId = call.gateway.plan.virtualKeys[vk]?.id ?? null;
+  return vk;
+}
+
+/** The caller's headers whose names match `pattern`, as one value each (repeats joined by commas, as HTTP allows). */
+export function headersMatching(headers: IncomingHttpHeaders, pattern: RegExp): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && pattern.test(name)) out[name] = Array.isArray(value) ? value.join(",") : value;
+  }
+  return out;
+}
