@@ -233,7 +233,7 @@ describe("Anthropic surface across formats", () => {
 describe("count_tokens, models, preflight", () => {
   it("relays count_tokens to an Anthropic account", async () => {
     const body = { model: "claude-sonnet-4-6", messages: [{ role: "user", content: "count me" }] };
-    const counted = await client.messages.countTokens(body);
+    const counted = await client.messages.countTokens(body as Anthropic.MessageCountTokensParams);
     expect(claude.requests.at(-1)!.path).toBe("/v1/messages/count_tokens");
     expect(claude.requests.at(-1)!.body).toEqual(body);
     expect(counted).toEqual(JSON.parse(claude.answers.at(-1)!));
