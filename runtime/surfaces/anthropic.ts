@@ -17,7 +17,8 @@
 //   content: tool_use / tool_result (text)                      tool_calls / tool messages
 //   cache_control (anywhere)                                    dropped, named: OpenAI-format upstreams cache on their own
 //   thinking / redacted_thinking blocks in the history          dropped, named: signed by Anthropic, no other provider reads them
-//   top_k, container, mcp_servers, context_management,          refused (400 unsupported_parameter) unless the route sets
+//   context_management of clear_thinking edits only              dropped, named: no thinking block is translated anyway
+//   top_k, container, mcp_servers, other context_management,    refused (400 unsupported_parameter) unless the route sets
 //   server tools, other block types, tool_result images         drop_unsupported_params
 import type { ResponseSink } from "../gateway.ts";
 import { badRequest } from "../errors.ts";
@@ -31,7 +32,7 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 /** Fields of a Messages request that chat carries, or that are read elsewhere; anything else is refused or dropped by name. */
 const CARRIED = new Set([
   "model", "max_tokens", "messages", "system", "metadata", "stop_sequences", "stream", "temperature", "top_p",
-  "tools", "tool_choice", "thinking", "output_config", "output_format", "service_tier",
+  "tools", "tool_choice", "thinking", "output_config", "output_format", "service_tier", "context_management",
 ]);
 
 /** The checks the Messages API makes before anything else, in its words. */
@@ -106,6 +107,11 @@ export function toChat(body: Json, carry: Carry): Json {
   if (system !== "") messages.push({ role: "system", content: system });
   (body.messages as { role: string; content: string | Block[] }[]).forEach((m, i) => {
     const param = `messages[${i}].content`;
+    // A system turn mid-conversation (Claude Code's mid-conversation-system beta) is a system message in chat too.
+    if (m.role === "system") {
+      messages.push({ role: "system", content: textOfBlocks(m.content, param, carry) });
+      return;
+    }
     if (typeof m.content === "string") {
       messages.push({ role: m.role, content: m.content });
       return;
@@ -128,6 +134,13 @@ export function toChat(body: Json, carry: Carry): Json {
     messages.push(...tools);
     if (parts.length > 0) messages.push({ role: "user", content: parts });
   });
+  // Clearing thinking is done already (no thinking block is translated); other context edits are Anthropic's own.
+  if (body.context_management !== undefined) {
+    const edits = isObject(body.context_management) && Array.isArray(body.context_management.edits) ? body.context_management.edits : [];
+    const thinkingOnly = Object.keys(body.context_management as Json).every((k) => k === "edits") && edits.every((e) => isObject(e) && String(e.type).startsWith("clear_thinking_"));
+    if (thinkingOnly) carry.note("context_management");
+    else carry.refuse("context_management", "context editing runs only at Anthropic");
+  }
   const out: Json = { model: body.model, messages, max_tokens: body.max_tokens };
   if (body.temperature !== undefined) out.temperature = body.temperature;
   if (body.top_p !== undefined) out.top_p = body.top_p;

@@ -262,3 +262,40 @@ describe("count_tokens, models, preflight", () => {
     expect(head.status).toBe(200);
   });
 });
+
+describe("what Claude Code sends, to an OpenAI account", () => {
+  it("carries adaptive thinking, clear_thinking context edits, effort and a mid-conversation system turn", async () => {
+    const res = await post("/v1/messages", {
+      model: "only-gpt",
+      max_tokens: 64000,
+      system: [{ type: "text", text: "You are Claude Code.", cache_control: { type: "ephemeral" } }],
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "system", content: [{ type: "text", text: "agents: none" }] },
+        { role: "user", content: [{ type: "text", text: "go", cache_control: { type: "ephemeral" } }] },
+      ],
+      thinking: { type: "adaptive" },
+      context_management: { edits: [{ type: "clear_thinking_20251015", keep: "all" }] },
+      output_config: { effort: "high" },
+      metadata: { user_id: '{"session_id":"s1"}' },
+      stream: true,
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("event: message_stop");
+    expect(res.headers.get("x-gwc-dropped-params")).toBe("cache_control, context_management");
+    const sent = openai.requests.at(-1)!.body;
+    expect(sent.messages.map((m: { role: string }) => m.role)).toEqual(["system", "user", "system", "user"]);
+    expect(sent).toMatchObject({ reasoning_effort: "high", user: '{"session_id":"s1"}', stream: true });
+  });
+
+  it("refuses context edits that only Anthropic can make", async () => {
+    const res = await post("/v1/messages", {
+      model: "only-gpt",
+      max_tokens: 100,
+      messages: [{ role: "user", content: "hi" }],
+      context_management: { edits: [{ type: "clear_tool_uses_20250919" }] },
+    });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.message).toContain("'context_management'");
+  });
+});
