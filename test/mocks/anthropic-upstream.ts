@@ -41,6 +41,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mockServer } from "./mock-server.ts";
+import { sampleOf } from "./sample-json.ts";
 
 export type Behavior =
   /** `tool`: answer with this tool_use (when the request declares that tool and the last turn is the user's). */
@@ -273,25 +274,6 @@ function validate(body: any, version: string, betas: Set<string>): string | unde
   return undefined;
 }
 
-/** A value of a JSON schema's type, for deterministic tool inputs. */
-function sampleFor(schema: any, text: string): unknown {
-  switch (schema?.type) {
-    case "string":
-      return Array.isArray(schema.enum) && schema.enum.length > 0 ? schema.enum[0] : text;
-    case "number":
-    case "integer":
-      return 1;
-    case "boolean":
-      return true;
-    case "array":
-      return [sampleFor(schema.items, text)];
-    case "object":
-      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([k, v]) => [k, sampleFor(v, text)]));
-    default:
-      return null;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Server
 // ---------------------------------------------------------------------------
@@ -441,7 +423,7 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     const base = { id: newId("msg_"), model: body.model, input: Math.max(0, input - cache.read - cache.creation5m - cache.creation1h), thinking, cache };
     if (tools.length > 0 && last?.role === "user" && results.length === 0 && choice?.type !== "none") {
       const tool = (scripted && tools.find((t) => t.name === scripted.name)) ?? (choice?.type === "tool" ? tools.find((t) => t.name === choice.name)! : tools[0]);
-      const toolInput = scripted && scripted.name === tool.name ? scripted.input : (sampleFor({ type: "object", ...tool.input_schema }, userText) as Record<string, unknown>);
+      const toolInput = scripted && scripted.name === tool.name ? scripted.input : (sampleOf({ type: "object", ...tool.input_schema }, userText) as Record<string, unknown>);
       return { ...base, output: thought + tokensForChars(JSON.stringify(toolInput).length + tool.name.length), pieces: null, tool: { id: newId("toolu_"), name: tool.name, input: toolInput }, stopReason: "tool_use", stopSequence: null };
     }
     let text = results.length > 0 ? `[${name}] tool said: ${results.map(toolResultText).join(" | ")}` : `[${name}] you said: ${userText}`;

@@ -29,10 +29,14 @@
  * Answers: the last user text echoed (`[name] you said: ...`); a functionCall
  * (with a thoughtSignature, as Gemini 3 sends) when tools are declared, function
  * calling is not NONE and the last turn is the user's; `[name] tool said: ...`
- * after function responses.
+ * after function responses. JSON mode (`responseMimeType: application/json` with
+ * `responseJsonSchema` or `responseSchema`) answers a JSON value of the schema,
+ * as Gemini CLI's model router expects. Also `:countTokens` and `GET
+ * /v1beta/models[/{model}]`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mockServer } from "./mock-server.ts";
+import { sampleOf } from "./sample-json.ts";
 
 export type Behavior =
   | { kind: "ok"; delayMs?: number }
@@ -324,7 +328,26 @@ interface Route {
 
 const GEMINI_ROUTE = /^\/(v1beta|v1)\/models\/([^/:]+):([A-Za-z]+)$/;
 const VERTEX_ROUTE = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):([A-Za-z]+)$/;
-const GEMINI_ACTIONS = ["generateContent", "streamGenerateContent", "batchEmbedContents"];
+const GEMINI_ACTIONS = ["generateContent", "streamGenerateContent", "batchEmbedContents", "countTokens"];
+const MODELS = ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-3.5-flash-lite"];
+
+/** GET /v1beta/models and /v1beta/models/{model}: the API's Model resources. */
+function modelsAnswer(path: string): { status: number; body: unknown } | null {
+  const model = (id: string) => ({
+    name: `models/${id}`,
+    version: "001",
+    displayName: id,
+    description: `Mock ${id}`,
+    inputTokenLimit: 1048576,
+    outputTokenLimit: 65536,
+    supportedGenerationMethods: ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"],
+    thinking: true,
+  });
+  if (/^\/(v1beta|v1)\/models$/.test(path)) return { status: 200, body: { models: MODELS.map(model) } };
+  const m = /^\/(v1beta|v1)\/models\/([^/:]+)$/.exec(path);
+  if (!m) return null;
+  return MODELS.includes(m[2]) ? { status: 200, body: model(m[2]) } : { status: 404, body: googleError(404, `models/${m[2]} is not found for API version ${m[1]}, or is not supported for generateContent.`) };
+}
 const VERTEX_ACTIONS = ["generateContent", "streamGenerateContent", "predict"];
 
 function routeOf(method: string, path: string): Route | null {
@@ -444,9 +467,14 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
       return { ...base, parts: [[{ functionCall: { name: decl.name, args }, thoughtSignature: signature }]], finishReason: "STOP", candidateTokens: 1 };
     }
 
-    const text = responses.length > 0
-      ? `[${name}] tool said: ${responses.map((p: any) => JSON.stringify(p.functionResponse.response)).join(" ")}`
-      : `[${name}] you said: ${partsText([...contents].reverse().find((c) => c.role !== "model")?.parts)}`;
+    const userText = partsText([...contents].reverse().find((c) => c.role !== "model")?.parts);
+    const g = body.generationConfig;
+    const schema = g?.responseJsonSchema ?? g?.responseSchema;
+    const text = g?.responseMimeType === "application/json" && schema
+      ? JSON.stringify(sampleOf(schema, userText))
+      : responses.length > 0
+        ? `[${name}] tool said: ${responses.map((p: any) => JSON.stringify(p.functionResponse.response)).join(" ")}`
+        : `[${name}] you said: ${userText}`;
     let pieces = splitText(text, streamChunks);
     let finishReason = "STOP";
     const max = body.generationConfig?.maxOutputTokens;
@@ -531,6 +559,8 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     }
     const route = routeOf(method, url.pathname);
     mock.requests.push({ method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: { ...req.headers }, body, ...(route ?? {}) });
+    const listed = method === "GET" ? modelsAnswer(url.pathname) : null;
+    if (listed) return sendJson(res, listed.status, listed.body);
     if (route === null) return sendJson(res, 404, googleError(404, `Method not found: ${method} ${url.pathname}`));
 
     if (route.api === "gemini") {
@@ -585,6 +615,11 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     if (behavior.kind === "ok" && behavior.delayMs) await sleep(behavior.delayMs);
     if (gone(res)) return;
 
+    if (route.action === "countTokens") {
+      const request = body?.generateContentRequest ?? body;
+      const chars = JSON.stringify([request?.systemInstruction ?? null, request?.contents ?? [], request?.tools ?? []]).length;
+      return sendJson(res, 200, { totalTokens: tokensForChars(chars), promptTokensDetails: [{ modality: "TEXT", tokenCount: tokensForChars(chars) }] });
+    }
     if (route.action === "batchEmbedContents" || route.action === "predict") {
       const answer = embed(body, route);
       return sendJson(res, answer.status, answer.body);

@@ -14,12 +14,18 @@
  *   3. the route is checked (404 otherwise);
  *   4. one behavior is taken from `queue` (or `fallback` when it is empty)
  *      and applied. Steps 2 and 3 do not consume a behavior.
+ *
+ * The Responses API (`/v1/responses…`) is answered by openai-responses.ts.
+ * Chat with `response_format` json_schema (or json_object) answers JSON.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mockServer } from "./mock-server.ts";
+import { responsesApi, responsesRouteOf } from "./openai-responses.ts";
+import { sampleOf } from "./sample-json.ts";
 
 export type Behavior =
-  | { kind: "ok"; delayMs?: number }
+  /** `tool`: on the Responses API, call this function with these arguments (when declared and the last input is the user's). */
+  | { kind: "ok"; delayMs?: number; tool?: { name: string; input: Record<string, unknown> } }
   | { kind: "status"; status: number; retryAfterSeconds?: number; body?: unknown }
   | { kind: "reset" }
   | { kind: "hang" }
@@ -42,6 +48,8 @@ export interface MockUpstream {
   /** Behaviors consumed in order, one per request; when empty, `fallback` applies. */
   queue: Behavior[];
   fallback: Behavior;
+  /** Every Responses API answer sent (the response object, and the stream's events), for comparing with what a client got. */
+  answers: { path: string; body: any; events?: { type: string }[] }[];
   /** Closes the server and destroys open sockets (incl. hanging ones). */
   close(): Promise<void>;
 }
@@ -250,8 +258,10 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
+    answers: [],
     close: srv.close,
   };
+  const responses = responsesApi(name, streamChunks);
 
   const baseHeaders = (): Record<string, string> => ({
     "x-request-id": newId("req_"),
@@ -354,7 +364,13 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
         break;
       }
     }
-    const text = `[${name}] you said: ${lastUser}`;
+    const format = body.response_format;
+    const text =
+      format?.type === "json_schema"
+        ? JSON.stringify(sampleOf(format.json_schema?.schema, lastUser))
+        : format?.type === "json_object"
+          ? JSON.stringify({ answer: lastUser })
+          : `[${name}] you said: ${lastUser}`;
     return { ...base, pieces: splitText(text, streamChunks), toolCall: null };
   }
 
@@ -639,7 +655,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       );
     }
 
-    const route = routeOf(method, path);
+    const route = routeOf(method, path) ?? responsesRouteOf(method, path);
     if (!route) {
       return sendJson(res, 404, errorBody(`Invalid URL (${method} ${path})`, "invalid_request_error", null, null));
     }
@@ -677,6 +693,15 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       }
 
       case "stream-fail-after": {
+        if (route === "create" || route === "read") {
+          // A Responses stream that breaks after `chunks` events (a JSON answer: cut at once).
+          const answer = route === "create" ? responses.create(body) : responses.read(method, path);
+          if (!answer.events || !startSse(res)) return void res.socket?.destroy();
+          for (const e of answer.events.slice(0, behavior.chunks)) res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+          await sleep(Math.max(intervalMs, 5));
+          res.socket?.destroy();
+          return;
+        }
         const prepared = prepare(route, body);
         if (!prepared.stream) {
           // Non-streaming request (or a request error): start the body, then cut it.
@@ -709,6 +734,19 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       case "ok": {
         if (behavior.delayMs && behavior.delayMs > 0) await sleep(behavior.delayMs);
         if (gone(res)) return;
+        if (route === "create" || route === "read") {
+          const answer = route === "create" ? responses.create(body, behavior.tool) : responses.read(method, path);
+          if (answer.status === 200) mock.answers.push({ path, body: answer.body, events: answer.events });
+          if (!answer.events) return sendJson(res, answer.status, answer.body);
+          if (!startSse(res)) return;
+          for (let i = 0; i < answer.events.length; i++) {
+            if (i > 0 && intervalMs > 0) await sleep(intervalMs);
+            if (gone(res)) return;
+            res.write(`event: ${answer.events[i].type}\ndata: ${JSON.stringify(answer.events[i])}\n\n`);
+          }
+          res.end();
+          return;
+        }
         const prepared = prepare(route, body);
         if (!prepared.stream) return sendJson(res, prepared.json.status, prepared.json.body);
         if (!startSse(res)) return;
