@@ -82,6 +82,13 @@ const CLAUDE_CODE_BODY = {
 };
 const BETAS = "interleaved-thinking-2025-05-14,context-management-2025-06-27,prompt-caching-scope-2026-01-05";
 
+/** The bytes the mock sent for an answer: its JSON body, or its stream's events as it writes them. */
+function sentBytes(m: MockAnthropicUpstream = claude): string {
+  const a = m.answers.at(-1)!;
+  if (a.events !== undefined) return a.events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join("");
+  return JSON.stringify(a.message ?? a.body);
+}
+
 async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${gw.url}/anthropic${path}`, {
     method: "POST",
@@ -102,12 +109,12 @@ describe("Anthropic surface to an Anthropic account: a passthrough", () => {
     expect(seen.headers["x-api-key"]).toBe("sk-ant-upstream");
     expect(JSON.stringify(seen.headers)).not.toContain(KEY);
     // The answer is the upstream's bytes.
-    expect(await res.text()).toBe(claude.answers.at(-1));
+    expect(await res.text()).toBe(sentBytes());
   });
 
   it("gives the SDK the upstream's message: id, thinking block and signature, cache usage", async () => {
     const msg = await client.messages.create(CLAUDE_CODE_BODY as unknown as Anthropic.MessageCreateParamsNonStreaming);
-    const upstream = JSON.parse(claude.answers.at(-1)!);
+    const upstream = JSON.parse(sentBytes());
     expect(msg.id).toBe(upstream.id);
     expect(msg.id).toMatch(/^msg_01/);
     expect(msg.content[0]).toEqual({ type: "thinking", thinking: "[claude] thinking about: list the files", signature: upstream.content[0].signature });
@@ -118,20 +125,36 @@ describe("Anthropic surface to an Anthropic account: a passthrough", () => {
     const res = await post("/v1/messages", { ...CLAUDE_CODE_BODY, stream: true }, { "anthropic-beta": BETAS });
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const text = await res.text();
-    expect(text).toBe(claude.answers.at(-1));
+    expect(text).toBe(sentBytes());
     expect(text).toContain('"type":"signature_delta"');
 
     const stream = client.messages.stream({ ...CLAUDE_CODE_BODY } as unknown as Anthropic.MessageStreamParams);
     let start: Anthropic.Message | undefined;
     stream.on("streamEvent", (e) => {
-      if (e.type === "message_start") start = e.message;
+      if (e.type === "message_start") start = structuredClone(e.message);
     });
     const final = await stream.finalMessage();
     // message_start carries the real input side, not 0/0.
+    expect(start!.usage).toEqual(JSON.parse(sentBytes().split("\n")[1].slice(6)).message.usage);
     expect(start!.usage).toMatchObject({ cache_read_input_tokens: 1200, cache_creation_input_tokens: 300 });
-    expect(start!.usage.input_tokens).toBeGreaterThan(0);
     expect(final.content.map((b) => b.type)).toEqual(["thinking", "tool_use"]);
-    expect(final.content[0].type === "thinking" && final.content[0].signature).toMatch(/^sig_/);
+    const signature = JSON.parse(sentBytes().split("\n\n").find((e) => e.includes("signature_delta"))!.split("\n")[1].slice(6)).delta.signature;
+    expect(final.content[0].type === "thinking" && final.content[0].signature).toBe(signature);
+  });
+
+  it("carries a tool loop whose thinking block goes back signed and unaltered (the upstream refuses an altered one)", async () => {
+    const first = await client.messages.create(CLAUDE_CODE_BODY as unknown as Anthropic.MessageCreateParamsNonStreaming);
+    const use = first.content.find((b) => b.type === "tool_use")!;
+    const next = await client.messages.create({
+      ...(CLAUDE_CODE_BODY as unknown as Anthropic.MessageCreateParamsNonStreaming),
+      messages: [
+        ...(CLAUDE_CODE_BODY.messages as Anthropic.MessageParam[]),
+        { role: "assistant", content: first.content as Anthropic.ContentBlockParam[] },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: use.type === "tool_use" ? use.id : "", content: "a.txt b.txt" }] },
+      ],
+    });
+    expect(next.content.find((b) => b.type === "text")).toMatchObject({ text: "[claude] tool said: a.txt b.txt" });
+    expect(claude.requests.at(-1)!.body.messages[1].content[0]).toEqual(first.content[0]);
   });
 
   it("rewrites only the model when the account pins one", async () => {
@@ -145,8 +168,8 @@ describe("Anthropic surface to an Anthropic account: a passthrough", () => {
     const res = await post("/v1/messages", { ...CLAUDE_CODE_BODY, stream: true });
     await res.text();
     await until(() => records.length === 1);
-    const start = JSON.parse(claude.answers.at(-1)!.split("\n")[1].slice(6)).message.usage;
-    const output = JSON.parse(claude.answers.at(-1)!.split("\n\n").find((e) => e.includes("message_delta"))!.split("\n")[1].slice(6)).usage.output_tokens;
+    const start = JSON.parse(sentBytes().split("\n")[1].slice(6)).message.usage;
+    const output = JSON.parse(sentBytes().split("\n\n").find((e) => e.includes("message_delta"))!.split("\n")[1].slice(6)).usage.output_tokens;
     const r = records[0];
     expect(r.usage).toEqual({ inputTokens: start.input_tokens + 1200 + 300, outputTokens: output, cacheReadTokens: 1200, cacheWriteTokens: 300 });
     // $3 input, $3.75 cache write, $0.30 cache read, $15 output per million tokens.
@@ -156,7 +179,8 @@ describe("Anthropic surface to an Anthropic account: a passthrough", () => {
   it("answers errors in Anthropic's shape, and relays the upstream's own 400 as it came", async () => {
     const bad = await post("/v1/messages", { model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "system", content: "x" }] });
     expect(bad.status).toBe(400);
-    expect(await bad.text()).toBe(claude.answers.at(-1));
+    expect(bad.headers.get("x-gwc-account")).toBe("claude");
+    expect(await bad.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error", message: expect.stringContaining('Unexpected role "system"') }, request_id: expect.stringMatching(/^req_/) });
     const noKey = await fetch(`${gw.url}/anthropic/v1/messages`, { method: "POST", body: "{}" });
     expect(noKey.status).toBe(401);
     expect(await noKey.json()).toMatchObject({ type: "error", error: { type: "authentication_error" } });
@@ -179,7 +203,7 @@ describe("Anthropic surface across formats", () => {
     const res = await post("/v1/messages", { model: "gpt-first", max_tokens: 100, messages: [{ role: "user", content: "hello" }] });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-gwc-account")).toBe("claude");
-    expect(await res.text()).toBe(claude.answers.at(-1));
+    expect(await res.text()).toBe(sentBytes());
     expect(claude.requests.at(-1)!.body.model).toBe("gpt-first");
   });
 
@@ -236,7 +260,7 @@ describe("count_tokens, models, preflight", () => {
     const counted = await client.messages.countTokens(body as Anthropic.MessageCountTokensParams);
     expect(claude.requests.at(-1)!.path).toBe("/v1/messages/count_tokens");
     expect(claude.requests.at(-1)!.body).toEqual(body);
-    expect(counted).toEqual(JSON.parse(claude.answers.at(-1)!));
+    expect(counted).toEqual(JSON.parse(sentBytes()));
   });
 
   it("estimates elsewhere, and says it is an estimate", async () => {
