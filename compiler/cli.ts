@@ -3,7 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, watch } from "
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { buildToDir, compileSource, GWC_VERSION } from "./compile.ts";
+import { pathToFileURL } from "node:url";
+import { PLAN_VERSION, type Plan } from "../runtime/plan.ts";
+import { buildToDir, compileSource, GWC_VERSION, type Manifest } from "./compile.ts";
+import { diffPlans, formatJson, formatMarkdown, formatText, type PlanDiff } from "./diff.ts";
 import { formatDiagnostic, type Diagnostic } from "./diagnostics.ts";
 import { explain } from "./explain.ts";
 
@@ -13,6 +16,10 @@ usage:
   gwc check <config> [--format text|json]   validate; exit 1 listing every problem
   gwc build <config> [-o dir]               write dir/gateway.mjs and dir/manifest.json (default dir: dist)
   gwc explain <config>                      print each route's exact split, failover chains, budgets
+  gwc diff <old> <new> [--format text|markdown|json] [--exit-code]
+                                            what a config change does: splits, accounts, keys, budgets,
+                                            limits, prices, pools (configs, bundles or manifests);
+                                            --exit-code exits 1 when anything changed, 2 on an invalid input
   gwc serve <config|bundle> [--port N] [--host H] [--watch]
                                             serve; --watch applies config edits live (a bad edit is
                                             reported and the running config keeps serving)
@@ -31,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
       port: { type: "string" },
       host: { type: "string" },
       watch: { type: "boolean" },
+      "exit-code": { type: "boolean" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
     },
@@ -39,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, config, ...rest] = positionals;
   if (values.help || command === undefined || command === "help") return print(USAGE), 0;
   if (config === undefined) throw new UsageError(`'gwc ${command}' needs a config file`);
+  if (command === "diff") return diff(config, rest, values.format ?? "text", values["exit-code"] ?? false);
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
   const format = values.format ?? "text";
   if (format !== "text" && format !== "json") throw new UsageError(`--format must be text or json, not '${format}'`);
@@ -77,6 +86,40 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
+}
+
+/** `gwc diff old new`: 0 (or 1 with --exit-code when anything changed); 2 when an input is not a valid config or bundle. */
+async function diff(before: string, rest: string[], format: string, exitCode: boolean): Promise<number> {
+  const [after, ...extra] = rest;
+  if (after === undefined) throw new UsageError("'gwc diff' needs two inputs: the old and the new config (or bundle, or manifest)");
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  const formats: Record<string, (d: PlanDiff) => string> = { text: formatText, markdown: formatMarkdown, json: formatJson };
+  const formatter = formats[format];
+  if (formatter === undefined) throw new UsageError(`--format must be text, markdown or json, not '${format}'`);
+  const [a, b] = [await planOf(before), await planOf(after)];
+  if (a === undefined || b === undefined) return 2;
+  const result = diffPlans(a, b);
+  process.stdout.write(formatter(result));
+  return exitCode && result.changes.length > 0 ? 1 : 0;
+}
+
+/** A config compiled in memory, or the plan inside a built bundle (given as the bundle or its manifest); undefined after printing why not. */
+async function planOf(input: string): Promise<Plan | undefined> {
+  let bundle: string | undefined;
+  if (/\.(mjs|js)$/.test(input)) bundle = resolve(input);
+  else if (basename(input) === "manifest.json") bundle = resolve(dirname(input), (JSON.parse(readConfig(input)) as Manifest).bundle);
+  if (bundle === undefined) {
+    const { diagnostics, plan } = compileSource(readConfig(input), input);
+    report(diagnostics.filter((d) => plan === undefined || d.severity === "error"), printErr);
+    return plan;
+  }
+  if (!existsSync(bundle)) throw new UsageError(`cannot read ${bundle}: no such file`);
+  const mod = (await import(pathToFileURL(bundle).href)) as { plan?: Plan };
+  if (mod.plan?.version !== PLAN_VERSION) {
+    printErr(`${input}: not a gwc bundle of plan version ${PLAN_VERSION}; rebuild it with this gwc`);
+    return undefined;
+  }
+  return mod.plan;
 }
 
 /**
