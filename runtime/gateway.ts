@@ -13,6 +13,7 @@ import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-re
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
 import { dialectOf } from "./surfaces/dialects.ts";
+import { withDropped } from "./surfaces/carry.ts";
 import { servedAs } from "./surfaces/served-as.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
 
@@ -147,6 +148,7 @@ export class Gateway {
   readonly router: Router;
   /** Where each key's budget reroute goes, built once: its route, or a one-account route. */
   readonly #reroutes = new Map<number, PlanRoute>();
+  readonly #affineRoutes = new Map<string, PlanRoute>();
   /** Routes none of whose members can be down for any reason but health (no account limit, a known wire). */
   readonly #plain = new WeakSet<PlanRoute>();
 
@@ -160,19 +162,7 @@ export class Gateway {
     plan.virtualKeys.forEach((k, i) => {
       const to = k.onBudgetExceeded;
       if (to.kind === "route") this.#reroutes.set(i, plan.routes[to.route]);
-      if (to.kind === "account") {
-        this.#reroutes.set(i, {
-          id: `account:${plan.accounts[to.account].id}`,
-          model: "*",
-          members: 1,
-          targets: [{ account: to.account, model: plan.accounts[to.account].model, weight: 1 }],
-          order: [0],
-          table: { n: 1, total: 1, prob: Uint32Array.of(1), target: Uint32Array.of(0), alias: Uint32Array.of(0) },
-          subsets: null,
-          without: null,
-          fallback: { enabled: false, statuses: [], onTimeout: false, onConnectionError: false },
-        });
-      }
+      if (to.kind === "account") this.#reroutes.set(i, soleRoute(plan, to.account, plan.accounts[to.account].model));
     });
     for (const route of [...plan.routes, ...this.#reroutes.values()]) {
       const members = route.targets.slice(0, route.members);
@@ -183,6 +173,15 @@ export class Gateway {
   /** Accounts whose wire format this runtime cannot speak yet: they get no traffic. */
   unsupportedAccounts(): string[] {
     return this.accounts.filter((a) => a.adapter === undefined).map((a) => a.id);
+  }
+
+  /** The one-account route of a request bound to an account (it holds state the request refers to). */
+  #affine(to: { account: string; model: string | null }): PlanRoute | undefined {
+    const key = `${to.account}\n${to.model ?? ""}`;
+    let route = this.#affineRoutes.get(key);
+    const account = this.router.accountIndex(to.account);
+    if (route === undefined && account !== undefined) this.#affineRoutes.set(key, (route = soleRoute(this.plan, account, to.model)));
+    return route;
   }
 
   /** The formats of the accounts that can serve `model` (its route's members and fallbacks), for surfaces that must know before routing. */
@@ -207,7 +206,7 @@ export class Gateway {
    */
   async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number, direct: ResponseSink = res): Promise<void> {
     const model = req.json.model as string;
-    const route = this.router.route(model);
+    const route = req.affinity !== undefined ? this.#affine(req.affinity) : this.router.route(model);
     record.route = route?.id ?? null;
     if (route === undefined) {
       throw new HttpError(404, "invalid_request_error", "model_not_found", `The model '${model}' is not served by this gateway. Served: ${this.models().join(", ") || "none"}.`, {}, "model");
@@ -301,7 +300,7 @@ export class Gateway {
     if (sent instanceof HttpError) return { account: acct.id, status: 400, reason: sent.message, refusal: sent };
     const { req, relayed } = sent;
     const res = relayed ? ctx.direct : ctx.res;
-    const dialect = dialectOf(req.format ?? "openai", req.endpoint);
+    const dialect = dialectOf(req.format ?? "openai", req.endpoint, req.method);
     if (!adapter.supports(req.endpoint)) return { account: acct.id, reason: `its provider has no ${req.endpoint} endpoint` };
     const upstreamModel = target.model ?? model;
 
@@ -317,7 +316,7 @@ export class Gateway {
       }
       try {
         const limits = req.outputCap === undefined ? req.json : { max_tokens: req.outputCap };
-        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, limits, req.endpoint === "embeddings" || req.endpoint === "count_tokens"), price, now);
+        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, limits, req.endpoint === "embeddings" || req.endpoint === "count_tokens" || req.method !== undefined), price, now);
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
@@ -335,8 +334,11 @@ export class Gateway {
     } catch (e) {
       // The adapter refused the request (e.g. something its provider cannot express).
       if (reservation !== undefined) await gov.cancel(reservation);
+      // A field this account's format cannot carry: another account may take it.
+      if (e instanceof HttpError && e.code === "unsupported_parameter") return { account: acct.id, status: 400, reason: e.message, refusal: e };
       throw e;
     }
+    const headers = withDropped(ctx.headers, upstream.dropped);
     let usage: Usage | undefined;
     let served = false;
     try {
@@ -406,7 +408,7 @@ export class Gateway {
           contentType = "application/json";
         }
         committed = true;
-        res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
+        res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...headers });
         res.end(body);
         // Relayed as it came: read the usage only once the caller has the answer.
         if ((adapter.response === undefined || relayed) && metered && served) usage = dialect.usage(usageView(body));
@@ -416,7 +418,7 @@ export class Gateway {
         committed = true;
         ctx.record.ttftMs = performance.now() - ctx.record.startMono;
       };
-      const sctx = res === ctx.res && req === ctx.req ? ctx : { ...ctx, req, res };
+      const sctx = res === ctx.res && req === ctx.req && headers === ctx.headers ? ctx : { ...ctx, req, res, headers };
       const streamed =
         adapter.stream !== undefined && !relayed
           ? await translateStream(r.body, acct, sctx, upstreamModel, commit)
@@ -463,6 +465,21 @@ export class Gateway {
       if (tokens instanceof Promise) await tokens;
     }
   }
+}
+
+/** A route of one account, no failover: budget reroutes to an account, and requests bound to the account holding their state. */
+function soleRoute(plan: Plan, account: number, model: string | null): PlanRoute {
+  return {
+    id: `account:${plan.accounts[account].id}`,
+    model: "*",
+    members: 1,
+    targets: [{ account, model, weight: 1 }],
+    order: [0],
+    table: { n: 1, total: 1, prob: Uint32Array.of(1), target: Uint32Array.of(0), alias: Uint32Array.of(0) },
+    subsets: null,
+    without: null,
+    fallback: { enabled: false, statuses: [], onTimeout: false, onConnectionError: false },
+  };
 }
 
 function allFailed(model: string, failures: Failure[]): HttpError {

@@ -43,6 +43,13 @@ export interface InboundRequest {
   headers?: Record<string, string>;
   /** The most output tokens the request allows, when its format puts the cap elsewhere than `max_tokens`. */
   outputCap?: number;
+  /** The route drops what the target format cannot carry (naming it) instead of refusing with a 400. */
+  dropUnsupported?: boolean;
+  /** Bound to the account that holds state it refers to (a stored response), with the model that account was sent. */
+  affinity?: { account: string; model: string | null };
+  /** Another method than POST, on a path under the endpoint's (`/{id}/input_items`): reading or deleting stored state. */
+  method?: "GET" | "DELETE";
+  subpath?: string;
   /** The request as OpenAI chat, for an account of another format; throws a 400 `unsupported_parameter` for what chat cannot carry. */
   toChat?(dropUnsupported: boolean): InboundRequest;
 }
@@ -65,6 +72,8 @@ export interface UpstreamRequest {
   path: string;
   headers: Record<string, string>;
   body: Buffer | string;
+  /** Fields of the caller's request the translation dropped (route's `drop_unsupported_params`, or no counterpart by design). */
+  dropped?: string[];
 }
 
 /** Tokens a response reports, for budgets and token limits. */

@@ -28,7 +28,10 @@ export const azureAdapter: Adapter = {
     // The Responses API is not per deployment: the model (the deployment's name) travels in the body.
     if (req.endpoint === "responses") {
       const body = req.json.model === model ? req.raw : JSON.stringify({ ...req.json, model });
-      return { path: `${root}/responses${query}`, headers, body };
+      const sub = req.subpath ?? "";
+      // A subpath may bring its own query (input_items?limit=…): the api-version joins it.
+      const path = `${root}/responses${sub}${query === "" ? "" : sub.includes("?") ? `&${query.slice(1)}` : query}`;
+      return { method: req.method, path, headers, body };
     }
     const path = `${root}/deployments/${encodeURIComponent(model)}${OPENAI_PATHS[req.endpoint]}${query}`;
     const body = req.injectUsage

@@ -18,7 +18,7 @@ export const openaiAdapter: Adapter = {
     const headers: Record<string, string> = { ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
     if (account.apiKey !== null) headers.authorization = `Bearer ${account.apiKey}`;
     const body = req.json.model === model && !req.injectUsage ? req.raw : JSON.stringify(withModel(req, model));
-    return { path: account.basePath + PATHS[req.endpoint]!, headers, body };
+    return { method: req.method, path: account.basePath + PATHS[req.endpoint]! + (req.subpath ?? ""), headers, body };
   },
   usage(json: unknown): Usage | undefined {
     const u = (json as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null })?.usage;

@@ -22,7 +22,7 @@
 //   server tools, other block types, tool_result images         drop_unsupported_params
 import type { ResponseSink } from "../gateway.ts";
 import { badRequest } from "../errors.ts";
-import { Carry } from "./carry.ts";
+import { Carry, DROPPED_HEADER, withDropped } from "./carry.ts";
 
 type Json = Record<string, unknown>;
 type Block = { type: string; [k: string]: unknown };
@@ -272,7 +272,8 @@ export class AnthropicSink implements ResponseSink {
     this.#status = status;
     this.#json = !String(headers["content-type"]).startsWith("text/event-stream");
     const { "content-type": _, ...rest } = headers;
-    this.res.writeHead(status, { ...rest, ...this.carry.headers(), "content-type": this.#json ? "application/json" : "text/event-stream; charset=utf-8" });
+    const own = this.carry.headers()[DROPPED_HEADER];
+    this.res.writeHead(status, { ...withDropped(rest, own === undefined ? undefined : [own]), "content-type": this.#json ? "application/json" : "text/event-stream; charset=utf-8" });
     return this;
   }
 

@@ -33,3 +33,10 @@ export class Carry {
     return this.dropped.length === 0 ? {} : { [DROPPED_HEADER]: this.dropped.join(", ") };
   }
 }
+
+/** `headers` naming `dropped` too, joined to what they name already; the same object when nothing was dropped. */
+export function withDropped(headers: Record<string, string>, dropped: readonly string[] | undefined): Record<string, string> {
+  if (dropped === undefined || dropped.length === 0) return headers;
+  const before = headers[DROPPED_HEADER];
+  return { ...headers, [DROPPED_HEADER]: before === undefined ? dropped.join(", ") : `${before}, ${dropped.join(", ")}` };
+}

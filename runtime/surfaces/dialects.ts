@@ -92,9 +92,9 @@ const generate: Dialect = {
 
 const counting: Dialect = { ...chat, usage: () => FREE };
 
-/** How to read a relayed answer of `format`'s `endpoint`. */
-export function dialectOf(format: ApiFormat, endpoint: Endpoint): Dialect {
-  if (endpoint === "count_tokens") return counting;
+/** How to read a relayed answer of `format`'s `endpoint`; reading stored state (`method` GET or DELETE) bills nothing. */
+export function dialectOf(format: ApiFormat, endpoint: Endpoint, method?: string): Dialect {
+  if (endpoint === "count_tokens" || method !== undefined) return counting;
   if (format === "anthropic") return messages;
   if (format === "gemini") return generate;
   return endpoint === "responses" ? responses : chat;

@@ -1,10 +1,12 @@
 // Which surface answers a path. The server asks here first; the OpenAI chat,
 // completions and embeddings paths it serves itself.
 import { anthropicRoute } from "./anthropic-http.ts";
+import { responsesRoute } from "./responses-http.ts";
 import type { SurfaceHandler } from "./surface.ts";
 
 /** The handler for a method and path, or undefined when no surface here owns it. */
 export function surfaceRoute(method: string, path: string): SurfaceHandler | undefined {
   if (path === "/anthropic" || path.startsWith("/anthropic/")) return anthropicRoute(method, path);
+  if (path.startsWith("/v1/responses")) return responsesRoute(method, path);
   return undefined;
 }

@@ -14,9 +14,10 @@ export interface Served {
 /** What to send to an account with `adapter`; a refusal (a field its format cannot carry) as an HttpError value. */
 export function servedAs(req: InboundRequest, adapter: Adapter, dropUnsupported: boolean): Served | HttpError {
   if (adapter.format === (req.format ?? "openai") && adapter.supports(req.endpoint)) return { req, relayed: true };
-  if (req.toChat === undefined) return { req, relayed: false };
+  if (req.toChat === undefined) return { req: dropUnsupported ? { ...req, dropUnsupported } : req, relayed: false };
   try {
-    return { req: req.toChat(dropUnsupported), relayed: false };
+    const chat = req.toChat(dropUnsupported);
+    return { req: dropUnsupported ? { ...chat, dropUnsupported } : chat, relayed: false };
   } catch (e) {
     if (e instanceof HttpError) return e;
     throw e;
