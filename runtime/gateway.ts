@@ -43,7 +43,7 @@ export interface ResponseSink {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   writeHead(status: number, headers: Record<string, string>): unknown;
-  write(chunk: string): boolean;
+  write(chunk: string | Buffer): boolean;
   end(chunk?: string | Buffer): unknown;
   once(event: "drain" | "close", listener: () => void): unknown;
   destroy(): void;
@@ -205,7 +205,7 @@ export class Gateway {
    * its reroute.
    */
   async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number, direct: ResponseSink = res): Promise<void> {
-    const model = req.json.model as string;
+    const model = req.model ?? (req.json.model as string);
     const route = req.affinity !== undefined ? this.#affine(req.affinity) : this.router.route(model);
     record.route = route?.id ?? null;
     if (route === undefined) {

@@ -127,14 +127,19 @@ export async function relayStream(
   const decoder = new TextDecoder();
   /** Appends a read, with line ends as `\n` (SSE allows `\r\n` and `\r`); a trailing `\r` waits for the next read. */
   let heldCr = false;
+  // Unless events must be withheld, the caller gets the upstream's own bytes, cut at event boundaries
+  // only (so an error event the gateway adds never lands inside one); `pending` is for reading them.
+  const exact = !injected;
+  let held: Buffer | undefined;
   const append = (bytes: Buffer | undefined) => {
+    if (exact && bytes !== undefined) held = held === undefined ? bytes : Buffer.concat([held, bytes]);
     let text = (heldCr ? "\r" : "") + (bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true }));
     heldCr = bytes !== undefined && text.endsWith("\r");
     if (heldCr) text = text.slice(0, -1);
     pending += text.replace(/\r\n?/g, "\n");
   };
   /** Complete events in `pending`, as text to forward (each with its blank line). */
-  const takeEvents = (): string => {
+  const takeEvents = (): string | Buffer => {
     const end = pending.lastIndexOf("\n\n");
     if (end < 0) return "";
     const complete = pending.slice(0, end + 2);
@@ -149,8 +154,17 @@ export async function relayStream(
         usage = dialect.eventUsage(json, usage) ?? usage;
         if (injected && (json as { choices?: unknown[] } | undefined)?.choices?.length === 0) continue;
       }
-      out += event + "\n\n";
+      if (!exact) out += event + "\n\n";
     }
+    return exact ? completeBytes() : out;
+  };
+  /** The held upstream bytes up to the last event boundary (a blank line in any of SSE's line ends). */
+  const completeBytes = (): Buffer | string => {
+    if (held === undefined) return "";
+    const end = lastBoundary(held);
+    if (end < 0) return "";
+    const out = held.subarray(0, end);
+    held = end === held.length ? undefined : held.subarray(end);
     return out;
   };
 
@@ -173,8 +187,8 @@ export async function relayStream(
     "x-gwc-account": acct.id,
     ...ctx.headers,
   });
-  const write = async (text: string) => {
-    if (text !== "" && !res.write(text)) await new Promise<void>((ok) => {
+  const write = async (text: string | Buffer) => {
+    if (text.length > 0 && !res.write(text)) await new Promise<void>((ok) => {
       res.once("drain", ok);
       res.once("close", ok);
     });
@@ -199,6 +213,18 @@ export async function relayStream(
     res.end();
   }
   return { usage, interrupted: failure !== undefined };
+}
+
+const LF2 = Buffer.from("\n\n");
+const CRLF2 = Buffer.from("\r\n\r\n");
+const CR2 = Buffer.from("\r\r");
+
+/** The index just past the last blank line in `bytes`, or -1. */
+function lastBoundary(bytes: Buffer): number {
+  const lf = bytes.lastIndexOf(LF2);
+  const crlf = bytes.lastIndexOf(CRLF2);
+  const cr = bytes.lastIndexOf(CR2);
+  return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4, cr < 0 || bytes[cr + 2] === 0x0a ? -1 : cr + 2);
 }
 
 /** An SSE event's data lines, joined. */

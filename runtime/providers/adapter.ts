@@ -37,6 +37,8 @@ export interface InboundRequest {
   stream: boolean;
   /** The gateway needs streamed usage the caller did not ask for: ask upstream, and hide it from the caller. */
   injectUsage?: boolean;
+  /** The model, when the caller's format names it outside the body (Gemini: in the path); `json.model` otherwise. */
+  model?: string;
   /** The caller's format; OpenAI's when absent. */
   format?: ApiFormat;
   /** Headers of the caller's API that the provider defines (`anthropic-beta`, `openai-beta`, …), relayed with the body. */

@@ -282,7 +282,8 @@ export class AnthropicSink implements ResponseSink {
       this.#pending += chunk.toString();
       return true;
     }
-    return this.#events(chunk.toString());
+    // Relayed OpenAI streams come as the upstream sent them: SSE allows CRLF line ends.
+    return this.#events(chunk.toString().replace(/\r\n?/g, "\n"));
   }
 
   end(chunk?: string | Buffer): this {

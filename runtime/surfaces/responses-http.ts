@@ -59,7 +59,7 @@ class IdTap implements ResponseSink {
   writeHead(status: number, headers: Record<string, string>): unknown {
     return this.res.writeHead(status, headers);
   }
-  write(chunk: string): boolean {
+  write(chunk: string | Buffer): boolean {
     this.#look(chunk);
     return this.res.write(chunk);
   }

@@ -249,7 +249,8 @@ export class ResponsesSink implements ResponseSink {
   }
 
   write(chunk: string | Buffer): boolean {
-    this.#pending += chunk.toString();
+    // Relayed OpenAI streams come as the upstream sent them: SSE allows CRLF line ends.
+    this.#pending += this.#json ? chunk.toString() : chunk.toString().replace(/\r\n?/g, "\n");
     return this.#json ? true : this.#events();
   }
 

@@ -1,0 +1,107 @@
+// The Gemini API paths, at the root and under /gemini (what the Gemini CLI's
+// GOOGLE_GEMINI_BASE_URL and @google/genai's baseUrl point at):
+//   POST /v1beta/models/{model}:generateContent | :streamGenerateContent?alt=sse | :countTokens
+//   GET  /v1beta/models, /v1beta/models/{model}
+// The virtual key comes as `x-goog-api-key` or `?key=`. Errors in Google's shape.
+import { HttpError } from "../errors.ts";
+import type { InboundRequest } from "../providers/adapter.ts";
+import { Carry } from "./carry.ts";
+import { GeminiSink, googleError, toChat } from "./gemini.ts";
+import { identify, inShape, parseObject, sendJson, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
+
+const shape = (err: HttpError) => googleError(err.status, err.message);
+
+/** `/gemini` (optional), an API version, then `models/{model}` and, for POST, `:{method}`. */
+const PATH = /^(?:\/gemini)?\/(v1beta|v1alpha|v1)\/models(?:\/([^/:]+)(?::([A-Za-z]+))?)?$/;
+
+/** The key as Google's clients send it, presented to governance as the key header it reads. */
+function callerKey(call: SurfaceCall): number {
+  const header = call.req.headers["x-goog-api-key"];
+  const key = typeof header === "string" && header !== "" ? header : call.query.get("key");
+  return identify(call, key === null || key === undefined ? call.req.headers : { ...call.req.headers, "x-api-key": key, authorization: undefined });
+}
+
+function generate(model: string, method: string): SurfaceHandler {
+  return async (call) => {
+    const { gateway, res, record, signal } = call;
+    const counting = method === "countTokens";
+    record.operation = counting ? "other" : "chat";
+    const vk = callerKey(call);
+    const raw = await call.body();
+    const json = parseObject(raw);
+    const stream = method === "streamGenerateContent";
+    record.model = model;
+    record.stream = stream;
+    const g = typeof json.generationConfig === "object" && json.generationConfig !== null ? (json.generationConfig as Record<string, unknown>) : {};
+    const carries: Carry[] = [];
+    const forms = new Map<boolean, InboundRequest>();
+    const req: InboundRequest = {
+      endpoint: counting ? "count_tokens" : "generate",
+      format: "gemini",
+      model,
+      raw,
+      json,
+      stream,
+      outputCap: typeof g.maxOutputTokens === "number" ? g.maxOutputTokens : undefined,
+      toChat: counting
+        ? undefined
+        : (drop) => {
+            let form = forms.get(drop);
+            if (form === undefined) {
+              const carry = new Carry("OpenAI chat", drop);
+              const chat = toChat(json, model, stream, carry);
+              carries.push(carry);
+              form = { endpoint: "chat", raw: Buffer.from(JSON.stringify(chat)), json: chat, stream };
+              forms.set(drop, form);
+            }
+            return form;
+          },
+    };
+    if (!counting) return gateway.proxy(req, new GeminiSink(res, model, { headers: () => carries.at(-1)?.headers() ?? {} }), record, signal, vk, res);
+    if (gateway.routeFormats(model).includes("gemini")) {
+      try {
+        return await gateway.proxy(req, res, record, signal, vk);
+      } catch (e) {
+        // The caller's own mistakes stand; no Gemini account answering leaves the estimate.
+        if (!(e instanceof HttpError) || e.status < 500 || res.headersSent) throw e;
+      }
+    }
+    const text = JSON.stringify([json.systemInstruction ?? "", json.contents ?? (json.generateContentRequest as { contents?: unknown } | undefined)?.contents ?? [], json.tools ?? []]);
+    sendJson(res, 200, { totalTokens: Math.max(1, Math.ceil(text.length / 4)) }, record.id, { "x-gwc-estimate": "characters/4" });
+  };
+}
+
+/** The Model resource for a served model name. */
+function modelInfo(id: string): object {
+  return { name: `models/${id}`, baseModelId: id, version: "gwc", displayName: id, supportedGenerationMethods: ["generateContent", "streamGenerateContent", "countTokens"] };
+}
+
+const list: SurfaceHandler = async (call) => {
+  callerKey(call);
+  sendJson(call.res, 200, { models: call.gateway.models().map(modelInfo) }, call.record.id);
+};
+
+function one(model: string): SurfaceHandler {
+  return async (call) => {
+    callerKey(call);
+    if (!call.gateway.models().includes(model)) throw new HttpError(404, "invalid_request_error", "model_not_found", `models/${model} is not found for this gateway.`, {}, "model");
+    sendJson(call.res, 200, modelInfo(model), call.record.id);
+  };
+}
+
+const METHODS = new Set(["generateContent", "streamGenerateContent", "countTokens"]);
+
+/** The handler for a Gemini API path, or undefined. `GET /v1/models` stays OpenAI's (only `/gemini/v1/models` is Google's). */
+export function geminiRoute(method: string, path: string): SurfaceHandler | undefined {
+  const m = PATH.exec(path);
+  if (m === null) return undefined;
+  const [, version, encoded, action] = m;
+  const gemini = path.startsWith("/gemini/");
+  if (version === "v1" && !gemini && action === undefined) return undefined;
+  const model = encoded === undefined ? undefined : decodeURIComponent(encoded);
+  if (method === "GET" && action === undefined) return inShape(shape, model === undefined ? list : one(model));
+  if (method === "POST" && model !== undefined && action !== undefined && METHODS.has(action)) return inShape(shape, generate(model, action));
+  return inShape(shape, async () => {
+    throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown request URL: ${method} ${path}.`);
+  });
+}
