@@ -302,7 +302,8 @@ export class Gateway {
     const res = relayed ? ctx.direct : ctx.res;
     const dialect = dialectOf(req.format ?? "openai", req.endpoint, req.method);
     if (!adapter.supports(req.endpoint)) return { account: acct.id, reason: `its provider has no ${req.endpoint} endpoint` };
-    const upstreamModel = target.model ?? model;
+    // An account's pinned model is a chat model: on the catch-all route, an embeddings request keeps the one it named.
+    const upstreamModel = req.endpoint === "embeddings" && route.model === "*" ? model : (target.model ?? model);
 
     // Budgets: reserve the most this request can cost before any upstream work.
     const gov = this.governance;

@@ -7,14 +7,11 @@ import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 import { surfaceRoute } from "./surfaces/routes.ts";
-import { headersMatching } from "./surfaces/surface.ts";
-
-/** Headers OpenAI defines for a request, relayed to OpenAI-format upstreams as they came. */
-const OPENAI_HEADERS = /^openai-beta$/;
+import { fanOut, needsFanOut } from "./surfaces/fan-out.ts";
+import { headersMatching, OPENAI_HEADERS } from "./surfaces/surface.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
-  "/v1/completions": "completions",
   "/v1/embeddings": "embeddings",
 };
 
@@ -132,7 +129,10 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
     const stream = parsed.stream === true && endpoint !== "embeddings";
     record.model = parsed.model;
     record.stream = stream;
-    await gateway.proxy({ endpoint, raw, json: parsed, stream, headers: headersMatching(req.headers, OPENAI_HEADERS) }, res, record, signal, vk);
+    const inbound = { endpoint, raw, json: parsed, stream, headers: headersMatching(req.headers, OPENAI_HEADERS) };
+    // `n` choices from providers that give one per call: n calls, merged.
+    if (endpoint === "chat" && needsFanOut(gateway, inbound)) return await fanOut(gateway, inbound, res, record, signal, vk);
+    await gateway.proxy(inbound, res, record, signal, vk);
   } catch (e) {
     if (res.headersSent) {
       res.destroy();

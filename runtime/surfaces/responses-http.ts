@@ -10,7 +10,7 @@ import type { ResponseSink } from "../gateway.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import { Carry } from "./carry.ts";
 import { ResponsesSink, toChat, validateResponses } from "./responses.ts";
-import { headersMatching, identify, inShape, parseObject, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
+import { headersMatching, identify, inShape, OPENAI_HEADERS, parseObject, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
 /** Where a stored response lives: the account, the model it was sent, the model the caller named. */
 interface Stored {
@@ -42,7 +42,6 @@ class Affinity {
 export const affinity = new Affinity(100_000);
 
 const shape = (err: HttpError) => err.body();
-const OPENAI_HEADERS = /^openai-beta$/;
 const RESPONSE_ID = /"id"\s*:\s*"(resp_[^"\\]+)"/;
 
 /** Passes a relayed answer through and notes the response id in its first bytes (a JSON body, or response.created). */

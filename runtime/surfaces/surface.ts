@@ -66,6 +66,9 @@ export function identify(call: SurfaceCall, headers: IncomingHttpHeaders = call.
   return vk;
 }
 
+/** Headers OpenAI defines for a request, relayed to OpenAI-format upstreams as they came. */
+export const OPENAI_HEADERS = /^openai-beta$/;
+
 /** The caller's headers whose names match `pattern`, as one value each (repeats joined by commas, as HTTP allows). */
 export function headersMatching(headers: IncomingHttpHeaders, pattern: RegExp): Record<string, string> {
   const out: Record<string, string> = {};
