@@ -190,6 +190,13 @@ export class Gateway {
     return route === undefined ? [] : route.targets.map((t) => this.accounts[t.account].adapter?.format ?? null);
   }
 
+  /** The catch-all route's accounts that pass the caller's model through: they serve whatever their upstream lists. */
+  passthroughAccounts(): AccountRuntime[] {
+    const route = this.plan.routes[this.plan.catchAllRoute];
+    if (route === undefined) return [];
+    return route.targets.slice(0, route.members).filter((t) => t.model === null).map((t) => this.accounts[t.account]);
+  }
+
   models(): string[] {
     const names = new Set<string>();
     for (const r of this.plan.routes) {

@@ -8,6 +8,7 @@ import type { Endpoint } from "./providers/adapter.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 import { surfaceRoute } from "./surfaces/routes.ts";
 import { fanOut, needsFanOut } from "./surfaces/fan-out.ts";
+import { servedModels } from "./surfaces/model-catalog.ts";
 import { headersMatching, OPENAI_HEADERS } from "./surfaces/surface.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
@@ -102,7 +103,7 @@ async function handle(gateway: Gateway, req: IncomingMessage, res: ServerRespons
       if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/v1/models") {
-        const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
+        const data = (await servedModels(gateway)).map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
       }
     }

@@ -118,6 +118,10 @@ export interface Adapter {
    * credentials. Absent where `request` itself relays (OpenAI-format upstreams).
    */
   relay?(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest;
+  /** The upstream's own model list (GET), for routes that pass the caller's model through. */
+  listModels?(account: AccountContext): UpstreamRequest;
+  /** The model ids in that list's answer. */
+  modelIds?(json: unknown): string[];
   /** A successful JSON response in OpenAI's shape; undefined for OpenAI-format upstreams (sent as is). */
   response?(json: unknown, req: InboundRequest, model: string): unknown;
   /** A translator for streams; undefined for upstreams that stream OpenAI's SSE (relayed as is). */

@@ -12,6 +12,7 @@
 
 import { DEFAULT_MAX_OUTPUT_TOKENS } from "../governance.ts";
 import { Carry } from "../surfaces/carry.ts";
+import { idsOf } from "./openai.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
 
 export const ANTHROPIC_VERSION = "2023-06-01";
@@ -525,6 +526,12 @@ export const anthropicAdapter: Adapter = {
     const body = JSON.stringify(toAnthropicRequest(req.json, model, req.stream, carry));
     return { path: `${account.basePath}/v1/messages`, headers, body, dropped: carry.dropped };
   },
+  listModels(account: AccountContext): UpstreamRequest {
+    const headers: Record<string, string> = { "anthropic-version": ANTHROPIC_VERSION };
+    if (account.apiKey !== null) headers["x-api-key"] = account.apiKey;
+    return { method: "GET", path: `${account.basePath}/v1/models?limit=1000`, headers, body: "" };
+  },
+  modelIds: (json) => idsOf((json as { data?: unknown } | null)?.data, "id"),
   relay(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
     // The caller's anthropic-version and anthropic-beta go as they came: they decide what its body means.
     const headers: Record<string, string> = { "anthropic-version": ANTHROPIC_VERSION, ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { badRequest } from "../errors.ts";
+import { idsOf } from "./openai.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
 
 // Google's Generative Language API ("Gemini API", generativelanguage.googleapis.com)
@@ -689,7 +690,7 @@ function geminiModelPath(model: string): string {
  * embeddings), key in `x-goog-api-key`. A base URL that already ends in an API
  * version (`.../v1beta`, `.../v1`) is used as is.
  */
-export const geminiAdapter: Adapter = googleAdapter({
+const googleAdapterBase = googleAdapter({
   methodPath(account, model, method) {
     const version = /\/v1(alpha|beta)?\d*$/.test(account.basePath) ? "" : "/v1beta";
     return `${account.basePath}${version}/${geminiModelPath(model)}:${method}`;
@@ -711,3 +712,12 @@ export const geminiAdapter: Adapter = googleAdapter({
     usage: () => undefined,
   },
 });
+
+export const geminiAdapter: Adapter = {
+  ...googleAdapterBase,
+  listModels(account: AccountContext): UpstreamRequest {
+    const version = /\/v1(alpha|beta)?\d*$/.test(account.basePath) ? "" : "/v1beta";
+    return { method: "GET", path: `${account.basePath}${version}/models?pageSize=1000`, headers: account.apiKey === null ? {} : { "x-goog-api-key": account.apiKey }, body: "" };
+  },
+  modelIds: (json) => idsOf((json as { models?: unknown } | null)?.models, "name").map((n) => n.replace(/^models\//, "")),
+};

@@ -20,6 +20,10 @@ export const openaiAdapter: Adapter = {
     const body = req.json.model === model && !req.injectUsage ? req.raw : JSON.stringify(withModel(req, model));
     return { method: req.method, path: account.basePath + PATHS[req.endpoint]! + (req.subpath ?? ""), headers, body };
   },
+  listModels(account: AccountContext): UpstreamRequest {
+    return { method: "GET", path: `${account.basePath}/models`, headers: account.apiKey === null ? {} : { authorization: `Bearer ${account.apiKey}` }, body: "" };
+  },
+  modelIds: (json) => idsOf((json as { data?: unknown } | null)?.data, "id"),
   usage(json: unknown): Usage | undefined {
     const u = (json as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null })?.usage;
     if (u == null || typeof u.prompt_tokens !== "number") return undefined;
@@ -32,6 +36,11 @@ export const openaiAdapter: Adapter = {
 };
 
 export const OPENAI_PATHS = PATHS;
+
+/** The string `key` of each object in a list answer (`data[].id`, `models[].name`). */
+export function idsOf(list: unknown, key: string): string[] {
+  return Array.isArray(list) ? list.map((m) => (m as Record<string, unknown> | null)?.[key]).filter((id): id is string => typeof id === "string") : [];
+}
 
 /** The body with the upstream model, and with streamed usage asked for when the gateway needs it. */
 function withModel(req: InboundRequest, model: string): Record<string, unknown> {

@@ -5,6 +5,7 @@ import { HttpError } from "../errors.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import { AnthropicSink, anthropicError, toChat, validateMessages } from "./anthropic.ts";
 import { Carry } from "./carry.ts";
+import { servedModels } from "./model-catalog.ts";
 import { headersMatching, identify, inShape, parseObject, sendJson, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
 const shape = (err: HttpError) => anthropicError(err.status, err.message);
@@ -84,7 +85,7 @@ const countTokens: SurfaceHandler = async (call) => {
 /** Anthropic's ModelInfo list (`GET /v1/models`): one page, every model a route serves. */
 const models: SurfaceHandler = async (call) => {
   identify(call);
-  const ids = call.gateway.models();
+  const ids = await servedModels(call.gateway);
   const one = /^\/anthropic\/v1\/models\/(.+)$/.exec(call.path);
   const info = (id: string) => ({ type: "model", id, display_name: id, created_at: "1970-01-01T00:00:00Z" });
   if (one !== null) {

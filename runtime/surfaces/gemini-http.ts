@@ -6,6 +6,7 @@
 import { HttpError } from "../errors.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import { Carry } from "./carry.ts";
+import { servedModels } from "./model-catalog.ts";
 import { GeminiSink, googleError, toChat } from "./gemini.ts";
 import { identify, inShape, parseObject, sendJson, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
@@ -78,13 +79,13 @@ function modelInfo(id: string): object {
 
 const list: SurfaceHandler = async (call) => {
   callerKey(call);
-  sendJson(call.res, 200, { models: call.gateway.models().map(modelInfo) }, call.record.id);
+  sendJson(call.res, 200, { models: (await servedModels(call.gateway)).map(modelInfo) }, call.record.id);
 };
 
 function one(model: string): SurfaceHandler {
   return async (call) => {
     callerKey(call);
-    if (!call.gateway.models().includes(model)) throw new HttpError(404, "invalid_request_error", "model_not_found", `models/${model} is not found for this gateway.`, {}, "model");
+    if (!(await servedModels(call.gateway)).includes(model)) throw new HttpError(404, "invalid_request_error", "model_not_found", `models/${model} is not found for this gateway.`, {}, "model");
     sendJson(call.res, 200, modelInfo(model), call.record.id);
   };
 }

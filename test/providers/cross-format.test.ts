@@ -146,3 +146,31 @@ describe("embeddings on the catch-all route", () => {
     expect(openai.requests.at(-1)!.body.model).toBe("gpt-4o");
   });
 });
+
+describe("model lists", () => {
+  it("include what passthrough accounts' upstreams serve, on every surface", async () => {
+    const a = await startAnthropicUpstream({ name: "a" });
+    const o = await startOpenAIUpstream({ name: "o" });
+    const g = await startGateway(
+      {
+        accounts: [
+          { id: "a", provider: "anthropic", base_url: a.url, api_key: "${ANTHROPIC_API_KEY}" },
+          { id: "o", provider: "openai", base_url: o.url },
+        ],
+      },
+      { ANTHROPIC_API_KEY: "sk-ant", OPENAI_API_KEY: "sk-o" },
+    );
+    try {
+      const upstreamOpenAI = (await (await fetch(`${o.url}/models`, { headers: { authorization: "Bearer sk-o" } })).json()).data.map((m: { id: string }) => m.id);
+      const upstreamAnthropic = (await (await fetch(`${a.url}/v1/models`, { headers: { "x-api-key": "sk-ant", "anthropic-version": "2023-06-01" } })).json()).data.map((m: { id: string }) => m.id);
+      const listed = (await new OpenAI({ baseURL: g.v1, apiKey: "k" }).models.list()).data.map((m) => m.id);
+      expect(listed).toEqual(expect.arrayContaining([...upstreamOpenAI, ...upstreamAnthropic]));
+      const viaAnthropic = (await (await fetch(`${g.url}/anthropic/v1/models`)).json()).data.map((m: { id: string }) => m.id);
+      expect(viaAnthropic).toEqual(expect.arrayContaining(upstreamAnthropic));
+    } finally {
+      await g.close();
+      await a.close();
+      await o.close();
+    }
+  });
+});
