@@ -30,7 +30,7 @@ type Block = { type: string; [k: string]: unknown };
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Fields of a Messages request that chat carries, or that are read elsewhere; anything else is refused or dropped by name. */
-const CARRIED = new Set([
+export const CARRIED = new Set([
   "model", "max_tokens", "messages", "system", "metadata", "stop_sequences", "stream", "temperature", "top_p",
   "tools", "tool_choice", "thinking", "output_config", "output_format", "service_tier", "context_management",
 ]);

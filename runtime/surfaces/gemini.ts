@@ -32,7 +32,7 @@ type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
-const TOP = new Set(["contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings", "labels", "model"]);
+export const TOP = new Set(["contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings", "labels", "model"]);
 const GENERATION = new Set([
   "temperature", "topP", "maxOutputTokens", "stopSequences", "candidateCount", "presencePenalty", "frequencyPenalty", "seed",
   "responseMimeType", "responseSchema", "responseJsonSchema", "thinkingConfig", "responseModalities",

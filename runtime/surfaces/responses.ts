@@ -28,7 +28,7 @@ type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
-const MAPPED = new Set([
+export const MAPPED = new Set([
   "model", "input", "instructions", "temperature", "top_p", "parallel_tool_calls", "user", "service_tier", "stream",
   "tools", "tool_choice", "max_output_tokens", "reasoning", "text", "store", "include", "prompt_cache_key",
   "client_metadata", "metadata", "truncation", "safety_identifier", "stream_options",
