@@ -4,7 +4,7 @@
 import { HttpError } from "../errors.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import { AnthropicSink, anthropicError, toChat, validateMessages } from "./anthropic.ts";
-import { Carry } from "./carry.ts";
+import { ChatForms } from "./chat-sink.ts";
 import { servedModels } from "./model-catalog.ts";
 import { headersMatching, identify, inShape, parseObject, sendJson, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
@@ -13,31 +13,9 @@ const shape = (err: HttpError) => anthropicError(err.status, err.message);
 /** Headers Anthropic defines for a request (`anthropic-version`, `anthropic-beta`, …): relayed as they came. */
 const ANTHROPIC_HEADERS = /^anthropic-/;
 
-/** The request for Gateway.proxy; its chat form (for other formats) is made on first need, once per drop setting. */
-function inbound(call: SurfaceCall, raw: Buffer, json: Record<string, unknown>, endpoint: "messages" | "count_tokens", carries: Carry[]): InboundRequest {
-  const forms = new Map<boolean, InboundRequest>();
-  return {
-    endpoint,
-    format: "anthropic",
-    raw,
-    json,
-    stream: json.stream === true,
-    headers: headersMatching(call.req.headers, ANTHROPIC_HEADERS),
-    toChat:
-      endpoint === "count_tokens"
-        ? undefined
-        : (drop) => {
-            let form = forms.get(drop);
-            if (form === undefined) {
-              const carry = new Carry("OpenAI chat", drop);
-              const chat = toChat(json, carry);
-              carries.push(carry);
-              form = { endpoint: "chat", raw: Buffer.from(JSON.stringify(chat)), json: chat, stream: chat.stream === true };
-              forms.set(drop, form);
-            }
-            return form;
-          },
-  };
+/** The request for Gateway.proxy; its chat form (for other formats, messages only) made on first need. */
+function inbound(call: SurfaceCall, raw: Buffer, json: Record<string, unknown>, endpoint: "messages" | "count_tokens", forms?: ChatForms): InboundRequest {
+  return { endpoint, format: "anthropic", raw, json, stream: json.stream === true, headers: headersMatching(call.req.headers, ANTHROPIC_HEADERS), toChat: forms?.toChat };
 }
 
 const messages: SurfaceHandler = async (call) => {
@@ -49,10 +27,8 @@ const messages: SurfaceHandler = async (call) => {
   validateMessages(json);
   record.model = json.model as string;
   record.stream = json.stream === true;
-  // The sink names what the translation dropped: the carry of the form that was served (the latest made).
-  const carries: Carry[] = [];
-  const sink = new AnthropicSink(res, { headers: () => carries.at(-1)?.headers() ?? {} });
-  await gateway.proxy(inbound(call, raw, json, "messages", carries), sink, record, signal, vk, res);
+  const forms = new ChatForms("OpenAI chat", (carry) => toChat(json, carry));
+  await gateway.proxy(inbound(call, raw, json, "messages", forms), new AnthropicSink(res, forms), record, signal, vk, res);
 };
 
 /**
@@ -71,7 +47,7 @@ const countTokens: SurfaceHandler = async (call) => {
   record.model = json.model;
   if (gateway.routeFormats(json.model).includes("anthropic")) {
     try {
-      await gateway.proxy(inbound(call, raw, json, "count_tokens", []), res, record, signal, vk);
+      await gateway.proxy(inbound(call, raw, json, "count_tokens"), res, record, signal, vk);
       return;
     } catch (e) {
       // The caller's own mistakes stand; no Anthropic account answering leaves the estimate.

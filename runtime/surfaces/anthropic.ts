@@ -21,8 +21,9 @@
 //   top_k, container, mcp_servers, other context_management,    refused (400 unsupported_parameter) unless the route sets
 //   server tools, other block types, tool_result images         drop_unsupported_params
 import type { ResponseSink } from "../gateway.ts";
+import { ChatSink, errorMessage, objectOf } from "./chat-sink.ts";
 import { badRequest } from "../errors.ts";
-import { Carry, DROPPED_HEADER, withDropped } from "./carry.ts";
+import type { Carry } from "./carry.ts";
 
 type Json = Record<string, unknown>;
 type Block = { type: string; [k: string]: unknown };
@@ -244,10 +245,7 @@ export function anthropicError(status: number, message: string): Json {
  * the real response instead: a JSON body is translated whole; an SSE stream
  * event by event (message_start, content blocks, message_delta, message_stop).
  */
-export class AnthropicSink implements ResponseSink {
-  #status = 200;
-  #json = true;
-  #pending = "";
+export class AnthropicSink extends ChatSink {
   #started = false;
   #block: { index: number; kind: "text" | "tool" } | undefined;
   #blocks = 0;
@@ -255,76 +253,24 @@ export class AnthropicSink implements ResponseSink {
   #stop = "end_turn";
   #usage: ChatUsage | undefined;
 
-  constructor(
-    private readonly res: ResponseSink,
-    /** Names what the translation dropped, for the answer's headers. */
-    private readonly carry: { headers(): Record<string, string> },
-  ) {}
-
-  get headersSent(): boolean {
-    return this.res.headersSent;
-  }
-  get destroyed(): boolean {
-    return this.res.destroyed;
+  constructor(res: ResponseSink, forms: { headers(): Record<string, string> }) {
+    super(res, forms, { json: "application/json", stream: "text/event-stream; charset=utf-8" });
   }
 
-  writeHead(status: number, headers: Record<string, string>): this {
-    this.#status = status;
-    this.#json = !String(headers["content-type"]).startsWith("text/event-stream");
-    const { "content-type": _, ...rest } = headers;
-    const own = this.carry.headers()[DROPPED_HEADER];
-    this.res.writeHead(status, { ...withDropped(rest, own === undefined ? undefined : [own]), "content-type": this.#json ? "application/json" : "text/event-stream; charset=utf-8" });
-    return this;
+  protected answer(chat: Json): unknown {
+    return fromChat(chat);
   }
 
-  write(chunk: string | Buffer): boolean {
-    if (this.#json) {
-      this.#pending += chunk.toString();
-      return true;
-    }
-    // Relayed OpenAI streams come as the upstream sent them: SSE allows CRLF line ends.
-    return this.#events(chunk.toString().replace(/\r\n?/g, "\n"));
+  protected error(status: number, parsed: Json | undefined): unknown {
+    return anthropicError(status, errorMessage(parsed));
   }
 
-  end(chunk?: string | Buffer): this {
-    if (chunk !== undefined) this.write(chunk);
-    if (this.#json) {
-      const parsed = safeParse(this.#pending) as Json | undefined;
-      const body =
-        this.#status < 400 && parsed !== undefined
-          ? fromChat(parsed)
-          : anthropicError(this.#status, String((parsed?.error as Json | undefined)?.message ?? "The upstream failed."));
-      this.res.end(JSON.stringify(body));
-    } else {
-      this.res.end();
-    }
-    return this;
-  }
-
-  once(event: "drain" | "close", listener: () => void): this {
-    this.res.once(event, listener);
-    return this;
-  }
-
-  destroy(): void {
-    this.res.destroy();
+  protected event(data: string): boolean {
+    return data === "[DONE]" ? this.#finish() : this.#chunk(objectOf(data));
   }
 
   #send(event: string, data: Json): boolean {
     return this.res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`);
-  }
-
-  #events(text: string): boolean {
-    this.#pending += text;
-    let ok = true;
-    for (let end = this.#pending.indexOf("\n\n"); end >= 0; end = this.#pending.indexOf("\n\n")) {
-      const event = this.#pending.slice(0, end);
-      this.#pending = this.#pending.slice(end + 2);
-      const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (data === "[DONE]") ok = this.#finish();
-      else if (data !== "") ok = this.#chunk(safeParse(data) as Json | undefined);
-    }
-    return ok;
   }
 
   #chunk(c: Json | undefined): boolean {
@@ -385,13 +331,5 @@ function parseArgs(text: string): unknown {
     return JSON.parse(text || "{}");
   } catch {
     return {};
-  }
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

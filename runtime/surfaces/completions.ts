@@ -13,7 +13,8 @@
 import { badRequest, HttpError } from "../errors.ts";
 import type { ResponseSink } from "../gateway.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
-import { Carry, DROPPED_HEADER, withDropped } from "./carry.ts";
+import type { Carry } from "./carry.ts";
+import { ChatForms, ChatSink, objectOf } from "./chat-sink.ts";
 import { headersMatching, identify, inShape, OPENAI_HEADERS, parseObject, type SurfaceHandler } from "./surface.ts";
 
 type Json = Record<string, unknown>;
@@ -53,73 +54,24 @@ export function fromChat(c: Json, chunk: boolean): Json {
 }
 
 /** Writes a chat answer as a legacy completion: a JSON body whole, a stream chunk by chunk. */
-class CompletionsSink implements ResponseSink {
-  #json = true;
-  #status = 200;
-  #pending = "";
-
-  constructor(
-    private readonly res: ResponseSink,
-    private readonly carry: { headers(): Record<string, string> },
-  ) {}
-
-  get headersSent(): boolean {
-    return this.res.headersSent;
-  }
-  get destroyed(): boolean {
-    return this.res.destroyed;
+class CompletionsSink extends ChatSink {
+  constructor(res: ResponseSink, forms: { headers(): Record<string, string> }) {
+    super(res, forms, { json: "application/json", stream: "text/event-stream; charset=utf-8" });
   }
 
-  writeHead(status: number, headers: Record<string, string>): this {
-    this.#status = status;
-    this.#json = !String(headers["content-type"]).startsWith("text/event-stream");
-    const own = this.carry.headers()[DROPPED_HEADER];
-    this.res.writeHead(status, withDropped(headers, own === undefined ? undefined : [own]));
-    return this;
+  protected answer(chat: Json): unknown {
+    return fromChat(chat, false);
   }
 
-  write(chunk: string | Buffer): boolean {
-    this.#pending += this.#json ? chunk.toString() : chunk.toString().replace(/\r\n?/g, "\n");
-    if (this.#json) return true;
-    let out = "";
-    for (let end = this.#pending.indexOf("\n\n"); end >= 0; end = this.#pending.indexOf("\n\n")) {
-      const event = this.#pending.slice(0, end);
-      this.#pending = this.#pending.slice(end + 2);
-      const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      const parsed = data === "[DONE]" ? undefined : safeParse(data);
-      // [DONE], errors and anything unreadable go through as they are.
-      out += parsed === undefined || parsed.error !== undefined ? `${event}\n\n` : `data: ${JSON.stringify(fromChat(parsed, true))}\n\n`;
-    }
-    return out === "" || this.res.write(out);
+  /** The gateway's error body is already OpenAI's. */
+  protected error(_status: number, parsed: Json | undefined, text: string): unknown {
+    return parsed ?? { error: { message: text, type: "server_error", code: null, param: null } };
   }
 
-  end(chunk?: string | Buffer): this {
-    if (chunk !== undefined) this.write(chunk);
-    if (this.#json) {
-      const parsed = safeParse(this.#pending);
-      this.res.end(this.#status < 400 && parsed !== undefined ? JSON.stringify(fromChat(parsed, false)) : this.#pending);
-    } else {
-      this.res.end();
-    }
-    return this;
-  }
-
-  once(event: "drain" | "close", listener: () => void): this {
-    this.res.once(event, listener);
-    return this;
-  }
-
-  destroy(): void {
-    this.res.destroy();
-  }
-}
-
-function safeParse(text: string): Json | undefined {
-  try {
-    const v: unknown = JSON.parse(text);
-    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
-  } catch {
-    return undefined;
+  protected event(data: string, raw: string): boolean {
+    const parsed = data === "[DONE]" ? undefined : objectOf(data);
+    // [DONE], errors and anything unreadable go through as they are.
+    return this.res.write(parsed === undefined || parsed.error !== undefined ? `${raw}\n\n` : `data: ${JSON.stringify(fromChat(parsed, true))}\n\n`);
   }
 }
 
@@ -133,28 +85,9 @@ const completions: SurfaceHandler = async (call) => {
   if (json.stream !== undefined && typeof json.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
   record.model = json.model;
   record.stream = json.stream === true;
-  const carries: Carry[] = [];
-  const forms = new Map<boolean, InboundRequest>();
-  const headers = headersMatching(call.req.headers, OPENAI_HEADERS);
-  const req: InboundRequest = {
-    endpoint: "completions",
-    raw,
-    json,
-    stream: json.stream === true,
-    headers,
-    toChat(drop) {
-      let form = forms.get(drop);
-      if (form === undefined) {
-        const carry = new Carry("a chat endpoint (this account has no legacy completions)", drop);
-        const chat = toChat(json, carry);
-        carries.push(carry);
-        form = { endpoint: "chat", raw: Buffer.from(JSON.stringify(chat)), json: chat, stream: chat.stream === true };
-        forms.set(drop, form);
-      }
-      return form;
-    },
-  };
-  await gateway.proxy(req, new CompletionsSink(res, { headers: () => carries.at(-1)?.headers() ?? {} }), record, signal, vk, res);
+  const forms = new ChatForms("a chat endpoint (this account has no legacy completions)", (carry) => toChat(json, carry));
+  const req: InboundRequest = { endpoint: "completions", raw, json, stream: json.stream === true, headers: headersMatching(call.req.headers, OPENAI_HEADERS), toChat: forms.toChat };
+  await gateway.proxy(req, new CompletionsSink(res, forms), record, signal, vk, res);
 };
 
 /** POST /v1/completions; errors in OpenAI's shape. */

@@ -5,7 +5,7 @@
 // The virtual key comes as `x-goog-api-key` or `?key=`. Errors in Google's shape.
 import { HttpError } from "../errors.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
-import { Carry } from "./carry.ts";
+import { ChatForms } from "./chat-sink.ts";
 import { servedModels } from "./model-catalog.ts";
 import { GeminiSink, googleError, toChat } from "./gemini.ts";
 import { identify, inShape, parseObject, sendJson, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
@@ -34,8 +34,7 @@ function generate(model: string, method: string): SurfaceHandler {
     record.model = model;
     record.stream = stream;
     const g = typeof json.generationConfig === "object" && json.generationConfig !== null ? (json.generationConfig as Record<string, unknown>) : {};
-    const carries: Carry[] = [];
-    const forms = new Map<boolean, InboundRequest>();
+    const forms = new ChatForms("OpenAI chat", (carry) => toChat(json, model, stream, carry));
     const req: InboundRequest = {
       endpoint: counting ? "count_tokens" : "generate",
       format: "gemini",
@@ -44,21 +43,9 @@ function generate(model: string, method: string): SurfaceHandler {
       json,
       stream,
       outputCap: typeof g.maxOutputTokens === "number" ? g.maxOutputTokens : undefined,
-      toChat: counting
-        ? undefined
-        : (drop) => {
-            let form = forms.get(drop);
-            if (form === undefined) {
-              const carry = new Carry("OpenAI chat", drop);
-              const chat = toChat(json, model, stream, carry);
-              carries.push(carry);
-              form = { endpoint: "chat", raw: Buffer.from(JSON.stringify(chat)), json: chat, stream };
-              forms.set(drop, form);
-            }
-            return form;
-          },
+      toChat: counting ? undefined : forms.toChat,
     };
-    if (!counting) return gateway.proxy(req, new GeminiSink(res, model, { headers: () => carries.at(-1)?.headers() ?? {} }), record, signal, vk, res);
+    if (!counting) return gateway.proxy(req, new GeminiSink(res, model, forms), record, signal, vk, res);
     if (gateway.routeFormats(model).includes("gemini")) {
       try {
         return await gateway.proxy(req, res, record, signal, vk);

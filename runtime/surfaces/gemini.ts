@@ -26,7 +26,8 @@
 //   other parts (executableCode, …), …
 import { randomUUID } from "node:crypto";
 import type { ResponseSink } from "../gateway.ts";
-import { Carry, DROPPED_HEADER, withDropped } from "./carry.ts";
+import type { Carry } from "./carry.ts";
+import { ChatSink, errorMessage, objectOf } from "./chat-sink.ts";
 
 type Json = Record<string, unknown>;
 
@@ -216,95 +217,35 @@ export function googleError(status: number, message: string): Json {
  * (text as it comes; function calls whole, with the finishReason and usage, in
  * the last event, as Gemini streams them).
  */
-export class GeminiSink implements ResponseSink {
-  #status = 200;
-  #json = true;
-  #pending = "";
+export class GeminiSink extends ChatSink {
   #id = "";
   #modelVersion: string;
   #calls = new Map<number, Map<number, { id: string; name: string; args: string }>>();
   #finish = new Map<number, string>();
   #usage: ChatUsage | undefined;
 
-  constructor(
-    private readonly res: ResponseSink,
-    model: string,
-    private readonly carry: { headers(): Record<string, string> },
-  ) {
+  constructor(res: ResponseSink, model: string, forms: { headers(): Record<string, string> }) {
+    super(res, forms, { json: "application/json; charset=UTF-8", stream: "text/event-stream" });
     this.#modelVersion = model;
   }
 
-  get headersSent(): boolean {
-    return this.res.headersSent;
-  }
-  get destroyed(): boolean {
-    return this.res.destroyed;
+  protected answer(chat: Json): unknown {
+    return fromChat(chat, this.#modelVersion);
   }
 
-  writeHead(status: number, headers: Record<string, string>): this {
-    this.#status = status;
-    this.#json = !String(headers["content-type"]).startsWith("text/event-stream");
-    const { "content-type": _, ...rest } = headers;
-    const own = this.carry.headers()[DROPPED_HEADER];
-    this.res.writeHead(status, { ...withDropped(rest, own === undefined ? undefined : [own]), "content-type": this.#json ? "application/json; charset=UTF-8" : "text/event-stream" });
-    return this;
+  protected error(status: number, parsed: Json | undefined): unknown {
+    return googleError(status, errorMessage(parsed));
   }
 
-  write(chunk: string | Buffer): boolean {
-    // Relayed OpenAI streams come as the upstream sent them: SSE allows CRLF line ends.
-    this.#pending += this.#json ? chunk.toString() : chunk.toString().replace(/\r\n?/g, "\n");
-    return this.#json ? true : this.#events();
-  }
-
-  end(chunk?: string | Buffer): this {
-    if (chunk !== undefined) this.write(chunk);
-    if (this.#json) {
-      let parsed: Json | undefined;
-      try {
-        parsed = JSON.parse(this.#pending) as Json;
-      } catch {
-        parsed = undefined;
-      }
-      const body = this.#status < 400 && parsed !== undefined ? fromChat(parsed, this.#modelVersion) : googleError(this.#status, String((parsed?.error as Json | undefined)?.message ?? "The upstream failed."));
-      this.res.end(JSON.stringify(body));
-    } else {
-      this.res.end();
-    }
-    return this;
-  }
-
-  once(event: "drain" | "close", listener: () => void): this {
-    this.res.once(event, listener);
-    return this;
-  }
-
-  destroy(): void {
-    this.res.destroy();
+  protected event(data: string): boolean {
+    if (data === "[DONE]") return this.#complete();
+    const c = objectOf(data);
+    return c === undefined || this.#chunk(c);
   }
 
   #send(candidates: Json[], usage?: Json): boolean {
     const event: Json = { candidates, ...(usage !== undefined ? { usageMetadata: usage } : {}), modelVersion: this.#modelVersion, responseId: this.#id };
     return this.res.write(`data: ${JSON.stringify(event)}\r\n\r\n`);
-  }
-
-  #events(): boolean {
-    let ok = true;
-    for (let end = this.#pending.indexOf("\n\n"); end >= 0; end = this.#pending.indexOf("\n\n")) {
-      const event = this.#pending.slice(0, end);
-      this.#pending = this.#pending.slice(end + 2);
-      const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (data === "[DONE]") ok = this.#complete();
-      else if (data !== "") {
-        let c: Json | undefined;
-        try {
-          c = JSON.parse(data) as Json;
-        } catch {
-          c = undefined;
-        }
-        if (c !== undefined) ok = this.#chunk(c);
-      }
-    }
-    return ok;
   }
 
   #chunk(c: Json): boolean {

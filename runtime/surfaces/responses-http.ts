@@ -8,7 +8,7 @@
 import { HttpError } from "../errors.ts";
 import type { ResponseSink } from "../gateway.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
-import { Carry } from "./carry.ts";
+import { ChatForms } from "./chat-sink.ts";
 import { ResponsesSink, toChat, validateResponses } from "./responses.ts";
 import { headersMatching, identify, inShape, OPENAI_HEADERS, parseObject, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
@@ -89,8 +89,7 @@ const create: SurfaceHandler = async (call) => {
   validateResponses(json);
   record.model = json.model as string;
   record.stream = json.stream === true;
-  const carries: Carry[] = [];
-  const forms = new Map<boolean, InboundRequest>();
+  const forms = new ChatForms("OpenAI chat (this account does not speak the Responses API)", (carry) => toChat(json, carry));
   const req: InboundRequest = {
     endpoint: "responses",
     format: "openai",
@@ -99,17 +98,7 @@ const create: SurfaceHandler = async (call) => {
     stream: json.stream === true,
     outputCap: typeof json.max_output_tokens === "number" ? json.max_output_tokens : undefined,
     headers: headersMatching(call.req.headers, OPENAI_HEADERS),
-    toChat(drop) {
-      let form = forms.get(drop);
-      if (form === undefined) {
-        const carry = new Carry("OpenAI chat (this account does not speak the Responses API)", drop);
-        const chat = toChat(json, carry);
-        carries.push(carry);
-        form = { endpoint: "chat", raw: Buffer.from(JSON.stringify(chat)), json: chat, stream: chat.stream === true };
-        forms.set(drop, form);
-      }
-      return form;
-    },
+    toChat: forms.toChat,
   };
   const previous = json.previous_response_id;
   if (typeof previous === "string") {
@@ -118,7 +107,7 @@ const create: SurfaceHandler = async (call) => {
     if (where !== undefined) req.affinity = { account: where.account, model: where.model };
   }
   const tap = new IdTap(res);
-  const sink = new ResponsesSink(res, json, { headers: () => carries.at(-1)?.headers() ?? {} });
+  const sink = new ResponsesSink(res, json, forms);
   await gateway.proxy(req, sink, record, signal, vk, tap);
   if (tap.id !== undefined && record.account !== null && json.store !== false) {
     affinity.set(tap.id, { account: record.account, model: record.responseModel, asked: json.model as string });

@@ -22,7 +22,8 @@
 import { randomUUID } from "node:crypto";
 import { badRequest } from "../errors.ts";
 import type { ResponseSink } from "../gateway.ts";
-import { Carry, DROPPED_HEADER, withDropped } from "./carry.ts";
+import type { Carry } from "./carry.ts";
+import { ChatSink, objectOf } from "./chat-sink.ts";
 
 type Json = Record<string, unknown>;
 
@@ -213,10 +214,7 @@ function errorOf(status: number, parsed: Json | undefined): Json {
  * sequence (response.created, output items with their deltas, response.completed
  * with usage), each event numbered.
  */
-export class ResponsesSink implements ResponseSink {
-  #status = 200;
-  #json = true;
-  #pending = "";
+export class ResponsesSink extends ChatSink {
   #seq = 0;
   #response: Json | undefined;
   /** The open output item: a message (text) or a function call (by chat tool index). */
@@ -227,71 +225,32 @@ export class ResponsesSink implements ResponseSink {
   #finish: string | null = null;
 
   constructor(
-    private readonly res: ResponseSink,
+    res: ResponseSink,
     private readonly request: Json,
-    private readonly carry: { headers(): Record<string, string> },
-  ) {}
-
-  get headersSent(): boolean {
-    return this.res.headersSent;
-  }
-  get destroyed(): boolean {
-    return this.res.destroyed;
+    forms: { headers(): Record<string, string> },
+  ) {
+    super(res, forms, { json: "application/json", stream: "text/event-stream; charset=utf-8" });
   }
 
-  writeHead(status: number, headers: Record<string, string>): this {
-    this.#status = status;
-    this.#json = !String(headers["content-type"]).startsWith("text/event-stream");
-    const { "content-type": _, ...rest } = headers;
-    const own = this.carry.headers()[DROPPED_HEADER];
-    this.res.writeHead(status, { ...withDropped(rest, own === undefined ? undefined : [own]), "content-type": this.#json ? "application/json" : "text/event-stream; charset=utf-8" });
-    return this;
+  protected answer(chat: Json): unknown {
+    return fromChat(chat, this.request);
   }
 
-  write(chunk: string | Buffer): boolean {
-    // Relayed OpenAI streams come as the upstream sent them: SSE allows CRLF line ends.
-    this.#pending += this.#json ? chunk.toString() : chunk.toString().replace(/\r\n?/g, "\n");
-    return this.#json ? true : this.#events();
+  protected error(status: number, parsed: Json | undefined): unknown {
+    return errorOf(status, parsed);
   }
 
-  end(chunk?: string | Buffer): this {
-    if (chunk !== undefined) this.write(chunk);
-    if (this.#json) {
-      const parsed = safeParse(this.#pending) as Json | undefined;
-      this.res.end(JSON.stringify(this.#status < 400 && parsed !== undefined ? fromChat(parsed, this.request) : errorOf(this.#status, parsed)));
-    } else {
-      this.res.end();
-    }
-    return this;
-  }
-
-  once(event: "drain" | "close", listener: () => void): this {
-    this.res.once(event, listener);
-    return this;
-  }
-
-  destroy(): void {
-    this.res.destroy();
+  protected event(data: string): boolean {
+    if (data === "[DONE]") return this.#complete();
+    const c = objectOf(data);
+    return c === undefined || this.#chunk(c);
   }
 
   #send(type: string, data: Json): boolean {
     return this.res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data, sequence_number: this.#seq++ })}\n\n`);
   }
 
-  #events(): boolean {
-    let ok = true;
-    for (let end = this.#pending.indexOf("\n\n"); end >= 0; end = this.#pending.indexOf("\n\n")) {
-      const event = this.#pending.slice(0, end);
-      this.#pending = this.#pending.slice(end + 2);
-      const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (data === "[DONE]") ok = this.#complete();
-      else if (data !== "") ok = this.#chunk(safeParse(data) as Json | undefined);
-    }
-    return ok;
-  }
-
-  #chunk(c: Json | undefined): boolean {
-    if (c === undefined) return true;
+  #chunk(c: Json): boolean {
     if (c.error !== undefined) {
       const e = isObject(c.error) ? c.error : {};
       return this.#send("error", { code: e.code ?? "stream_interrupted", message: String(e.message ?? "The upstream failed."), param: null });
@@ -365,13 +324,5 @@ export class ResponsesSink implements ResponseSink {
       usage: responsesUsage(this.#usage),
     };
     return this.#send(truncated ? "response.incomplete" : "response.completed", { response });
-  }
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
