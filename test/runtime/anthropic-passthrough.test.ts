@@ -207,6 +207,25 @@ describe("Anthropic surface across formats", () => {
     expect(claude.requests.at(-1)!.body.model).toBe("gpt-first");
   });
 
+  it("fails a stream over when the Anthropic one opens with an error, and the OpenAI answer streams as Anthropic events", async () => {
+    claude.queue.push({ kind: "stream-error-first" });
+    const stream = client.messages.stream({ model: "claude-mixed", max_tokens: 100, messages: [{ role: "user", content: "hello" }] });
+    const final = await stream.finalMessage();
+    expect(final.content[0]).toEqual({ type: "text", text: "[openai] you said: hello" });
+    expect(final.usage.output_tokens).toBeGreaterThan(0);
+  });
+
+  it("ends a relayed stream that breaks midway with Anthropic's error event, never message_stop", async () => {
+    claude.queue.push({ kind: "stream-fail-after", chunks: 1 });
+    const res = await post("/v1/messages", { model: "claude-sonnet-4-6", max_tokens: 100, stream: true, messages: [{ role: "user", content: "hello" }] });
+    const text = await res.text();
+    expect(text).toContain("event: message_start");
+    expect(text).not.toContain("message_stop");
+    const last = text.trim().split("\n\n").at(-1)!;
+    expect(last.split("\n")[0]).toBe("event: error");
+    expect(JSON.parse(last.split("\n")[1].slice(6))).toMatchObject({ type: "error", error: { type: "api_error" } });
+  });
+
   it("refuses a field OpenAI chat cannot carry with a 400 naming it, in Anthropic's shape", async () => {
     const res = await post("/v1/messages", { model: "only-gpt", max_tokens: 100, top_k: 5, messages: [{ role: "user", content: "hi" }] });
     expect(res.status).toBe(400);

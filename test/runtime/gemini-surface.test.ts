@@ -11,6 +11,7 @@ import { startRecordingProxy, type RecordingProxy } from "./recording-proxy.ts";
 
 const KEY = "gwc-gemini-0123456789";
 let gem: GeminiMock;
+let vtx: GeminiMock;
 let proxy: RecordingProxy;
 let openai: MockUpstream;
 let gw: RunningGateway;
@@ -18,21 +19,24 @@ let gw: RunningGateway;
 beforeAll(async () => {
   gem = await startGeminiUpstream({ name: "gem", apiKey: "AIza-upstream", stream: { chunks: 3 }, thoughtsTokens: 7, cachedTokens: 2 });
   proxy = await startRecordingProxy(gem.url);
+  vtx = await startGeminiUpstream({ name: "vtx", accessToken: "ya29.vertex" });
   openai = await startOpenAIUpstream({ name: "openai", stream: { chunks: 3 } });
   gw = await startGateway(
     {
       accounts: [
         { id: "gem", provider: "gemini", base_url: proxy.url, api_key: "${GEMINI_API_KEY}" },
         { id: "gpt", provider: "openai", base_url: openai.url, model: "gpt-4o" },
+        { id: "vtx", provider: "vertex", base_url: vtx.url, project: "my-proj", region: "europe-west4", model: "gemini-2.5-pro" },
       ],
       routes: [
         { model: "gemini-2.5-flash", targets: [{ account: "gem" }] },
         { model: "gpt-behind-gemini", targets: [{ account: "gpt" }] },
         { model: "mixed", targets: [{ account: "gem", weight: 1 }, { account: "gpt", weight: 0 }] },
+        { model: "on-vertex", targets: [{ account: "vtx" }] },
       ],
       virtual_keys: [{ id: "cli", key: "${GWC_KEY}" }],
     },
-    { GEMINI_API_KEY: "AIza-upstream", OPENAI_API_KEY: "sk-openai", GWC_KEY: KEY },
+    { GEMINI_API_KEY: "AIza-upstream", OPENAI_API_KEY: "sk-openai", VERTEX_ACCESS_TOKEN: "ya29.vertex", GWC_KEY: KEY },
   );
 });
 
@@ -40,6 +44,7 @@ afterAll(async () => {
   await gw.close();
   await proxy.close();
   await gem.close();
+  await vtx.close();
   await openai.close();
 });
 
@@ -108,6 +113,15 @@ describe("Gemini surface to a Gemini account: a passthrough", () => {
     const unknown = await post("/v1beta/models/nope:generateContent", CLI_REQUEST);
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ error: { code: 404, status: "NOT_FOUND" } });
+  });
+
+  it("relays to a Vertex account too: same body, Vertex's path and bearer token, the account's model", async () => {
+    const res = await post("/v1beta/models/on-vertex:generateContent", CLI_REQUEST);
+    expect(res.status).toBe(200);
+    const seen = vtx.requests.at(-1)!;
+    expect(seen.path).toBe("/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent");
+    expect(seen.headers.authorization).toBe("Bearer ya29.vertex");
+    expect(seen.body).toEqual(CLI_REQUEST);
   });
 
   it("leaves OpenAI's GET /v1/models alone", async () => {
