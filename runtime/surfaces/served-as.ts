@@ -11,6 +11,23 @@ export interface Served {
   relayed: boolean;
 }
 
+/**
+ * Whether an account with `adapter` can serve the request: natively (its own format's
+ * endpoint; adapters translating from OpenAI take OpenAI's endpoints they declare), or
+ * through the request's chat form.
+ */
+export function canServe(req: InboundRequest, adapter: Adapter | undefined): boolean {
+  if (adapter === undefined) return false;
+  const format = req.format ?? "openai";
+  if ((adapter.format === format || format === "openai") && adapter.supports(req.endpoint)) return true;
+  return req.toChat !== undefined && adapter.supports("chat");
+}
+
+/** What `canServe` depends on, as a key. */
+export function operationKey(req: InboundRequest): string {
+  return `${req.format ?? "openai"} ${req.endpoint}${req.toChat === undefined ? "" : " chat"}`;
+}
+
 /** What to send to an account with `adapter`; a refusal (a field its format cannot carry) as an HttpError value. */
 export function servedAs(req: InboundRequest, adapter: Adapter, dropUnsupported: boolean): Served | HttpError {
   if (adapter.format === (req.format ?? "openai") && adapter.supports(req.endpoint)) return { req, relayed: true };
