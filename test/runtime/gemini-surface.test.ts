@@ -164,6 +164,16 @@ describe("Gemini surface to an OpenAI account: translated", () => {
     expect(sent.messages.at(-1)).toEqual({ role: "tool", tool_call_id: call.id, content: '{"files":["a"]}' });
   });
 
+  it("streams a function call whole in the last event, with the finish reason and usage", async () => {
+    const tools = [{ functionDeclarations: [{ name: "ls", description: "list", parametersJsonSchema: { type: "object", properties: { path: { type: "string" } } } }] }];
+    const chunks: GenerateContentResponse[] = [];
+    for await (const c of await genai().models.generateContentStream({ model: "gpt-behind-gemini", contents: "list files", config: { tools } })) chunks.push(c);
+    const last = chunks.at(-1)!;
+    expect(last.functionCalls?.[0]).toMatchObject({ name: "ls" });
+    expect(last.candidates![0].finishReason).toBe("STOP");
+    expect(last.usageMetadata!.totalTokenCount).toBeGreaterThan(0);
+  });
+
   it("refuses topK by name (chat has none), in Google's shape", async () => {
     const res = await post("/v1beta/models/gpt-behind-gemini:generateContent", CLI_REQUEST);
     expect(res.status).toBe(400);

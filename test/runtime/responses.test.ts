@@ -94,6 +94,16 @@ describe("Responses API to an OpenAI account: a passthrough", () => {
     expect(right.requests.some((r) => typeof r.body?.input === "string" && r.body.input.startsWith("first"))).toBe(true);
   });
 
+  it("keeps a streamed response's follow-up at the account that streamed it", async () => {
+    for (let i = 0; i < 4; i++) {
+      const stream = await client.responses.create({ model: "gpt-split", input: `streamed ${i}`, stream: true });
+      let id = "";
+      for await (const e of stream) if (e.type === "response.created") id = e.response.id;
+      const follow = await client.responses.create({ model: "gpt-split", previous_response_id: id, input: "and then?" });
+      expect(follow.previous_response_id).toBe(id);
+    }
+  });
+
   it("says so when it knows no such stored response", async () => {
     await expect(client.responses.retrieve("resp_unknown")).rejects.toMatchObject({ status: 404, code: "response_not_found" });
   });
@@ -137,6 +147,18 @@ describe("Responses API to an Anthropic account: translated", () => {
     expect(types).toContain("response.output_text.delta");
     expect(types.slice(-4)).toEqual(["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]);
     expect(final.usage!.output_tokens).toBeGreaterThan(0);
+  });
+
+  it("streams a function call as its item events", async () => {
+    const stream = client.responses.stream({ model: "claude", input: "weather in Paris?", tools: TOOLS });
+    const types: string[] = [];
+    stream.on("event", (e) => types.push(e.type));
+    const final = await stream.finalResponse();
+    const call = final.output.find((o) => o.type === "function_call") as OpenAI.Responses.ResponseFunctionToolCall;
+    expect(call.name).toBe("get_weather");
+    expect(JSON.parse(call.arguments)).toHaveProperty("city");
+    expect(types).toEqual(expect.arrayContaining(["response.function_call_arguments.delta", "response.function_call_arguments.done", "response.output_item.done"]));
+    expect(types.at(-1)).toBe("response.completed");
   });
 
   it("refuses what chat cannot carry, naming it; drops it where the route says so", async () => {
