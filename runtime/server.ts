@@ -122,7 +122,7 @@ async function handle(runtime: Runtime, gateway: Gateway, req: IncomingMessage, 
     const surface = surfaceRoute(req.method ?? "GET", path);
     if (surface !== undefined) {
       const query = new URLSearchParams((req.url ?? "").slice(path.length + 1));
-      return await surface({ gateway, req, res, record, signal, path, query, body: () => readBody(req, gateway.plan.server.maxBodyBytes) });
+      return await surface({ gateway, req, res, record, signal, path, query, body: () => readBody(req, gateway.plan.server.maxBodyBytes), parse: parseJson });
     }
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {

@@ -6,7 +6,7 @@ import type { InboundRequest } from "../providers/adapter.ts";
 import { AnthropicSink, anthropicError, toChat, validateMessages } from "./anthropic.ts";
 import { ChatForms } from "./chat-sink.ts";
 import { servedModels } from "./model-catalog.ts";
-import { headersMatching, identify, inShape, parseObject, sendJson, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
+import { headersMatching, identify, inShape, sendJson, readRequest, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
 const shape = (err: HttpError) => anthropicError(err.status, err.message);
 
@@ -20,10 +20,7 @@ function inbound(call: SurfaceCall, raw: Buffer, json: Record<string, unknown>, 
 
 const messages: SurfaceHandler = async (call) => {
   const { gateway, res, record, signal } = call;
-  record.operation = "chat";
-  const vk = identify(call);
-  const raw = await call.body();
-  const json = parseObject(raw);
+  const { vk, raw, json } = await readRequest(call, "chat");
   validateMessages(json);
   record.model = json.model as string;
   record.stream = json.stream === true;
@@ -38,10 +35,7 @@ const messages: SurfaceHandler = async (call) => {
  */
 const countTokens: SurfaceHandler = async (call) => {
   const { gateway, res, record, signal } = call;
-  record.operation = "other";
-  const vk = identify(call);
-  const raw = await call.body();
-  const json = parseObject(raw);
+  const { vk, raw, json } = await readRequest(call, "other");
   if (typeof json.model !== "string" || json.model === "") throw new HttpError(400, "invalid_request_error", "invalid_request_error", "model: Field required", {}, "model");
   if (!Array.isArray(json.messages)) throw new HttpError(400, "invalid_request_error", "invalid_request_error", "messages: Field required", {}, "messages");
   record.model = json.model;

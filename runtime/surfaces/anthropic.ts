@@ -21,7 +21,7 @@
 //   top_k, container, mcp_servers, other context_management,    refused (400 unsupported_parameter) unless the route sets
 //   server tools, other block types, tool_result images         drop_unsupported_params
 import type { ResponseSink } from "../gateway.ts";
-import { ChatSink, errorMessage, objectOf } from "./chat-sink.ts";
+import { type ChatUsage, ChatSink, errorMessage, objectOf, withStreamUsage } from "./chat-sink.ts";
 import { badRequest } from "../errors.ts";
 import type { Carry } from "./carry.ts";
 
@@ -176,20 +176,11 @@ export function toChat(body: Json, carry: Carry): Json {
     else carry.refuse("output_config.format.type");
   }
   for (const key of Object.keys(config)) if (key !== "effort" && key !== "format") carry.refuse(`output_config.${key}`);
-  if (body.stream === true) {
-    out.stream = true;
-    out.stream_options = { include_usage: true };
-  }
-  return out;
+  return withStreamUsage(out, body.stream === true);
 }
 
 const STOP: Record<string, string> = { stop: "end_turn", length: "max_tokens", tool_calls: "tool_use", function_call: "tool_use", content_filter: "refusal" };
 
-interface ChatUsage {
-  prompt_tokens?: number;
-  completion_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number } | null;
-}
 
 /** OpenAI usage in Anthropic's terms: input_tokens excludes cache reads, which are reported apart. */
 function anthropicUsage(u: ChatUsage | null | undefined): Json {

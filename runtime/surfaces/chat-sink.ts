@@ -38,6 +38,23 @@ export class ChatForms {
   }
 }
 
+/** OpenAI chat's usage object, as the sinks read it. */
+export interface ChatUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number } | null;
+  completion_tokens_details?: { reasoning_tokens?: number } | null;
+}
+
+/** Asks a chat stream for its usage, which the sinks pass on in their own terms. */
+export function withStreamUsage(out: Json, stream: boolean): Json {
+  if (stream) {
+    out.stream = true;
+    out.stream_options = { include_usage: true };
+  }
+  return out;
+}
+
 /** A parsed JSON object, or undefined. */
 export function objectOf(text: string): Json | undefined {
   try {

@@ -15,7 +15,7 @@ import type { ResponseSink } from "../gateway.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import type { Carry } from "./carry.ts";
 import { ChatForms, ChatSink, objectOf } from "./chat-sink.ts";
-import { headersMatching, identify, inShape, OPENAI_HEADERS, parseObject, type SurfaceHandler } from "./surface.ts";
+import { headersMatching, inShape, OPENAI_HEADERS, readRequest, type SurfaceHandler } from "./surface.ts";
 
 type Json = Record<string, unknown>;
 
@@ -77,10 +77,7 @@ class CompletionsSink extends ChatSink {
 
 const completions: SurfaceHandler = async (call) => {
   const { gateway, res, record, signal } = call;
-  record.operation = "text_completion";
-  const vk = identify(call);
-  const raw = await call.body();
-  const json = parseObject(raw);
+  const { vk, raw, json } = await readRequest(call, "text_completion");
   if (typeof json.model !== "string" || json.model === "") throw badRequest("You must provide a model parameter.", "missing_model", "model");
   if (json.stream !== undefined && typeof json.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
   record.model = json.model;

@@ -3,33 +3,35 @@
 //   POST /v1beta/models/{model}:generateContent | :streamGenerateContent?alt=sse | :countTokens
 //   GET  /v1beta/models, /v1beta/models/{model}
 // The virtual key comes as `x-goog-api-key` or `?key=`. Errors in Google's shape.
+import type { IncomingHttpHeaders } from "node:http";
 import { HttpError } from "../errors.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import { ChatForms } from "./chat-sink.ts";
 import { servedModels } from "./model-catalog.ts";
 import { GeminiSink, googleError, toChat } from "./gemini.ts";
-import { identify, inShape, parseObject, sendJson, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
+import { identify, inShape, sendJson, readRequest, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
 const shape = (err: HttpError) => googleError(err.status, err.message);
 
 /** `/gemini` (optional), an API version, then `models/{model}` and, for POST, `:{method}`. */
 const PATH = /^(?:\/gemini)?\/(v1beta|v1alpha|v1)\/models(?:\/([^/:]+)(?::([A-Za-z]+))?)?$/;
 
-/** The key as Google's clients send it, presented to governance as the key header it reads. */
-function callerKey(call: SurfaceCall): number {
+/** The headers with the key as Google's clients send it (`x-goog-api-key`, `?key=`) where governance reads one. */
+function keyHeaders(call: SurfaceCall): IncomingHttpHeaders {
   const header = call.req.headers["x-goog-api-key"];
   const key = typeof header === "string" && header !== "" ? header : call.query.get("key");
-  return identify(call, key === null || key === undefined ? call.req.headers : { ...call.req.headers, "x-api-key": key, authorization: undefined });
+  return key === null || key === undefined ? call.req.headers : { ...call.req.headers, "x-api-key": key, authorization: undefined };
+}
+
+function callerKey(call: SurfaceCall): number {
+  return identify(call, keyHeaders(call));
 }
 
 function generate(model: string, method: string): SurfaceHandler {
   return async (call) => {
     const { gateway, res, record, signal } = call;
     const counting = method === "countTokens";
-    record.operation = counting ? "other" : "chat";
-    const vk = callerKey(call);
-    const raw = await call.body();
-    const json = parseObject(raw);
+    const { vk, raw, json } = await readRequest(call, counting ? "other" : "chat", keyHeaders(call));
     const stream = method === "streamGenerateContent";
     record.model = model;
     record.stream = stream;

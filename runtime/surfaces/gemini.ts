@@ -27,7 +27,7 @@
 import { randomUUID } from "node:crypto";
 import type { ResponseSink } from "../gateway.ts";
 import type { Carry } from "./carry.ts";
-import { ChatSink, errorMessage, objectOf } from "./chat-sink.ts";
+import { type ChatUsage, ChatSink, errorMessage, objectOf, withStreamUsage } from "./chat-sink.ts";
 
 type Json = Record<string, unknown>;
 
@@ -153,21 +153,11 @@ export function toChat(body: Json, model: string, stream: boolean, carry: Carry)
     if (effort !== undefined) out.reasoning_effort = effort;
     if (g.thinkingConfig.includeThoughts === true) carry.note("generationConfig.thinkingConfig.includeThoughts");
   }
-  if (stream) {
-    out.stream = true;
-    out.stream_options = { include_usage: true };
-  }
-  return out;
+  return withStreamUsage(out, stream);
 }
 
 const FINISH: Record<string, string> = { stop: "STOP", length: "MAX_TOKENS", content_filter: "SAFETY", tool_calls: "STOP", function_call: "STOP" };
 
-interface ChatUsage {
-  prompt_tokens?: number;
-  completion_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number } | null;
-  completion_tokens_details?: { reasoning_tokens?: number } | null;
-}
 
 function usageMetadata(u: ChatUsage | undefined): Json | undefined {
   if (u === undefined) return undefined;

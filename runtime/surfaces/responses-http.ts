@@ -10,7 +10,7 @@ import type { ResponseSink } from "../gateway.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import { ChatForms } from "./chat-sink.ts";
 import { ResponsesSink, toChat, validateResponses } from "./responses.ts";
-import { headersMatching, identify, inShape, OPENAI_HEADERS, parseObject, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
+import { headersMatching, identify, inShape, OPENAI_HEADERS, readRequest, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
 /** Where a stored response lives: the account, the model it was sent, the model the caller named. */
 interface Stored {
@@ -82,10 +82,7 @@ class IdTap implements ResponseSink {
 
 const create: SurfaceHandler = async (call) => {
   const { gateway, res, record, signal } = call;
-  record.operation = "chat";
-  const vk = identify(call);
-  const raw = await call.body();
-  const json = parseObject(raw);
+  const { vk, raw, json } = await readRequest(call, "chat");
   validateResponses(json);
   record.model = json.model as string;
   record.stream = json.stream === true;

@@ -23,7 +23,7 @@ import { randomUUID } from "node:crypto";
 import { badRequest } from "../errors.ts";
 import type { ResponseSink } from "../gateway.ts";
 import type { Carry } from "./carry.ts";
-import { ChatSink, objectOf } from "./chat-sink.ts";
+import { type ChatUsage, ChatSink, objectOf, withStreamUsage } from "./chat-sink.ts";
 
 type Json = Record<string, unknown>;
 
@@ -127,19 +127,9 @@ export function toChat(body: Json, carry: Carry): Json {
   else if (format?.type === "json_object") out.response_format = { type: "json_object" };
   else if (format !== undefined && format.type !== "text") carry.refuse("text.format.type");
   if (text.verbosity !== undefined && text.verbosity !== null) carry.note("text.verbosity");
-  if (body.stream === true) {
-    out.stream = true;
-    out.stream_options = { include_usage: true };
-  }
-  return out;
+  return withStreamUsage(out, body.stream === true);
 }
 
-interface ChatUsage {
-  prompt_tokens?: number;
-  completion_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number } | null;
-  completion_tokens_details?: { reasoning_tokens?: number } | null;
-}
 
 function responsesUsage(u: ChatUsage | undefined): Json | null {
   if (u === undefined) return null;

@@ -3,9 +3,9 @@
 // in the surface's own shape.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { CallerSignal } from "../caller-signal.ts";
-import { badRequest, HttpError } from "../errors.ts";
+import { HttpError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import type { RequestRecord } from "../request-record.ts";
+import type { Operation, RequestRecord } from "../request-record.ts";
 
 export interface SurfaceCall {
   gateway: Gateway;
@@ -17,6 +17,8 @@ export interface SurfaceCall {
   query: URLSearchParams;
   /** The request body, read under the server's limits. */
   body(): Promise<Buffer>;
+  /** The body as a JSON object, as the server parses every body (a 400 otherwise). */
+  parse(raw: Buffer): Record<string, unknown>;
 }
 
 export type SurfaceHandler = (call: SurfaceCall) => Promise<void>;
@@ -48,15 +50,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, req
   res.end(JSON.stringify(body));
 }
 
-export function parseObject(raw: Buffer): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw.toString("utf8"));
-  } catch {
-    throw badRequest("The request body is not valid JSON.", "invalid_json");
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw badRequest("The request body must be a JSON object.", "invalid_json");
-  return value as Record<string, unknown>;
+/** A request's start on any surface: what it is (for the record), whose key it carries, its body raw and parsed. */
+export async function readRequest(call: SurfaceCall, operation: Operation, headers?: IncomingHttpHeaders): Promise<{ vk: number; raw: Buffer; json: Record<string, unknown> }> {
+  call.record.operation = operation;
+  const vk = identify(call, headers);
+  const raw = await call.body();
+  return { vk, raw, json: call.parse(raw) };
 }
 
 /** The caller's virtual key index (governance reads `authorization` or `x-api-key`; `headers` may present another one). */
