@@ -1,7 +1,8 @@
 // The Anthropic paths under /anthropic: messages, count_tokens, models, and
 // the preflight and HEAD answers browsers and SDKs send first. Errors in
 // Anthropic's shape.
-import { HttpError } from "../errors.ts";
+import { badRequest, HttpError } from "../errors.ts";
+import { anthropicMessage, findProblem } from "../request-validate.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import { AnthropicSink, anthropicError, toChat, validateMessages } from "./anthropic.ts";
 import { ChatForms } from "./chat-sink.ts";
@@ -21,6 +22,8 @@ function inbound(call: SurfaceCall, raw: Buffer, json: Record<string, unknown>, 
 const messages: SurfaceHandler = async (call) => {
   const { gateway, res, record, signal } = call;
   const { vk, raw, json } = await readRequest(call, "chat");
+  const problem = findProblem("anthropic", json);
+  if (problem !== undefined) throw badRequest(anthropicMessage(problem), problem.code, problem.param);
   validateMessages(json);
   record.model = json.model as string;
   record.stream = json.stream === true;

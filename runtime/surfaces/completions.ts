@@ -13,6 +13,7 @@
 import { badRequest, HttpError } from "../errors.ts";
 import type { ResponseSink } from "../gateway.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
+import { validateRequest } from "../request-validate.ts";
 import type { Carry } from "./carry.ts";
 import { ChatForms, ChatSink, objectOf } from "./chat-sink.ts";
 import { headersMatching, inShape, OPENAI_HEADERS, readRequest, type SurfaceHandler } from "./surface.ts";
@@ -78,6 +79,7 @@ class CompletionsSink extends ChatSink {
 const completions: SurfaceHandler = async (call) => {
   const { gateway, res, record, signal } = call;
   const { vk, raw, json } = await readRequest(call, "text_completion");
+  validateRequest("completions", json);
   if (typeof json.model !== "string" || json.model === "") throw badRequest("You must provide a model parameter.", "missing_model", "model");
   if (json.stream !== undefined && typeof json.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
   record.model = json.model;

@@ -19,6 +19,8 @@ export interface SurfaceCall {
   body(): Promise<Buffer>;
   /** The body as a JSON object, as the server parses every body (a 400 otherwise). */
   parse(raw: Buffer): Record<string, unknown>;
+  /** Before answering early (an error before the body was read): reads and discards the body, so the sender gets the answer. */
+  unread(): Promise<void>;
 }
 
 export type SurfaceHandler = (call: SurfaceCall) => Promise<void>;
@@ -34,9 +36,11 @@ export function inShape(shape: ErrorShape, handler: SurfaceHandler): SurfaceHand
     } catch (e) {
       const { res, record } = call;
       if (res.headersSent) {
-        res.destroy();
+        // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended stands.)
+        if (!res.writableEnded) res.destroy();
         return;
       }
+      await call.unread();
       const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
       if (!(e instanceof HttpError)) console.error(`gwc: request ${record.id} failed: ${(e as Error)?.message ?? e}`);
       record.errorType = err.errorType;

@@ -38,6 +38,8 @@
  *   `cache_creation_input_tokens` and `cache_creation.ephemeral_{5m,1h}_input_tokens`.
  * - `POST /v1/messages/count_tokens`, `GET /v1/models`.
  * - `role: "system"` messages under the `mid-conversation-system-*` beta.
+ * - Structured outputs: `output_config.format` (or `output_format`) json_schema
+ *   answers a JSON value of the schema.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mockServer } from "./mock-server.ts";
@@ -426,7 +428,14 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
       const toolInput = scripted && scripted.name === tool.name ? scripted.input : (sampleOf({ type: "object", ...tool.input_schema }, userText) as Record<string, unknown>);
       return { ...base, output: thought + tokensForChars(JSON.stringify(toolInput).length + tool.name.length), pieces: null, tool: { id: newId("toolu_"), name: tool.name, input: toolInput }, stopReason: "tool_use", stopSequence: null };
     }
-    let text = results.length > 0 ? `[${name}] tool said: ${results.map(toolResultText).join(" | ")}` : `[${name}] you said: ${userText}`;
+    // Structured outputs (output_config.format, or the beta's output_format): a JSON value of the schema.
+    const format = body.output_config?.format ?? body.output_format;
+    let text =
+      format?.type === "json_schema"
+        ? JSON.stringify(sampleOf(format.schema, userText))
+        : results.length > 0
+          ? `[${name}] tool said: ${results.map(toolResultText).join(" | ")}`
+          : `[${name}] you said: ${userText}`;
     let stopReason: Plan["stopReason"] = "end_turn";
     let stopSequence: string | null = null;
     for (const s of (body.stop_sequences ?? []) as string[]) {

@@ -39,7 +39,8 @@ import { mockServer } from "./mock-server.ts";
 import { sampleOf } from "./sample-json.ts";
 
 export type Behavior =
-  | { kind: "ok"; delayMs?: number }
+  /** `tool`: call this function with these args (when declared and the last turn is the user's). */
+  | { kind: "ok"; delayMs?: number; tool?: { name: string; input: Record<string, unknown> } }
   | { kind: "status"; status: number; retryAfterSeconds?: number; body?: unknown }
   | { kind: "reset" }
   | { kind: "hang" }
@@ -70,6 +71,8 @@ export interface GeminiMock {
   fallback: Behavior;
   /** thoughtSignatures handed out with function calls. */
   signatures: Set<string>;
+  /** Every generate answer sent: the JSON body, or the stream's events in order. */
+  answers: { path: string; body?: any; events?: any[] }[];
   close(): Promise<void>;
 }
 
@@ -393,6 +396,7 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
     signatures: new Set(),
+    answers: [],
     close: srv.close,
   };
 
@@ -433,7 +437,7 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     vertex: boolean;
   }
 
-  function plan(body: any, route: Route): Plan {
+  function plan(body: any, route: Route, scripted?: { name: string; input: Record<string, unknown> }): Plan {
     const contents: any[] = body.contents;
     let chars = partsText(body.systemInstruction?.parts).length;
     let media = 0;
@@ -453,13 +457,16 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     const fcc = body.toolConfig?.functionCallingConfig;
 
     if (last.role !== "model" && responses.length === 0 && declarations.length > 0 && fcc?.mode !== "NONE") {
-      const wanted = fcc?.allowedFunctionNames?.[0];
+      const wanted = fcc?.allowedFunctionNames?.[0] ?? scripted?.name;
       const decl = declarations.find((d) => d.name === wanted) ?? declarations[0];
       const schema = decl.parametersJsonSchema ?? decl.parameters ?? {};
-      const args: Record<string, unknown> = {};
-      for (const key of schema.required ?? []) {
-        const type = String(schema.properties?.[key]?.type ?? "string").toLowerCase();
-        args[key] = type === "string" ? partsText(last.parts) : type === "integer" || type === "number" ? 1 : type === "boolean" ? true : null;
+      let args: Record<string, unknown> = {};
+      if (scripted && scripted.name === decl.name) args = scripted.input;
+      else {
+        for (const key of schema.required ?? []) {
+          const type = String(schema.properties?.[key]?.type ?? "string").toLowerCase();
+          args[key] = type === "string" ? partsText(last.parts) : type === "integer" || type === "number" ? 1 : type === "boolean" ? true : null;
+        }
       }
       signatureCount += 1;
       const signature = Buffer.from(`${name}:sig:${signatureCount}`).toString("base64");
@@ -630,7 +637,7 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
       if (e instanceof Invalid) return sendJson(res, 400, googleError(400, e.message));
       throw e;
     }
-    const p = plan(body, route);
+    const p = plan(body, route, behavior.kind === "ok" ? behavior.tool : undefined);
 
     if (behavior.kind === "stream-fail-after") {
       if (!sseMode) {
@@ -661,10 +668,15 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
       return;
     }
 
-    if (!streaming) return sendJson(res, 200, whole(p));
-    if (!sseMode) return sendJson(res, 200, events(p));
-    if (!startSse(res)) return;
+    if (!streaming) {
+      const answer = whole(p);
+      mock.answers.push({ path: url.pathname, body: answer });
+      return sendJson(res, 200, answer);
+    }
     const all = events(p);
+    mock.answers.push({ path: url.pathname, events: all });
+    if (!sseMode) return sendJson(res, 200, all);
+    if (!startSse(res)) return;
     for (let i = 0; i < all.length; i++) {
       if (i > 0 && intervalMs > 0) await sleep(intervalMs);
       if (!sse(res, all[i])) return;
