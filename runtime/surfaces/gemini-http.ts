@@ -9,7 +9,7 @@ import type { InboundRequest } from "../providers/adapter.ts";
 import { ChatForms } from "./chat-sink.ts";
 import { servedModels } from "./model-catalog.ts";
 import { GeminiSink, googleError, toChat } from "./gemini.ts";
-import { identify, inShape, sendJson, readRequest, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
+import { headersMatching, identify, inShape, sendJson, readRequest, type SurfaceCall, type SurfaceHandler } from "./surface.ts";
 
 const shape = (err: HttpError) => googleError(err.status, err.message);
 
@@ -45,6 +45,7 @@ function generate(model: string, method: string): SurfaceHandler {
       json,
       stream,
       outputCap: typeof g.maxOutputTokens === "number" ? g.maxOutputTokens : undefined,
+      headers: headersMatching(call.req.headers, GOOGLE_HEADERS),
       toChat: counting ? undefined : forms.toChat,
     };
     if (!counting) return gateway.proxy(req, new GeminiSink(res, model, forms), record, signal, vk, res);
@@ -78,6 +79,9 @@ function one(model: string): SurfaceHandler {
     sendJson(call.res, 200, modelInfo(model), call.record.id);
   };
 }
+
+/** Google's request headers (`x-goog-api-client`, `x-goog-user-project`, …), relayed to Gemini accounts; never the caller's key. */
+const GOOGLE_HEADERS = /^x-goog-(?!api-key$)/;
 
 const METHODS = new Set(["generateContent", "streamGenerateContent", "countTokens"]);
 
