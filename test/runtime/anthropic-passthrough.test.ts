@@ -177,10 +177,10 @@ describe("Anthropic surface to an Anthropic account: a passthrough", () => {
   });
 
   it("answers errors in Anthropic's shape, and relays the upstream's own 400 as it came", async () => {
-    const bad = await post("/v1/messages", { model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "system", content: "x" }] });
+    const bad = await post("/v1/messages", { model: "claude-sonnet-4-6", max_tokens: 10, temperature: 1.5, messages: [{ role: "user", content: "x" }] });
     expect(bad.status).toBe(400);
     expect(bad.headers.get("x-gwc-account")).toBe("claude");
-    expect(await bad.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error", message: expect.stringContaining('Unexpected role "system"') }, request_id: expect.stringMatching(/^req_/) });
+    expect(await bad.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error", message: expect.stringContaining("temperature") }, request_id: expect.stringMatching(/^req_/) });
     const noKey = await fetch(`${gw.url}/anthropic/v1/messages`, { method: "POST", body: "{}" });
     expect(noKey.status).toBe(401);
     expect(await noKey.json()).toMatchObject({ type: "error", error: { type: "authentication_error" } });
