@@ -1,4 +1,5 @@
 import type { AccountContext, Adapter, InboundRequest, UpstreamRequest } from "./adapter.ts";
+import { classifyOpenAI, tidy } from "./classify.ts";
 import { OPENAI_PATHS, openaiAdapter } from "./openai.ts";
 
 /**
@@ -20,7 +21,7 @@ export const azureAdapter: Adapter = {
   format: "openai",
   supports: openaiAdapter.supports,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
-    const headers: Record<string, string> = { ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
+    const headers: Record<string, string> = { ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
     if (account.apiKey !== null) headers["api-key"] = account.apiKey;
     const version = account.options.api_version;
     const root = account.basePath.endsWith("/openai") ? account.basePath : `${account.basePath}/openai`;
@@ -40,7 +41,9 @@ export const azureAdapter: Adapter = {
     return { path, headers, body };
   },
   usage: openaiAdapter.usage,
-  errorMessage: azureErrorMessage,
+  // OpenAI's codes (content_filter with innererror ResponsibleAIPolicyViolation, context_length_exceeded),
+  // with Azure's message, which names the inner code, and its API Management front's shape.
+  classify: (status, headers, body) => ({ ...classifyOpenAI(status, headers, body), message: tidy(azureErrorMessage(body)) }),
 };
 
 /**
