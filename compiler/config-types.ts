@@ -52,6 +52,7 @@ export interface RouteConfig {
   targets: { account: string; weight?: number; model?: string }[];
   fallbacks?: string[];
   fallback_config?: FallbackConfig;
+  drop_unsupported_params?: boolean;
   resilience?: ResilienceConfig;
 }
 

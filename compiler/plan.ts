@@ -128,6 +128,8 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
           ? positions.map((down) => tableWithout((p) => p === down))
           : null,
       resilience: resolveResilience(config.resilience, config.fallback_config, r.resilience, r.fallback_config),
+      // Only when set, so plans (and their golden files) without it stay as they were.
+      ...(r.drop_unsupported_params === true ? { dropUnsupportedParams: true } : {}),
     };
   });
 

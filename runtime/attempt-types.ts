@@ -2,6 +2,7 @@
 // module of their own so neither imports the other.
 import type { CallerSignal } from "./caller-signal.ts";
 import type { ErrorType } from "./error-type.ts";
+import type { HttpError } from "./errors.ts";
 import type { AccountHealth } from "./health.ts";
 import type { ProviderPool } from "./pool.ts";
 import type { AccountContext, Adapter, InboundRequest } from "./providers/adapter.ts";
@@ -34,6 +35,8 @@ export interface Failure {
   status?: number;
   retryAfterMs?: number;
   reason: string;
+  /** The account's format cannot carry something the caller sent (a 400 when no account could). */
+  refusal?: HttpError;
 }
 
 /** Where an answer is written: a ServerResponse, or a sink that translates it (the Anthropic endpoint). */
@@ -41,7 +44,7 @@ export interface ResponseSink {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   writeHead(status: number, headers: Record<string, string>): unknown;
-  write(chunk: string): boolean;
+  write(chunk: string | Buffer): boolean;
   end(chunk?: string | Buffer): unknown;
   once(event: "drain" | "close", listener: () => void): unknown;
   destroy(): void;
@@ -52,7 +55,12 @@ export interface RequestContext {
   req: InboundRequest;
   model: string;
   vk: number;
+  /** Where an OpenAI-shaped answer goes: the caller, or the surface's sink that turns it into the caller's format. */
   res: ResponseSink;
+  /** Where an answer already in the caller's format goes (a relayed one). */
+  direct: ResponseSink;
+  /** Ends a relayed stream the caller is reading with its own API's error event; unset while none is under way. */
+  interrupt?: (message: string) => void;
   requestId: string;
   /** What this request did, for metrics, logs, traces and the dashboard. */
   record: RequestRecord;

@@ -6,7 +6,10 @@ import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./
 import { AccountHealth, HealthBoard } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
+import type { AccountContext, Adapter, ApiFormat, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
+import { dialectOf } from "./surfaces/dialects.ts";
+import { withDropped } from "./surfaces/carry.ts";
+import { canServe, operationKey, servedAs } from "./surfaces/served-as.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
@@ -163,7 +166,8 @@ export class Gateway {
   readonly #breakers = new Map<PlanRoute, AccountHealth[]>();
   /** Read every answer's usage (and ask streams for it), metered or not: something observes it. */
   readUsage = false;
-  readonly #supports = new Map<PlanRoute, Map<Endpoint, { any: boolean; all: boolean }>>();
+  readonly #supports = new Map<PlanRoute, Map<string, { any: boolean; all: boolean }>>();
+  readonly #affineRoutes = new Map<string, PlanRoute>();
 
   constructor(
     readonly plan: Plan,
@@ -172,26 +176,14 @@ export class Gateway {
     private readonly board: HealthBoard,
     /** The config text this plan was built from, for the dashboard's config page; null when not known. */
     readonly configSource: string | null = null,
-    breaker: (account: number, model: string | null) => AccountHealth = (a) => accounts[a].health,
+    private readonly breaker: (account: number, model: string | null) => AccountHealth = (a) => accounts[a].health,
     private readonly budgets: RetryBudget[] = accounts.map(() => new RetryBudget()),
   ) {
     this.router = new Router(plan);
     plan.virtualKeys.forEach((k, i) => {
       const to = k.onBudgetExceeded;
       if (to.kind === "route") this.#reroutes.set(i, plan.routes[to.route]);
-      if (to.kind === "account") {
-        this.#reroutes.set(i, {
-          id: `account:${plan.accounts[to.account].id}`,
-          model: "*",
-          members: 1,
-          targets: [{ account: to.account, model: plan.accounts[to.account].model, weight: 1 }],
-          order: [0],
-          table: { n: 1, total: 1, prob: Uint32Array.of(1), target: Uint32Array.of(0), alias: Uint32Array.of(0) },
-          subsets: null,
-          without: null,
-          resilience: plan.resilience,
-        });
-      }
+      if (to.kind === "account") this.#reroutes.set(i, soleRoute(plan, to.account, plan.accounts[to.account].model));
     });
     for (const route of [...plan.routes, ...this.#reroutes.values()]) {
       const members = route.targets.slice(0, route.members);
@@ -201,24 +193,27 @@ export class Gateway {
   }
 
   /**
-   * Which of the route's accounts serve an endpoint, worked out once per route
-   * and endpoint: `any` (a fallback included), `all` (every member).
+   * Which of the route's accounts serve a request's operation (its API, endpoint, and
+   * whether it has a chat form for other formats), worked out once per route and
+   * operation: `any` (a fallback included), `all` (every member).
    */
-  #support(route: PlanRoute, endpoint: Endpoint): { any: boolean; all: boolean } {
-    let byEndpoint = this.#supports.get(route);
-    if (byEndpoint === undefined) this.#supports.set(route, (byEndpoint = new Map()));
-    let s = byEndpoint.get(endpoint);
+  #support(route: PlanRoute, req: InboundRequest): { any: boolean; all: boolean } {
+    let byOperation = this.#supports.get(route);
+    if (byOperation === undefined) this.#supports.set(route, (byOperation = new Map()));
+    const key = operationKey(req);
+    let s = byOperation.get(key);
     if (s === undefined) {
-      const serves = (t: { account: number }) => this.accounts[t.account].adapter?.supports(endpoint) === true;
+      const serves = (t: { account: number }) => canServe(req, this.accounts[t.account].adapter);
       s = { any: route.targets.some(serves), all: route.targets.slice(0, route.members).every(serves) };
-      byEndpoint.set(endpoint, s);
+      byOperation.set(key, s);
     }
     return s;
   }
 
   /** An operation no account of the route can perform is the caller's to fix (400), not an upstream failure to retry. */
-  #refuseUnsupported(route: PlanRoute, endpoint: Endpoint, model: string): void {
-    if (this.#support(route, endpoint).any) return;
+  #refuseUnsupported(route: PlanRoute, req: InboundRequest, model: string): void {
+    const endpoint = req.endpoint;
+    if (this.#support(route, req).any) return;
     const providers = [...new Set(route.targets.map((t) => this.plan.accounts[t.account].provider))].join(", ");
     throw new HttpError(
       400,
@@ -244,27 +239,52 @@ export class Gateway {
     return [...names];
   }
 
+  /** The one-account route of a request bound to an account (it holds state the request refers to). */
+  #affine(to: { account: string; model: string | null }): PlanRoute | undefined {
+    const key = `${to.account}\n${to.model ?? ""}`;
+    let route = this.#affineRoutes.get(key);
+    const account = this.router.accountIndex(to.account);
+    if (route === undefined && account !== undefined) {
+      this.#affineRoutes.set(key, (route = soleRoute(this.plan, account, to.model)));
+      this.#breakers.set(route, [this.breaker(account, to.model)]);
+    }
+    return route;
+  }
+
+  /** The formats of the accounts that can serve `model` (its route's members and fallbacks), for surfaces that must know before routing. */
+  routeFormats(model: string): (ApiFormat | null)[] {
+    const route = this.router.route(model);
+    return route === undefined ? [] : route.targets.map((t) => this.accounts[t.account].adapter?.format ?? null);
+  }
+
+  /** The catch-all route's accounts that pass the caller's model through: they serve whatever their upstream lists. */
+  passthroughAccounts(): AccountRuntime[] {
+    const route = this.plan.routes[this.plan.catchAllRoute];
+    if (route === undefined) return [];
+    return route.targets.slice(0, route.members).filter((t) => t.model === null).map((t) => this.accounts[t.account]);
+  }
+
   /**
    * Serves one request: admission (model allowed, rate limits, concurrency),
    * then the route, then — if the key's own budget is spent and it says so —
    * its reroute.
    */
-  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number, deadlineMs?: number): Promise<void> {
-    const model = req.json.model as string;
-    const route = this.router.route(model);
+  async proxy(req: InboundRequest, res: ResponseSink, record: RequestRecord, signal: CallerSignal, vk: number, direct: ResponseSink = res, deadlineMs?: number): Promise<void> {
+    const model = req.model ?? (req.json.model as string);
+    const route = req.affinity !== undefined ? this.#affine(req.affinity) : this.router.route(model);
     record.route = route?.id ?? null;
     if (route === undefined) {
       throw new HttpError(404, "invalid_request_error", "model_not_found", `The model '${model}' is not served by this gateway. Served: ${this.models().join(", ") || "none"}.`, {}, "model");
     }
-    this.#refuseUnsupported(route, req.endpoint, model);
+    this.#refuseUnsupported(route, req, model);
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
-    const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false, deadlineMs };
+    const ctx: RequestContext = { req, model, vk, res, direct, requestId: record.id, record, signal, headers: admission.headers, rerouted: false, deadlineMs };
     try {
       await this.#serve(route, ctx);
     } catch (e) {
       const reroute = this.#reroutes.get(vk);
-      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined && this.#support(reroute, req.endpoint).any)) throw e;
+      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined && this.#support(reroute, req).any)) throw e;
       record.route = reroute.id;
       await this.#serve(reroute, { ...ctx, rerouted: true });
     } finally {
@@ -282,10 +302,9 @@ export class Gateway {
     const policy = route.resilience;
     const breakers = this.#breakers.get(route)!;
     const now = Date.now();
-    const endpoint = ctx.req.endpoint;
-    const down = (a: number, p: number) => this.accounts[a].adapter?.supports(endpoint) !== true || breakers[p].isDown() || this.governance.accountOverLimit(a, Date.now());
-    // Every breaker closed, every member serves this endpoint, and nothing else could take one out: the route's own table.
-    const allUp = this.board.unsettled === 0 && this.#plain.has(route) && this.#support(route, endpoint).all;
+    const down = (a: number, p: number) => !canServe(ctx.req, this.accounts[a].adapter) || breakers[p].isDown() || this.governance.accountOverLimit(a, Date.now());
+    // Every breaker closed, every member serves this operation, and nothing else could take one out: the route's own table.
+    const allUp = this.board.unsettled === 0 && this.#plain.has(route) && this.#support(route, ctx.req).all;
     const deadline = ctx.record.start + Math.min(policy.deadlineMs, ctx.deadlineMs ?? Infinity);
     const pick = () => {
       const p = this.router.pick(route, Math.random(), allUp ? undefined : down);
@@ -360,6 +379,12 @@ export class Gateway {
         if (result === undefined) return;
         failures.push(result.failure);
         step = result.step;
+        if (result.failure.refusal !== undefined) {
+          // The account's format cannot carry what the caller sent: no upstream was asked, and another account's format may.
+          const tried = new Set(history.map((h) => h.account));
+          const q = route.order.find((q) => !tried.has(route.targets[q].account) && !down(route.targets[q].account, q));
+          step = q === undefined ? { kind: "give_up", reason: "exhausted" } : { kind: "next", position: q };
+        }
       }
     } finally {
       clearTimeout(timer);
@@ -390,10 +415,11 @@ export class Gateway {
       if (!ctx.res.headersSent) ctx.res.destroy();
       return;
     }
-    if (reason === "sent" || ctx.res.headersSent) {
+    if (reason === "sent" || ctx.res.headersSent || ctx.direct.headersSent) {
       const why = run.expired ? "the request's deadline passed" : (last?.reason ?? "the upstream failed");
       ctx.record.errorType = run.expired ? "timeout" : (last?.errorType ?? "stream_interrupted");
-      endWithError(ctx.res, `${why}; the answer is incomplete.`, run.expired ? "timeout" : "stream_interrupted");
+      if (ctx.interrupt !== undefined) ctx.interrupt(`${why}; the answer is incomplete.`);
+      else endWithError(ctx.res, `${why}; the answer is incomplete.`, run.expired ? "timeout" : "stream_interrupted");
       return;
     }
     if (reason === "deadline") {
@@ -466,7 +492,7 @@ export class Gateway {
   }
 
   async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord, a: AttemptArgs, begin: () => void): Promise<{ failure: Failure; step: Step } | undefined> {
-    const { model, res, requestId } = ctx;
+    const { model, requestId } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
     const adapter = acct.adapter!;
@@ -474,8 +500,15 @@ export class Gateway {
     const policy = route.resilience;
     const fail = (failure: Failure, sent = false, toolCallOpen = false) => ({ failure, step: a.decide({ errorType: failure.errorType, retryAfterMs: failure.retryAfterMs, sent, toolCallOpen }) });
     if (!adapter.supports(ctx.req.endpoint)) return fail({ account: acct.id, errorType: "invalid_request", reason: `its provider has no ${ctx.req.endpoint} endpoint` });
-    const req = a.resume !== undefined && a.sent !== undefined ? continuation(ctx.req, a.sent.text, this.plan.accounts[target.account].resume!) : ctx.req;
-    const upstreamModel = target.model ?? model;
+    // Same format as the caller's: relayed as it came. Another: the surface's chat form, translated.
+    const sentAs = servedAs(ctx.req, adapter, route.dropUnsupportedParams === true);
+    if (sentAs instanceof HttpError) return fail({ account: acct.id, status: 400, errorType: "invalid_request", reason: sentAs.message, refusal: sentAs });
+    const { relayed } = sentAs;
+    const req = a.resume !== undefined && a.sent !== undefined ? continuation(sentAs.req, a.sent.text, this.plan.accounts[target.account].resume!) : sentAs.req;
+    const res = relayed ? ctx.direct : ctx.res;
+    const dialect = dialectOf(req.format ?? "openai", req.endpoint, req.method);
+    // An account's pinned model is a chat model: on the catch-all route, an embeddings request keeps the one it named.
+    const upstreamModel = req.endpoint === "embeddings" && route.model === "*" ? model : (target.model ?? model);
 
     // Budgets: reserve the most this request can cost before any upstream work.
     const gov = this.governance;
@@ -499,10 +532,11 @@ export class Gateway {
     const metered = reservation !== undefined || this.readUsage || gov.metered(ctx.vk, target.account);
     // Under a budget, a request with no output limit is sent with the one it was reserved for.
     const bounded = reservation !== undefined ? withOutputLimit(req, acct.provider) : req;
-    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...bounded, injectUsage: true } : bounded;
+    const chatLike = (req.endpoint === "chat" || req.endpoint === "completions") && (req.format ?? "openai") === "openai";
+    const inbound = metered && chatLike && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...bounded, injectUsage: true } : bounded;
     let upstream: UpstreamRequest;
     try {
-      const built = adapter.request(inbound, acct.context, upstreamModel);
+      const built = relayed && adapter.relay !== undefined ? adapter.relay(inbound, acct.context, upstreamModel) : adapter.request(inbound, acct.context, upstreamModel);
       upstream = built instanceof Promise ? await built : built;
       // Tracing on: the upstream's spans join the caller's trace under this attempt's span.
       const traceparent = ctx.record.trace?.traceparent(attempt);
@@ -510,8 +544,11 @@ export class Gateway {
     } catch (e) {
       // The adapter refused the request (e.g. something its provider cannot express).
       if (reservation !== undefined) await gov.cancel(reservation);
+      // A field this account's format cannot carry: another account may take it.
+      if (e instanceof HttpError && e.code === "unsupported_parameter") return fail({ account: acct.id, status: 400, errorType: "invalid_request", reason: e.message, refusal: e });
       throw e;
     }
+    const headers = withDropped(ctx.headers, upstream.dropped);
     // The attempt's own signal: the caller leaving, the deadline or a timeout ends it, and nothing else.
     const signal = new CallerSignal();
     const onCaller = () => signal.abort();
@@ -549,7 +586,8 @@ export class Gateway {
     let committed = a.resume !== undefined;
     let broken: Streamed["broken"];
     try {
-      const r = await acct.pool.dispatcher.request({ method: "POST", path: upstream.path, headers: upstream.headers, body: upstream.body, signal });
+      const method = upstream.method ?? "POST";
+      const r = await acct.pool.dispatcher.request({ method, path: upstream.path, headers: upstream.headers, body: method === "POST" ? upstream.body : undefined, signal });
       const status = r.statusCode;
       attempt.status = status;
       if (!req.stream) watchdog.stop();
@@ -581,9 +619,10 @@ export class Gateway {
           committed = true;
           attempt.errorType = classified.errorType;
           ctx.record.errorType = classified.errorType;
-          const relayed = adapter.response === undefined;
-          const out = relayed ? edge.scrub.bytes(bytes) : JSON.stringify({ error: { message, type: openaiErrorType(status), code: classified.errorType, param: null } });
-          res.writeHead(status, { "content-type": relayed ? String(r.headers["content-type"] ?? "application/json") : "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
+          // In the caller's own format (relayed, or OpenAI's from an OpenAI-format upstream) the answer goes as it came.
+          const asIs = relayed || adapter.response === undefined;
+          const out = asIs ? edge.scrub.bytes(bytes) : JSON.stringify({ error: { message, type: openaiErrorType(status), code: classified.errorType, param: null } });
+          res.writeHead(status, { "content-type": asIs ? String(r.headers["content-type"] ?? "application/json") : "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers });
           res.end(out);
           return undefined;
         }
@@ -598,7 +637,7 @@ export class Gateway {
         // A 2xx is an answer only if it reads as one: HTML, broken JSON or another shape is this account failing.
         const json = parseJson(bytes);
         let out: Buffer | undefined;
-        if (adapter.response === undefined) out = isOpenAIAnswer(json, req.endpoint) ? bytes : undefined;
+        if (relayed || adapter.response === undefined) out = isAnswer(json, req) ? bytes : undefined;
         else if (json !== undefined) {
           try {
             // Another wire format: the caller gets OpenAI's shape either way.
@@ -619,11 +658,11 @@ export class Gateway {
         health.success();
         served = true;
         committed = true;
-        res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
+        res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers });
         res.end(out);
         if (ctx.record.requestBody !== null) ctx.record.responseBody = out.toString();
-        // The one parse of the answer, read again for its usage.
-        if (metered) usage = adapter.usage(json);
+        // The one parse of the answer, read again for its usage (in the caller's API when relayed).
+        if (metered) usage = relayed || adapter.response === undefined ? dialect.usage(json) : adapter.usage(json);
         return undefined;
       }
       const opts = {
@@ -635,7 +674,13 @@ export class Gateway {
           ctx.record.ttftMs ??= performance.now() - ctx.record.startMono;
         },
       };
-      const streamed = adapter.stream !== undefined ? await translateStream(body, acct, ctx, upstreamModel, opts) : await relayStream(body, acct, ctx, inbound.injectUsage === true, opts);
+      const sctx = res === ctx.res && req === ctx.req && headers === ctx.headers ? ctx : { ...ctx, req, res, headers };
+      const streamed =
+        adapter.stream !== undefined && !relayed
+          ? await translateStream(body, acct, sctx, upstreamModel, opts)
+          : await relayStream(body, acct, sctx, inbound.injectUsage === true, opts, dialect);
+      // A relayed stream the caller is reading ends, if it must, in its own API's error event.
+      if (relayed && committed) ctx.interrupt = (message) => void (res.destroyed ? undefined : res.end(dialect.interrupted(message)));
       usage = streamed.usage;
       if (streamed.failure !== undefined) {
         if (signal.aborted) return fail(aborted());
@@ -735,6 +780,8 @@ function allFailed(model: string, failures: Failure[]): HttpError {
   if (failures.length === 0) {
     return new HttpError(503, "server_error", "no_account_available", `No account can serve model '${model}' right now.`);
   }
+  // Refused by every account it reached (a field no format there can carry): the caller's 400, as is.
+  if (failures.every((f) => f.refusal !== undefined)) return failures[0].refusal!;
   if (failures.every((f) => f.errorType === "rate_limited")) return rateLimited(model, failures);
   const message = `Every account tried for model '${model}' failed: ${triedText(failures)}.`;
   if (failures.every((f) => f.errorType === "timeout")) return new HttpError(504, "server_error", "all_accounts_timed_out", message, {}, null, "timeout");
@@ -758,4 +805,26 @@ function openaiErrorType(status: number): string {
   if (status === 401) return "authentication_error";
   if (status === 403) return "permission_error";
   return status >= 500 ? "server_error" : "invalid_request_error";
+}
+
+/** A route of one account, no failover: budget reroutes to an account, and requests bound to the account holding their state. */
+function soleRoute(plan: Plan, account: number, model: string | null): PlanRoute {
+  return {
+    id: `account:${plan.accounts[account].id}`,
+    model: "*",
+    members: 1,
+    targets: [{ account, model, weight: 1 }],
+    order: [0],
+    table: { n: 1, total: 1, prob: Uint32Array.of(1), target: Uint32Array.of(0), alias: Uint32Array.of(0) },
+    subsets: null,
+    without: null,
+    resilience: plan.resilience,
+  };
+}
+
+/** A 2xx that reads as an answer: OpenAI's shape for its chat, completions and embeddings; any JSON object for the other APIs relayed as they came. */
+function isAnswer(json: unknown, req: InboundRequest): boolean {
+  const openai = (req.format ?? "openai") === "openai" && (req.endpoint === "chat" || req.endpoint === "completions" || req.endpoint === "embeddings");
+  if (openai) return isOpenAIAnswer(json, req.endpoint);
+  return typeof json === "object" && json !== null && !Array.isArray(json) && (json as { error?: unknown }).error == null;
 }

@@ -138,6 +138,8 @@ export interface PlanRoute {
   subsets: (AliasTable | null)[] | null;
   without: (AliasTable | null)[] | null;
   resilience: PlanResilience;
+  /** A field a target's format cannot carry is dropped (and named in a header) instead of refused with a 400. */
+  dropUnsupportedParams?: boolean;
 }
 
 export const SUBSET_MAX_MEMBERS = 6;

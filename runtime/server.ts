@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { AnthropicSink, anthropicError, toOpenAI } from "./anthropic-inbound.ts";
 import { readBody, tooLarge } from "./body-reader.ts";
 import { CallerSignal } from "./caller-signal.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
@@ -15,16 +14,21 @@ import type { Endpoint } from "./providers/adapter.ts";
 import { adminApi } from "./admin-api.ts";
 import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
-import { anthropicMessage, findProblem, validateRequest } from "./request-validate.ts";
+import { validateRequest } from "./request-validate.ts";
 import { storeHealth, type StoreHealth } from "./state-store.ts";
+import { anthropicError } from "./surfaces/anthropic.ts";
+import { surfaceRoute } from "./surfaces/routes.ts";
+import { fanOut, needsFanOut } from "./surfaces/fan-out.ts";
+import { servedModels } from "./surfaces/model-catalog.ts";
+import { headersMatching, OPENAI_HEADERS } from "./surfaces/surface.ts";
 
-const ENDPOINTS: Record<string, Endpoint> = {
+/** The OpenAI paths served here; the other surfaces (runtime/surfaces/) serve theirs. */
+const ENDPOINTS: Record<string, "chat" | "embeddings"> = {
   "/v1/chat/completions": "chat",
-  "/v1/completions": "completions",
   "/v1/embeddings": "embeddings",
 };
 
-const OPERATIONS: Record<Endpoint, Operation> = { chat: "chat", completions: "text_completion", embeddings: "embeddings" };
+const OPERATIONS: Partial<Record<Endpoint, Operation>> = { chat: "chat", completions: "text_completion", embeddings: "embeddings" };
 
 export interface GatewayServer {
   server: Server;
@@ -254,12 +258,28 @@ async function handle(
       if (path === "/ui" || path === "/ui/") return ui(res);
       if (path === "/ui/compiler.js") return uiScript(res);
       if (path === "/v1/models") {
-        const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
+        const data = (await servedModels(gateway)).map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
     if (path.startsWith("/admin/api/")) return await adminApi(runtime, gateway, req, res, path);
-    if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, record, signal);
+    // Anthropic, Gemini, the Responses API, legacy completions: each surface answers in its own shape.
+    const surface = surfaceRoute(req.method ?? "GET", path);
+    if (surface !== undefined) {
+      const query = new URLSearchParams((req.url ?? "").slice(path.length + 1));
+      return await surface({
+        gateway,
+        req,
+        res,
+        record,
+        signal,
+        path,
+        query,
+        body: () => readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway)),
+        parse: parseJson,
+        unread: () => unreadBody(req, res, gateway.plan.server),
+      });
+    }
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
       throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown request URL: ${req.method} ${path}.`);
@@ -267,7 +287,7 @@ async function handle(
     if (req.method !== "POST") {
       throw new HttpError(405, "invalid_request_error", "method_not_allowed", `${path} takes POST, not ${req.method}.`, { allow: "POST" });
     }
-    record.operation = OPERATIONS[endpoint];
+    record.operation = OPERATIONS[endpoint] ?? "other";
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
@@ -277,7 +297,10 @@ async function handle(
     const stream = parsed.stream === true && endpoint !== "embeddings";
     record.model = parsed.model as string;
     record.stream = stream;
-    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk, callerDeadline(req.headers));
+    const inbound = { endpoint, raw, json: parsed, stream, headers: headersMatching(req.headers, OPENAI_HEADERS) };
+    // `n` choices from providers that give one per call: n calls, merged.
+    if (endpoint === "chat" && needsFanOut(gateway, inbound)) return await fanOut(gateway, inbound, res, record, signal, vk);
+    await gateway.proxy(inbound, res, record, signal, vk, res, callerDeadline(req.headers));
   } catch (e) {
     if (res.headersSent) {
       // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
@@ -289,37 +312,6 @@ async function handle(
     record.errorType = err.errorType;
     if (!(e instanceof HttpError)) event("request_failed", { req_id: requestId, error: (e as Error)?.message ?? String(e) }, `request ${requestId} failed inside the gateway`, "error");
     json(res, err.status, err.body(), requestId, err.headers);
-  }
-}
-
-/** Anthropic's Messages API over the same routing; errors in Anthropic's shape. */
-async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResponse, record: RequestRecord, signal: CallerSignal): Promise<void> {
-  const requestId = record.id;
-  record.operation = "chat";
-  try {
-    const vk = gateway.governance.identify(req.headers);
-    record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
-    const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
-    if (gateway.plan.observability.logBodies) record.requestBody = raw.toString();
-    const parsed = parseJson(raw);
-    const problem = findProblem("anthropic", parsed);
-    if (problem !== undefined) throw badRequest(anthropicMessage(problem), problem.code, problem.param);
-    const json = toOpenAI(parsed);
-    const body = Buffer.from(JSON.stringify(json));
-    record.model = typeof json.model === "string" ? json.model : null;
-    record.stream = json.stream === true;
-    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk, callerDeadline(req.headers));
-  } catch (e) {
-    if (res.headersSent) {
-      // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
-      if (!res.writableEnded) res.destroy();
-      return;
-    }
-    await unreadBody(req, res, gateway.plan.server);
-    const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request.");
-    record.errorType = err.errorType;
-    res.writeHead(err.status, { "content-type": "application/json", "x-request-id": requestId, ...err.headers });
-    res.end(JSON.stringify(anthropicError(err.status, err.message)));
   }
 }
 

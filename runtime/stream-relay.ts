@@ -19,6 +19,7 @@ import type { ErrorType } from "./error-type.ts";
 import type { StreamTranslator, Usage } from "./providers/adapter.ts";
 import { EventTooLarge, SseDecoder, type SseEvent } from "./providers/sse.ts";
 import { parseJson, type UpstreamBody } from "./upstream.ts";
+import type { Dialect } from "./surfaces/dialects.ts";
 import type { Watchdog } from "./watchdog.ts";
 
 /** How a stream attempt ended. */
@@ -67,10 +68,8 @@ export interface StreamOptions {
 /** What a stream that broke its protocol is billed when the provider reported nothing. */
 const NO_USAGE: Usage = { input: 0, output: 0, cached: 0 };
 
-/** An event that carries a usage object (not `"usage":null`). */
-const USAGE = /"usage"\s*:\s*\{/;
 /** An event that carries the first token: text, a tool call, or a finish. Cheap, and never parses. */
-const TOKEN = /"(?:content|text|reasoning_content|refusal)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[|"finish_reason"\s*:\s*"/;
+const TOKEN = /"(?:content|text|reasoning_content|refusal|delta|partial_json|thinking)"\s*:\s*"(?!")|"(?:tool_calls|parts)"\s*:\s*\[\s*\{\s*"function|"tool_calls"\s*:\s*\[|"functionCall"\s*:|"finish_reason"\s*:\s*"/;
 const FINISH = /"finish_reason"\s*:\s*"/;
 
 /** Ends the caller's stream with an error event: the answer is incomplete. */
@@ -224,7 +223,7 @@ export async function translateStream(body: UpstreamBody, acct: AccountRuntime, 
  * pass; when the gateway asked for it on the caller's behalf, the usage-only
  * event is withheld so the caller sees the stream it asked for.
  */
-export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx: RequestContext, injected: boolean, opts: StreamOptions): Promise<Streamed> {
+export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx: RequestContext, injected: boolean, opts: StreamOptions, dialect: Dialect): Promise<Streamed> {
   const { res } = ctx;
   const { watchdog, sent, resume } = opts;
   const adapter = acct.adapter!;
@@ -266,14 +265,16 @@ export async function relayStream(body: UpstreamBody, acct: AccountRuntime, ctx:
             break;
           }
           if (FINISH.test(data)) finished = true;
-          if (USAGE.test(data)) {
+          // The API's own end marker (Anthropic's message_stop, the Responses API's response.completed, …).
+          if (dialect.ends(data)) done = true;
+          if (dialect.mayCarryUsage.test(data)) {
             const json = parseJson(data);
             if (json === undefined) {
               firstError = { errorType: "server_error", message: "an event whose data is not JSON" };
               bad = true;
               break;
             }
-            usage = adapter.usage(json) ?? usage;
+            usage = dialect.eventUsage(json, usage) ?? usage;
             if (injected && (json as { choices?: unknown[] }).choices?.length === 0) continue;
           }
           if (sent !== undefined) sent.add(parseJson(data));
@@ -361,9 +362,11 @@ function isJsonObjectText(data: string): boolean {
   return data[i] === "{" && data[j] === "}";
 }
 
+/** OpenAI's and Google's `{"error":…}`, Anthropic's `{"type":"error","error":…}`, the Responses API's `{"type":"error","message":…}`. */
 function isErrorEvent(data: string): boolean {
   try {
-    return (JSON.parse(data) as { error?: unknown }).error != null;
+    const parsed = JSON.parse(data) as { error?: unknown; type?: unknown };
+    return parsed.error != null || parsed.type === "error";
   } catch {
     return false;
   }

@@ -507,12 +507,12 @@ describe("through the gateway with the official openai client", () => {
     expect(backup.requests.length).toBe(before);
   });
 
-  it("refuses legacy completions: Cohere's v2 API has none", async () => {
+  it("serves legacy completions as one chat turn: Cohere's v2 API has no completions endpoint", async () => {
     const res = await fetch(`${gw.v1}/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "command-a", prompt: "hi" }) });
-    expect(res.status).toBe(400);
-    const { error } = (await res.json()) as { error: { message: string; code: string } };
-    expect(error.code).toBe("unsupported_operation");
-    expect(error.message).toContain("cannot serve completions: none of its accounts' providers (cohere) offers it");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { object: string; choices: { text: string }[] };
+    expect(body.object).toBe("text_completion");
+    expect(body.choices[0].text).toContain("you said: hi");
   });
 });
 
