@@ -60,7 +60,7 @@ export interface RequestContext {
   /** Where an answer already in the caller's format goes (a relayed one). */
   direct: ResponseSink;
   /** Ends a relayed stream the caller is reading with its own API's error event; unset while none is under way. */
-  interrupt?: (message: string) => void;
+  interrupt?: (message: string, code: string) => void;
   requestId: string;
   /** What this request did, for metrics, logs, traces and the dashboard. */
   record: RequestRecord;

@@ -130,6 +130,14 @@ export class Runtime {
     return gateway;
   }
 
+  /** An account's worst breaker state (0 closed, 1 half-open, 2 open), its per-model breakers included. */
+  breakerState(account: string): number {
+    let worst = this.health.get(account)?.state ?? 0;
+    const prefix = `${account}\u0000`;
+    for (const [key, h] of this.health) if (key.startsWith(prefix)) worst = Math.max(worst, h.state);
+    return worst;
+  }
+
   /** A config load or a failed reload, for the dashboard's reload history. */
   noteLoad(load: ConfigLoad): void {
     this.loads.push(load);
@@ -237,6 +245,12 @@ export class Gateway {
       else for (const t of r.targets.slice(0, r.members)) if (t.model !== null) names.add(t.model);
     }
     return [...names];
+  }
+
+  /** The breaker a route uses for one of its accounts. */
+  breakerOf(route: PlanRoute, account: number): AccountHealth | undefined {
+    const p = route.targets.findIndex((t) => t.account === account);
+    return p < 0 ? undefined : this.#breakers.get(route)?.[p];
   }
 
   /** The one-account route of a request bound to an account (it holds state the request refers to). */
@@ -418,7 +432,7 @@ export class Gateway {
     if (reason === "sent" || ctx.res.headersSent || ctx.direct.headersSent) {
       const why = run.expired ? "the request's deadline passed" : (last?.reason ?? "the upstream failed");
       ctx.record.errorType = run.expired ? "timeout" : (last?.errorType ?? "stream_interrupted");
-      if (ctx.interrupt !== undefined) ctx.interrupt(`${why}; the answer is incomplete.`);
+      if (ctx.interrupt !== undefined) ctx.interrupt(`${why}; the answer is incomplete.`, run.expired ? "timeout" : "stream_interrupted");
       else endWithError(ctx.res, `${why}; the answer is incomplete.`, run.expired ? "timeout" : "stream_interrupted");
       return;
     }
@@ -499,12 +513,12 @@ export class Gateway {
     const health = a.breaker;
     const policy = route.resilience;
     const fail = (failure: Failure, sent = false, toolCallOpen = false) => ({ failure, step: a.decide({ errorType: failure.errorType, retryAfterMs: failure.retryAfterMs, sent, toolCallOpen }) });
-    if (!adapter.supports(ctx.req.endpoint)) return fail({ account: acct.id, errorType: "invalid_request", reason: `its provider has no ${ctx.req.endpoint} endpoint` });
     // Same format as the caller's: relayed as it came. Another: the surface's chat form, translated.
     const sentAs = servedAs(ctx.req, adapter, route.dropUnsupportedParams === true);
     if (sentAs instanceof HttpError) return fail({ account: acct.id, status: 400, errorType: "invalid_request", reason: sentAs.message, refusal: sentAs });
     const { relayed } = sentAs;
     const req = a.resume !== undefined && a.sent !== undefined ? continuation(sentAs.req, a.sent.text, this.plan.accounts[target.account].resume!) : sentAs.req;
+    if (!adapter.supports(req.endpoint)) return fail({ account: acct.id, errorType: "invalid_request", reason: `its provider has no ${req.endpoint} endpoint` });
     const res = relayed ? ctx.direct : ctx.res;
     const dialect = dialectOf(req.format ?? "openai", req.endpoint, req.method);
     // An account's pinned model is a chat model: on the catch-all route, an embeddings request keeps the one it named.
@@ -680,7 +694,8 @@ export class Gateway {
           ? await translateStream(body, acct, sctx, upstreamModel, opts)
           : await relayStream(body, acct, sctx, inbound.injectUsage === true, opts, dialect);
       // A relayed stream the caller is reading ends, if it must, in its own API's error event.
-      if (relayed && committed) ctx.interrupt = (message) => void (res.destroyed ? undefined : res.end(dialect.interrupted(message)));
+      // (OpenAI's own chat and completions keep their codes: timeout, stream_interrupted.)
+      if (relayed && committed && !chatLike) ctx.interrupt = (message) => void (res.destroyed ? undefined : res.end(dialect.interrupted(message)));
       usage = streamed.usage;
       if (streamed.failure !== undefined) {
         if (signal.aborted) return fail(aborted());

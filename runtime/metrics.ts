@@ -219,7 +219,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const a of options.current().plan.accounts) this.set({ account: a.id }, runtime.health.get(a.id)?.state ?? 0);
+        for (const a of options.current().plan.accounts) this.set({ account: a.id }, runtime.breakerState(a.id));
       },
     });
 
@@ -233,11 +233,9 @@ export class GatewayMetrics {
         const gw = options.current();
         const now = Date.now();
         const unsupported = new Set(gw.unsupportedAccounts());
-        const down = (a: number) => {
-          const id = gw.plan.accounts[a].id;
-          return unsupported.has(id) || (runtime.health.get(id)?.state ?? 0) !== 0 || gw.governance.accountOverLimit(a, now);
-        };
         for (const route of gw.plan.routes) {
+          // The route's own breakers: one model's trouble on an account leaves its other routes alone.
+          const down = (a: number) => unsupported.has(gw.plan.accounts[a].id) || (gw.breakerOf(route, a)?.state ?? 0) !== 0 || gw.governance.accountOverLimit(a, now);
           const { counts, denominator } = gw.router.distributionCounts(route, down);
           for (let p = 0; p < route.members; p++) this.set({ route: route.id, account: gw.plan.accounts[route.targets[p].account].id }, counts[p] / denominator);
         }

@@ -196,8 +196,10 @@ describe("GET /metrics", () => {
       for (let i = 0; i < 5; i++) await alice.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] });
       const m = await scrape();
       expect(sum(m, "gwc_breaker_state", { account: "a" })).toBe(2);
-      expect(sum(m, "gwc_route_share", { route: "gpt-4o", account: "a" })).toBe(0);
-      expect(sum(m, "gwc_route_share", { route: "gpt-4o", account: "b" })).toBe(1);
+      // Its breaker is per account and model: the failing route takes a out (b has weight 0 there and
+      // serves as failover), the other route keeps its split.
+      expect(sum(m, "gwc_route_share", { route: "primary", account: "a" })).toBe(0);
+      expect(sum(m, "gwc_route_share", { route: "gpt-4o", account: "a" })).toBe(0.75);
     } finally {
       a.fallback = { kind: "ok" };
     }
