@@ -28,10 +28,13 @@ async function startInstance(): Promise<{ port: number; child: ChildProcess; log
   const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), OPENAI_API_KEY: "sk-x", REDIS_URL: redis.url, ...KEYS } });
   const g = { port, child, log: "" };
   await new Promise<void>((ok, fail) => {
-    child.stderr!.on("data", (d: Buffer) => {
+    // The gateway's log is JSON lines on stdout (`listening`); why it could not start, on stderr.
+    const read = (d: Buffer) => {
       g.log += d.toString();
       if (g.log.includes("listening on")) ok();
-    });
+    };
+    child.stdout!.on("data", read);
+    child.stderr!.on("data", read);
     child.once("exit", (code) => fail(new Error(`gateway exited ${code}: ${g.log}`)));
   });
   return g;

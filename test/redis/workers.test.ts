@@ -37,10 +37,13 @@ async function serve(withRedis: boolean): Promise<{ port: number; child: ChildPr
   });
   let log = "";
   await new Promise<void>((ok, fail) => {
-    child.stderr!.on("data", (d: Buffer) => {
+    // The log is JSON lines on stdout; why a process could not start, on stderr.
+    const read = (d: Buffer) => {
       log += d.toString();
       if (log.includes("2 workers serving")) ok();
-    });
+    };
+    child.stdout!.on("data", read);
+    child.stderr!.on("data", read);
     child.once("exit", (code) => fail(new Error(`gwc serve exited ${code}: ${log}`)));
   });
   return { port, child, log: () => log };
