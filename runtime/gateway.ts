@@ -4,7 +4,7 @@ import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./
 import { AccountHealth, HealthBoard } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
+import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
@@ -13,6 +13,7 @@ import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-re
 import type { ApplyResult } from "./admin-api.ts";
 import { LiveStats } from "./live-stats.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
+import { withOutputLimit } from "./request-bound.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
 
@@ -167,6 +168,7 @@ export class Gateway {
   readonly #reroutes = new Map<number, PlanRoute>();
   /** Routes none of whose members can be down for any reason but health (no account limit, a known wire). */
   readonly #plain = new WeakSet<PlanRoute>();
+  readonly #supports = new Map<PlanRoute, Map<Endpoint, { any: boolean; all: boolean }>>();
 
   constructor(
     readonly plan: Plan,
@@ -200,6 +202,36 @@ export class Gateway {
     }
   }
 
+  /**
+   * Which of the route's accounts serve an endpoint, worked out once per route
+   * and endpoint: `any` (a fallback included), `all` (every member).
+   */
+  #support(route: PlanRoute, endpoint: Endpoint): { any: boolean; all: boolean } {
+    let byEndpoint = this.#supports.get(route);
+    if (byEndpoint === undefined) this.#supports.set(route, (byEndpoint = new Map()));
+    let s = byEndpoint.get(endpoint);
+    if (s === undefined) {
+      const serves = (t: { account: number }) => this.accounts[t.account].adapter?.supports(endpoint) === true;
+      s = { any: route.targets.some(serves), all: route.targets.slice(0, route.members).every(serves) };
+      byEndpoint.set(endpoint, s);
+    }
+    return s;
+  }
+
+  /** An operation no account of the route can perform is the caller's to fix (400), not an upstream failure to retry. */
+  #refuseUnsupported(route: PlanRoute, endpoint: Endpoint, model: string): void {
+    if (this.#support(route, endpoint).any) return;
+    const providers = [...new Set(route.targets.map((t) => this.plan.accounts[t.account].provider))].join(", ");
+    throw new HttpError(
+      400,
+      "invalid_request_error",
+      "unsupported_operation",
+      `Model '${model}' (route '${route.id}') cannot serve ${endpoint}: none of its accounts' providers (${providers}) offers it. Send ${endpoint} requests to a model routed to a provider that has one.`,
+      {},
+      "model",
+    );
+  }
+
   /** Accounts whose wire format this runtime cannot speak yet: they get no traffic. */
   unsupportedAccounts(): string[] {
     return this.accounts.filter((a) => a.adapter === undefined).map((a) => a.id);
@@ -226,6 +258,7 @@ export class Gateway {
     if (route === undefined) {
       throw new HttpError(404, "invalid_request_error", "model_not_found", `The model '${model}' is not served by this gateway. Served: ${this.models().join(", ") || "none"}.`, {}, "model");
     }
+    this.#refuseUnsupported(route, req.endpoint, model);
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
     const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false };
@@ -233,7 +266,7 @@ export class Gateway {
       await this.#serve(route, ctx);
     } catch (e) {
       const reroute = this.#reroutes.get(vk);
-      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined)) throw e;
+      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined && this.#support(reroute, req.endpoint).any)) throw e;
       record.route = reroute.id;
       await this.#serve(reroute, { ...ctx, rerouted: true });
     } finally {
@@ -248,9 +281,11 @@ export class Gateway {
    */
   async #serve(route: PlanRoute, ctx: RequestContext): Promise<void> {
     const now = Date.now();
-    const down = (a: number) => this.accounts[a].adapter === undefined || this.accounts[a].health.isDown() || this.governance.accountOverLimit(a, now);
-    // Every breaker closed and nothing else that could take a member out: the route's own table.
-    const allUp = this.board.unsettled === 0 && this.#plain.has(route);
+    const endpoint = ctx.req.endpoint;
+    const down = (a: number) =>
+      this.accounts[a].adapter?.supports(endpoint) !== true || this.accounts[a].health.isDown() || this.governance.accountOverLimit(a, now);
+    // Every breaker closed, every member serves this endpoint, and nothing else could take one out: the route's own table.
+    const allUp = this.board.unsettled === 0 && this.#plain.has(route) && this.#support(route, endpoint).all;
     const first = this.router.pick(route, Math.random(), allUp ? undefined : down);
     const failures: Failure[] = [];
     const tried = new Set<number>();
@@ -333,7 +368,7 @@ export class Gateway {
         throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
       }
       try {
-        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, req.json, req.endpoint === "embeddings"), price, now);
+        const reserved = gov.reserve(budgets, estimate(price, req, this.plan.accounts[target.account].wire), price, now);
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
@@ -342,7 +377,9 @@ export class Gateway {
       }
     }
     const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
-    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
+    // Under a budget, a request with no output limit is sent with the one it was reserved for.
+    const bounded = reservation !== undefined ? withOutputLimit(req, acct.provider) : req;
+    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...bounded, injectUsage: true } : bounded;
     let upstream: UpstreamRequest;
     try {
       const built = adapter.request(inbound, acct.context, upstreamModel);

@@ -13,6 +13,7 @@ import { adminApi } from "./admin-api.ts";
 import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 import { anthropicMessage, findProblem, validateRequest } from "./request-validate.ts";
+import { storeHealth, type StoreHealth } from "./state-store.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
@@ -243,7 +244,7 @@ async function handle(
   try {
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
-      if (path === "/readyz") return readyz(res, draining, unready, requestId);
+      if (path === "/readyz") return readyz(res, draining, unready, storeHealth(gateway.governance.store), requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/ui" || path === "/ui/") return ui(res);
       if (path === "/ui/compiler.js") return uiScript(res);
@@ -363,11 +364,14 @@ async function unreadBody(req: IncomingMessage, res: ServerResponse, s: Gateway[
 
 const bodyTimeoutMs = (gateway: Gateway) => gateway.plan.server.bodyTimeoutMs;
 
-/** Ready unless draining or something listed in `unready` (each cause with its reason). */
-function readyz(res: ServerResponse, draining: boolean, unready: ReadonlyMap<string, string>, requestId: string): void {
-  if (draining) return json(res, 503, { status: "draining" }, requestId);
-  if (unready.size > 0) return json(res, 503, { status: "degraded", reasons: Object.fromEntries(unready) }, requestId);
-  json(res, 200, { status: "ready" }, requestId);
+/** Ready unless draining, the store failing its snapshots, or something listed in `unready` (each cause with its reason). */
+function readyz(res: ServerResponse, draining: boolean, unready: ReadonlyMap<string, string>, state: StoreHealth | undefined, requestId: string): void {
+  // A store that cannot write its snapshots, like a server refusing connections, degrades readiness, never liveness.
+  const status = draining ? "draining" : state?.ok === false || unready.size > 0 ? "degraded" : "ready";
+  const body: Record<string, unknown> = { status };
+  if (state !== undefined) body.state = state;
+  if (unready.size > 0) body.reasons = Object.fromEntries(unready);
+  json(res, status === "ready" ? 200 : 503, body, requestId);
 }
 
 function parseJson(raw: Buffer): Record<string, unknown> {

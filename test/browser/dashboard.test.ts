@@ -36,7 +36,7 @@ beforeAll(async () => {
       organization: { id: "acme", budget: { daily_limit_usd: 50 } },
       teams: [
         { id: "backend", budget: { daily_limit_usd: 10 } },
-        { id: "research", budget: { daily_limit_usd: 0.001 } },
+        { id: "research", budget: { daily_limit_usd: 0.003 } },
       ],
       virtual_keys: [
         { id: "backend-service", key: "${GWC_KEY_BACKEND}", team: "backend", budget: { daily_limit_usd: 5 } },
@@ -50,7 +50,8 @@ beforeAll(async () => {
   // Some of the primary's answers fail over to the secondary; the research team runs out of budget.
   primary.queue.push({ kind: "status", status: 503 }, { kind: "ok" }, { kind: "status", status: 500 });
   await traffic(40);
-  await traffic(30, ENV.GWC_KEY_RESEARCH);
+  // Until the research team's budget refuses: each request reserves ~15% of its cap, so it stops above 80%.
+  await traffic(90, ENV.GWC_KEY_RESEARCH);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -91,15 +92,19 @@ describe("dashboard in a real browser", () => {
     expect(errors).toContain("overloaded 1");
     expect(errors).toContain("server_error 1");
     // The budget tree: the research team spent its cap until requests were refused, and is flagged; backend is not.
-    expect(await page.locator('[data-budget="team:research"] .period').getAttribute("class")).toMatch(/amber|red/);
+    const snap = await (await fetch(`${gw.url}/admin/api/snapshot`, { headers: { authorization: `Bearer ${ENV.GWC_ADMIN_KEY}` } })).json();
+    const research = snap.budgets.children.find((t: { id: string }) => t.id === "research").periods[0];
+    expect(research.used).toBeGreaterThanOrEqual(0.8);
+    expect(snap.requests.some((r: { keyId: string; status: number }) => r.keyId === "research-notebook" && r.status === 402)).toBe(true);
+    expect(await page.locator('[data-budget="team:research"] .period').getAttribute("class")).toContain(research.used >= 1 ? "red" : "amber");
     expect(await page.locator('[data-budget="team:backend"] .period').getAttribute("class")).not.toMatch(/amber|red/);
     // The last requests, newest first, with the attempt chain of a failed-over one.
     const rows = page.locator("table.requests tbody tr");
     expect(await rows.count()).toBe(25);
     await page.screenshot({ path: `${OUT}/dashboard.png`, fullPage: true });
     if (process.env.GWC_UPDATE_SCREENSHOT === "1") copyFileSync(`${OUT}/dashboard.png`, "test/browser/dashboard.png");
-    await page.getByRole("button", { name: "show all 70" }).click();
-    expect(await rows.count()).toBe(70);
+    await page.getByRole("button", { name: "show all 130" }).click();
+    expect(await rows.count()).toBe(130);
     expect(await page.locator("table.requests").textContent()).toMatch(/openai-primary overloaded → openai-secondary/);
   });
 

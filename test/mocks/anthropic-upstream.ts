@@ -25,12 +25,29 @@
  * when tools are given and the last user turn is not a tool result, the answer
  * is a tool_use of the first tool (or the one tool_choice names); after a tool
  * result, the text is `[name] tool said: <result>`.
+ *
+ * Beyond plain messages, what Claude Code and the SDKs lean on:
+ * - `thinking` on (`enabled` or `adaptive`): the answer opens with a thinking
+ *   block carrying a `signature` (streamed as thinking_delta + signature_delta);
+ *   a thinking block sent back whose signature or text was altered is refused
+ *   with the API's 400, as the real API does.
+ * - Prompt caching (when `cache` is not fixed by the options): every
+ *   `cache_control` breakpoint marks a prefix (tools, then system, then
+ *   messages); a prefix seen before is read from the cache, the rest up to the
+ *   last breakpoint is written: `cache_read_input_tokens`,
+ *   `cache_creation_input_tokens` and `cache_creation.ephemeral_{5m,1h}_input_tokens`.
+ * - `POST /v1/messages/count_tokens`, `GET /v1/models`.
+ * - `role: "system"` messages under the `mid-conversation-system-*` beta.
+ * - Structured outputs: `output_config.format` (or `output_format`) json_schema
+ *   answers a JSON value of the schema.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mockServer } from "./mock-server.ts";
+import { sampleOf } from "./sample-json.ts";
 
 export type Behavior =
-  | { kind: "ok"; delayMs?: number }
+  /** `tool`: answer with this tool_use (when the request declares that tool and the last turn is the user's). */
+  | { kind: "ok"; delayMs?: number; tool?: { name: string; input: Record<string, unknown> } }
   | { kind: "status"; status: number; retryAfterSeconds?: number; body?: unknown }
   /** 529 with Anthropic's overloaded_error body. */
   | { kind: "overloaded" }
@@ -59,6 +76,8 @@ export interface MockAnthropicUpstream {
   /** Behaviors consumed in order, one per request; when empty, `fallback` applies. */
   queue: Behavior[];
   fallback: Behavior;
+  /** Every answer sent (JSON body, or the stream's events in order), for comparing with what a client got. */
+  answers: { path: string; message?: any; events?: { type: string }[]; body?: any }[];
   /** Closes the server and destroys open sockets (incl. hanging ones). */
   close(): Promise<void>;
 }
@@ -161,6 +180,12 @@ function newId(prefix: string): string {
   return `${prefix}${s}`;
 }
 
+const MODELS: [string, string, string][] = [
+  ["claude-opus-4-8", "Claude Opus 4.8", "2026-08-05T00:00:00Z"],
+  ["claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17T00:00:00Z"],
+  ["claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-15T00:00:00Z"],
+];
+
 const VERSIONS = new Set(["2023-06-01", "2023-01-01", "2026-10-21"]);
 
 type Block = Record<string, any>;
@@ -183,7 +208,7 @@ function toolResultText(block: Block): string {
 }
 
 /** The API's own checks, with its wording where known; undefined when the body is valid. */
-function validate(body: any, version: string): string | undefined {
+function validate(body: any, version: string, betas: Set<string>): string | undefined {
   if (body === null || typeof body !== "object" || Array.isArray(body)) return "Request body must be a JSON object.";
   if (typeof body.model !== "string" || body.model === "") return "model: Field required";
   if (typeof body.max_tokens !== "number") return "max_tokens: Field required";
@@ -211,8 +236,9 @@ function validate(body: any, version: string): string | undefined {
     if (!["auto", "any", "tool", "none"].includes(type)) return "tool_choice: Input tag does not match any of the expected tags: 'auto', 'any', 'tool', 'none'";
     if (type === "tool" && !tools.some((t) => t.name === body.tool_choice.name)) return `tool_choice.tool.name: Tool '${body.tool_choice.name}' not found in tools`;
   }
+  const systemTurns = [...betas].some((b) => b.startsWith("mid-conversation-system-"));
   for (const [i, m] of (body.messages as Block[]).entries()) {
-    if (m?.role !== "user" && m?.role !== "assistant") {
+    if (m?.role !== "user" && m?.role !== "assistant" && !(systemTurns && m?.role === "system")) {
       return `messages.${i}.role: Unexpected role "${m?.role}". The Messages API accepts a top-level \`system\` parameter, not "system" as an input message role.`;
     }
     if (typeof m.content !== "string" && !Array.isArray(m.content)) return `messages.${i}.content: Input should be a valid string or list of content blocks`;
@@ -250,25 +276,6 @@ function validate(body: any, version: string): string | undefined {
   return undefined;
 }
 
-/** A value of a JSON schema's type, for deterministic tool inputs. */
-function sampleFor(schema: any, text: string): unknown {
-  switch (schema?.type) {
-    case "string":
-      return Array.isArray(schema.enum) && schema.enum.length > 0 ? schema.enum[0] : text;
-    case "number":
-    case "integer":
-      return 1;
-    case "boolean":
-      return true;
-    case "array":
-      return [sampleFor(schema.items, text)];
-    case "object":
-      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([k, v]) => [k, sampleFor(v, text)]));
-    default:
-      return null;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Server
 // ---------------------------------------------------------------------------
@@ -292,14 +299,40 @@ interface Plan {
   tool: { id: string; name: string; input: Record<string, unknown> } | null;
   stopReason: "end_turn" | "max_tokens" | "stop_sequence" | "tool_use";
   stopSequence: string | null;
+  /** The thinking block that opens the answer when `thinking` is on. */
+  thinking: { text: string; signature: string } | null;
+  cache: { read: number; creation5m: number; creation1h: number };
 }
+
+/** Where the request marks `cache_control` breakpoints: the prefix up to each, and its TTL. */
+function breakpoints(body: any): { prefix: string; ttl: string }[] {
+  const seq: unknown[] = [];
+  const out: { prefix: string; ttl: string }[] = [];
+  const visit = (block: any) => {
+    seq.push(block);
+    if (block && typeof block === "object" && block.cache_control) out.push({ prefix: JSON.stringify(seq), ttl: block.cache_control.ttl === "1h" ? "1h" : "5m" });
+  };
+  for (const t of Array.isArray(body.tools) ? body.tools : []) visit(t);
+  if (typeof body.system === "string") visit(body.system);
+  else for (const b of Array.isArray(body.system) ? body.system : []) visit(b);
+  for (const m of body.messages as Block[]) {
+    seq.push(m.role);
+    for (const b of blocksOf(m.content)) visit(b);
+  }
+  return out;
+}
+
+/** The API's word for a thinking block that does not come back as it was sent. */
+const BAD_SIGNATURE = "Invalid `signature` in `thinking` block";
 
 export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnthropicUpstream> {
   const name = opts.name ?? "mock";
   const streamChunks = Math.max(1, Math.floor(opts.stream?.chunks ?? 4));
   const intervalMs = Math.max(0, opts.stream?.intervalMs ?? 0);
-  const cacheRead = opts.cache?.read ?? 0;
-  const cacheCreation = opts.cache?.creation ?? 0;
+  const fixedCache = opts.cache;
+  /** Cached prefixes (prompt caching), and the thinking text each signature was issued for. */
+  const cached = new Set<string>();
+  const signed = new Map<string, string>();
   const srv = mockServer();
   const { server, sleep, gone } = srv;
 
@@ -309,8 +342,33 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
+    answers: [],
     close: srv.close,
   };
+
+  /** Cache reads and writes for this request: fixed by the options, or simulated from its breakpoints. */
+  function cacheFor(body: any): Plan["cache"] {
+    if (fixedCache) return { read: fixedCache.read ?? 0, creation5m: fixedCache.creation ?? 0, creation1h: 0 };
+    const points = breakpoints(body);
+    if (points.length === 0) return { read: 0, creation5m: 0, creation1h: 0 };
+    let read = 0;
+    for (const p of points) if (cached.has(p.prefix)) read = tokensForChars(p.prefix.length);
+    const last = points[points.length - 1];
+    const creation = Math.max(0, tokensForChars(last.prefix.length) - read);
+    for (const p of points) cached.add(p.prefix);
+    return { read, creation5m: last.ttl === "5m" ? creation : 0, creation1h: last.ttl === "1h" ? creation : 0 };
+  }
+
+  /** A thinking block sent back must be one this mock signed, unaltered. */
+  function checkThinking(body: any): string | undefined {
+    for (const [i, m] of (body.messages as Block[]).entries()) {
+      if (m.role !== "assistant") continue;
+      for (const [j, b] of blocksOf(m.content).entries()) {
+        if (b?.type === "thinking" && signed.get(b.signature) !== b.thinking) return `messages.${i}.content.${j}: ${BAD_SIGNATURE}`;
+      }
+    }
+    return undefined;
+  }
 
   function sendJson(res: ServerResponse, status: number, body: unknown, requestId: string, extra: Record<string, string> = {}) {
     if (gone(res)) return;
@@ -344,7 +402,7 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     return true;
   }
 
-  function plan(body: any): Plan {
+  function plan(body: any, scripted?: { name: string; input: Record<string, unknown> }): Plan {
     const messages: Block[] = body.messages;
     const lastUser = [...messages].reverse().find((m) => m.role === "user");
     const lastBlocks = blocksOf(lastUser?.content);
@@ -354,13 +412,30 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     const tools: Block[] = Array.isArray(body.tools) ? body.tools : [];
     const choice = body.tool_choice;
     const last = messages.at(-1);
-    const base = { id: newId("msg_"), model: body.model, input };
-    if (tools.length > 0 && last?.role === "user" && results.length === 0 && choice?.type !== "none") {
-      const tool = choice?.type === "tool" ? tools.find((t) => t.name === choice.name)! : tools[0];
-      const toolInput = sampleFor({ type: "object", ...tool.input_schema }, userText) as Record<string, unknown>;
-      return { ...base, output: tokensForChars(JSON.stringify(toolInput).length + tool.name.length), pieces: null, tool: { id: newId("toolu_"), name: tool.name, input: toolInput }, stopReason: "tool_use", stopSequence: null };
+    const thinkingOn = body.thinking?.type === "enabled" || body.thinking?.type === "adaptive";
+    let thinking: Plan["thinking"] = null;
+    if (thinkingOn) {
+      const text = `[${name}] thinking about: ${Array.from(userText).slice(-40).join("")}`;
+      const signature = Buffer.from(`${name}:${newId("sig_")}`).toString("base64");
+      signed.set(signature, text);
+      thinking = { text, signature };
     }
-    let text = results.length > 0 ? `[${name}] tool said: ${results.map(toolResultText).join(" | ")}` : `[${name}] you said: ${userText}`;
+    const thought = thinking ? tokensForChars(Array.from(thinking.text).length) : 0;
+    const cache = cacheFor(body);
+    const base = { id: newId("msg_"), model: body.model, input: Math.max(0, input - cache.read - cache.creation5m - cache.creation1h), thinking, cache };
+    if (tools.length > 0 && last?.role === "user" && results.length === 0 && choice?.type !== "none") {
+      const tool = (scripted && tools.find((t) => t.name === scripted.name)) ?? (choice?.type === "tool" ? tools.find((t) => t.name === choice.name)! : tools[0]);
+      const toolInput = scripted && scripted.name === tool.name ? scripted.input : (sampleOf({ type: "object", ...tool.input_schema }, userText) as Record<string, unknown>);
+      return { ...base, output: thought + tokensForChars(JSON.stringify(toolInput).length + tool.name.length), pieces: null, tool: { id: newId("toolu_"), name: tool.name, input: toolInput }, stopReason: "tool_use", stopSequence: null };
+    }
+    // Structured outputs (output_config.format, or the beta's output_format): a JSON value of the schema.
+    const format = body.output_config?.format ?? body.output_format;
+    let text =
+      format?.type === "json_schema"
+        ? JSON.stringify(sampleOf(format.schema, userText))
+        : results.length > 0
+          ? `[${name}] tool said: ${results.map(toolResultText).join(" | ")}`
+          : `[${name}] you said: ${userText}`;
     let stopReason: Plan["stopReason"] = "end_turn";
     let stopSequence: string | null = null;
     for (const s of (body.stop_sequences ?? []) as string[]) {
@@ -377,24 +452,25 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
       stopReason = "max_tokens";
       stopSequence = null;
     }
-    return { ...base, output: tokensForChars(Array.from(text).length), pieces: splitText(text, streamChunks).filter((p) => p !== ""), tool: null, stopReason, stopSequence };
+    return { ...base, output: thought + tokensForChars(Array.from(text).length), pieces: splitText(text, streamChunks).filter((p) => p !== ""), tool: null, stopReason, stopSequence };
   }
 
   function usage(p: Plan, output: number) {
     return {
       input_tokens: p.input,
-      cache_creation_input_tokens: cacheCreation,
-      cache_read_input_tokens: cacheRead,
-      cache_creation: { ephemeral_5m_input_tokens: cacheCreation, ephemeral_1h_input_tokens: 0 },
+      cache_creation_input_tokens: p.cache.creation5m + p.cache.creation1h,
+      cache_read_input_tokens: p.cache.read,
+      cache_creation: { ephemeral_5m_input_tokens: p.cache.creation5m, ephemeral_1h_input_tokens: p.cache.creation1h },
       output_tokens: output,
       service_tier: "standard",
     };
   }
 
   function contentBlocks(p: Plan): Block[] {
-    if (p.tool) return [{ type: "tool_use", id: p.tool.id, name: p.tool.name, input: p.tool.input }];
+    const head: Block[] = p.thinking ? [{ type: "thinking", thinking: p.thinking.text, signature: p.thinking.signature }] : [];
+    if (p.tool) return [...head, { type: "tool_use", id: p.tool.id, name: p.tool.name, input: p.tool.input }];
     const text = p.pieces!.join("");
-    return text === "" ? [] : [{ type: "text", text }];
+    return text === "" ? head : [...head, { type: "text", text }];
   }
 
   function message(p: Plan) {
@@ -417,24 +493,32 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
       { type: "message_start", message: { id: p.id, type: "message", role: "assistant", model: p.model, content: [], stop_reason: null, stop_sequence: null, stop_details: null, usage: usage(p, 1) } } as { type: string },
     ];
     const deltas: { type: string }[] = [];
+    // A thinking block comes first: its text, then its signature, then it closes.
+    const at = p.thinking ? 1 : 0;
+    if (p.thinking) {
+      head.push({ type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } } as { type: string });
+      for (const thinking of splitText(p.thinking.text, streamChunks)) head.push({ type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking } } as { type: string });
+      head.push({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: p.thinking.signature } } as { type: string });
+      head.push({ type: "content_block_stop", index: 0 } as { type: string });
+    }
     if (p.tool) {
-      head.push({ type: "content_block_start", index: 0, content_block: { type: "tool_use", id: p.tool.id, name: p.tool.name, input: {} } } as { type: string });
+      head.push({ type: "content_block_start", index: at, content_block: { type: "tool_use", id: p.tool.id, name: p.tool.name, input: {} } } as { type: string });
       head.push({ type: "ping" });
       // Tool input streams as partial JSON, starting with an empty fragment as the API does.
       for (const part of ["", ...splitText(JSON.stringify(p.tool.input), streamChunks)]) {
-        deltas.push({ type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: part } } as { type: string });
+        deltas.push({ type: "content_block_delta", index: at, delta: { type: "input_json_delta", partial_json: part } } as { type: string });
       }
     } else {
-      head.push({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } } as { type: string });
+      head.push({ type: "content_block_start", index: at, content_block: { type: "text", text: "" } } as { type: string });
       head.push({ type: "ping" });
-      for (const text of p.pieces!) deltas.push({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text } } as { type: string });
+      for (const text of p.pieces!) deltas.push({ type: "content_block_delta", index: at, delta: { type: "text_delta", text } } as { type: string });
     }
     const tail: { type: string }[] = [
-      { type: "content_block_stop", index: 0 } as { type: string },
+      { type: "content_block_stop", index: at } as { type: string },
       {
         type: "message_delta",
         delta: { stop_reason: p.stopReason, stop_sequence: p.stopSequence, stop_details: null },
-        usage: { input_tokens: p.input, cache_creation_input_tokens: cacheCreation, cache_read_input_tokens: cacheRead, output_tokens: p.output },
+        usage: { input_tokens: p.input, cache_creation_input_tokens: p.cache.creation5m + p.cache.creation1h, cache_read_input_tokens: p.cache.read, output_tokens: p.output },
       } as { type: string },
       { type: "message_stop" },
     ];
@@ -473,11 +557,22 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
     if (!VERSIONS.has(version)) {
       return sendJson(res, 400, errorBody("invalid_request_error", `anthropic-version: invalid version '${version}'`, requestId), requestId);
     }
-    if (method !== "POST" || path !== "/v1/messages") {
+    const betaHeader = req.headers["anthropic-beta"];
+    const betas = new Set((Array.isArray(betaHeader) ? betaHeader.join(",") : betaHeader ?? "").split(",").map((b) => b.trim()).filter(Boolean));
+    if (method === "GET" && (path === "/v1/models" || path.startsWith("/v1/models/"))) return models(res, path, requestId);
+    const counting = method === "POST" && path === "/v1/messages/count_tokens";
+    if (!counting && (method !== "POST" || path !== "/v1/messages")) {
       return sendJson(res, 404, errorBody("not_found_error", "Not Found", requestId), requestId);
     }
-    const invalid = parsed ? validate(body, version) : "There was an issue with your request body: it is not valid JSON.";
+    // count_tokens takes the messages body without max_tokens.
+    const checked = counting && parsed && body && typeof body === "object" ? { max_tokens: 1, ...body } : body;
+    const invalid = (parsed ? validate(checked, version, betas) : "There was an issue with your request body: it is not valid JSON.") ?? checkThinking(body);
     if (invalid !== undefined) return sendJson(res, 400, errorBody("invalid_request_error", invalid, requestId), requestId);
+    if (counting) {
+      const answer = { input_tokens: tokensForChars(JSON.stringify([body.system ?? "", body.messages, body.tools ?? []]).length) };
+      mock.answers.push({ path, body: answer });
+      return sendJson(res, 200, answer, requestId);
+    }
 
     const behavior: Behavior = mock.queue.length > 0 ? mock.queue.shift()! : mock.fallback;
     const wantsStream = body.stream === true;
@@ -541,10 +636,14 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
       case "ok": {
         if (behavior.delayMs && behavior.delayMs > 0) await sleep(behavior.delayMs);
         if (gone(res)) return;
-        const p = plan(body);
-        if (!wantsStream) return sendJson(res, 200, message(p), requestId);
+        const p = plan(body, behavior.tool);
+        if (!wantsStream) {
+          mock.answers.push({ path, message: message(p) });
+          return sendJson(res, 200, message(p), requestId);
+        }
         if (!startSse(res, requestId)) return;
         const { head, deltas, tail } = events(p);
+        mock.answers.push({ path, events: [...head, ...deltas, ...tail] });
         for (const e of head) if (!sse(res, e)) return;
         for (const e of deltas) {
           if (intervalMs > 0) await sleep(intervalMs);
@@ -555,6 +654,16 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
         return;
       }
     }
+  }
+
+  /** GET /v1/models and /v1/models/{id}, in the API's page shape. */
+  function models(res: ServerResponse, path: string, requestId: string) {
+    const all = MODELS.map(([id, display_name, created_at]) => ({ type: "model", id, display_name, created_at }));
+    if (path === "/v1/models") {
+      return sendJson(res, 200, { data: all, has_more: false, first_id: all[0].id, last_id: all[all.length - 1].id }, requestId);
+    }
+    const one = all.find((m) => m.id === decodeURIComponent(path.slice("/v1/models/".length)));
+    return one ? sendJson(res, 200, one, requestId) : sendJson(res, 404, errorBody("not_found_error", "model not found", requestId), requestId);
   }
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {

@@ -29,13 +29,18 @@
  * Answers: the last user text echoed (`[name] you said: ...`); a functionCall
  * (with a thoughtSignature, as Gemini 3 sends) when tools are declared, function
  * calling is not NONE and the last turn is the user's; `[name] tool said: ...`
- * after function responses.
+ * after function responses. JSON mode (`responseMimeType: application/json` with
+ * `responseJsonSchema` or `responseSchema`) answers a JSON value of the schema,
+ * as Gemini CLI's model router expects. Also `:countTokens` and `GET
+ * /v1beta/models[/{model}]`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mockServer } from "./mock-server.ts";
+import { sampleOf } from "./sample-json.ts";
 
 export type Behavior =
-  | { kind: "ok"; delayMs?: number }
+  /** `tool`: call this function with these args (when declared and the last turn is the user's). */
+  | { kind: "ok"; delayMs?: number; tool?: { name: string; input: Record<string, unknown> } }
   | { kind: "status"; status: number; retryAfterSeconds?: number; body?: unknown }
   | { kind: "reset" }
   | { kind: "hang" }
@@ -66,6 +71,8 @@ export interface GeminiMock {
   fallback: Behavior;
   /** thoughtSignatures handed out with function calls. */
   signatures: Set<string>;
+  /** Every generate answer sent: the JSON body, or the stream's events in order. */
+  answers: { path: string; body?: any; events?: any[] }[];
   close(): Promise<void>;
 }
 
@@ -324,7 +331,26 @@ interface Route {
 
 const GEMINI_ROUTE = /^\/(v1beta|v1)\/models\/([^/:]+):([A-Za-z]+)$/;
 const VERTEX_ROUTE = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):([A-Za-z]+)$/;
-const GEMINI_ACTIONS = ["generateContent", "streamGenerateContent", "batchEmbedContents"];
+const GEMINI_ACTIONS = ["generateContent", "streamGenerateContent", "batchEmbedContents", "countTokens"];
+const MODELS = ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-3.5-flash-lite"];
+
+/** GET /v1beta/models and /v1beta/models/{model}: the API's Model resources. */
+function modelsAnswer(path: string): { status: number; body: unknown } | null {
+  const model = (id: string) => ({
+    name: `models/${id}`,
+    version: "001",
+    displayName: id,
+    description: `Mock ${id}`,
+    inputTokenLimit: 1048576,
+    outputTokenLimit: 65536,
+    supportedGenerationMethods: ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"],
+    thinking: true,
+  });
+  if (/^\/(v1beta|v1)\/models$/.test(path)) return { status: 200, body: { models: MODELS.map(model) } };
+  const m = /^\/(v1beta|v1)\/models\/([^/:]+)$/.exec(path);
+  if (!m) return null;
+  return MODELS.includes(m[2]) ? { status: 200, body: model(m[2]) } : { status: 404, body: googleError(404, `models/${m[2]} is not found for API version ${m[1]}, or is not supported for generateContent.`) };
+}
 const VERTEX_ACTIONS = ["generateContent", "streamGenerateContent", "predict"];
 
 function routeOf(method: string, path: string): Route | null {
@@ -370,6 +396,7 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
     signatures: new Set(),
+    answers: [],
     close: srv.close,
   };
 
@@ -410,7 +437,7 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     vertex: boolean;
   }
 
-  function plan(body: any, route: Route): Plan {
+  function plan(body: any, route: Route, scripted?: { name: string; input: Record<string, unknown> }): Plan {
     const contents: any[] = body.contents;
     let chars = partsText(body.systemInstruction?.parts).length;
     let media = 0;
@@ -430,13 +457,16 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     const fcc = body.toolConfig?.functionCallingConfig;
 
     if (last.role !== "model" && responses.length === 0 && declarations.length > 0 && fcc?.mode !== "NONE") {
-      const wanted = fcc?.allowedFunctionNames?.[0];
+      const wanted = fcc?.allowedFunctionNames?.[0] ?? scripted?.name;
       const decl = declarations.find((d) => d.name === wanted) ?? declarations[0];
       const schema = decl.parametersJsonSchema ?? decl.parameters ?? {};
-      const args: Record<string, unknown> = {};
-      for (const key of schema.required ?? []) {
-        const type = String(schema.properties?.[key]?.type ?? "string").toLowerCase();
-        args[key] = type === "string" ? partsText(last.parts) : type === "integer" || type === "number" ? 1 : type === "boolean" ? true : null;
+      let args: Record<string, unknown> = {};
+      if (scripted && scripted.name === decl.name) args = scripted.input;
+      else {
+        for (const key of schema.required ?? []) {
+          const type = String(schema.properties?.[key]?.type ?? "string").toLowerCase();
+          args[key] = type === "string" ? partsText(last.parts) : type === "integer" || type === "number" ? 1 : type === "boolean" ? true : null;
+        }
       }
       signatureCount += 1;
       const signature = Buffer.from(`${name}:sig:${signatureCount}`).toString("base64");
@@ -444,9 +474,14 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
       return { ...base, parts: [[{ functionCall: { name: decl.name, args }, thoughtSignature: signature }]], finishReason: "STOP", candidateTokens: 1 };
     }
 
-    const text = responses.length > 0
-      ? `[${name}] tool said: ${responses.map((p: any) => JSON.stringify(p.functionResponse.response)).join(" ")}`
-      : `[${name}] you said: ${partsText([...contents].reverse().find((c) => c.role !== "model")?.parts)}`;
+    const userText = partsText([...contents].reverse().find((c) => c.role !== "model")?.parts);
+    const g = body.generationConfig;
+    const schema = g?.responseJsonSchema ?? g?.responseSchema;
+    const text = g?.responseMimeType === "application/json" && schema
+      ? JSON.stringify(sampleOf(schema, userText))
+      : responses.length > 0
+        ? `[${name}] tool said: ${responses.map((p: any) => JSON.stringify(p.functionResponse.response)).join(" ")}`
+        : `[${name}] you said: ${userText}`;
     let pieces = splitText(text, streamChunks);
     let finishReason = "STOP";
     const max = body.generationConfig?.maxOutputTokens;
@@ -531,6 +566,8 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     }
     const route = routeOf(method, url.pathname);
     mock.requests.push({ method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: { ...req.headers }, body, ...(route ?? {}) });
+    const listed = method === "GET" ? modelsAnswer(url.pathname) : null;
+    if (listed) return sendJson(res, listed.status, listed.body);
     if (route === null) return sendJson(res, 404, googleError(404, `Method not found: ${method} ${url.pathname}`));
 
     if (route.api === "gemini") {
@@ -585,6 +622,11 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
     if (behavior.kind === "ok" && behavior.delayMs) await sleep(behavior.delayMs);
     if (gone(res)) return;
 
+    if (route.action === "countTokens") {
+      const request = body?.generateContentRequest ?? body;
+      const chars = JSON.stringify([request?.systemInstruction ?? null, request?.contents ?? [], request?.tools ?? []]).length;
+      return sendJson(res, 200, { totalTokens: tokensForChars(chars), promptTokensDetails: [{ modality: "TEXT", tokenCount: tokensForChars(chars) }] });
+    }
     if (route.action === "batchEmbedContents" || route.action === "predict") {
       const answer = embed(body, route);
       return sendJson(res, answer.status, answer.body);
@@ -595,7 +637,7 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
       if (e instanceof Invalid) return sendJson(res, 400, googleError(400, e.message));
       throw e;
     }
-    const p = plan(body, route);
+    const p = plan(body, route, behavior.kind === "ok" ? behavior.tool : undefined);
 
     if (behavior.kind === "stream-fail-after") {
       if (!sseMode) {
@@ -626,10 +668,15 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
       return;
     }
 
-    if (!streaming) return sendJson(res, 200, whole(p));
-    if (!sseMode) return sendJson(res, 200, events(p));
-    if (!startSse(res)) return;
+    if (!streaming) {
+      const answer = whole(p);
+      mock.answers.push({ path: url.pathname, body: answer });
+      return sendJson(res, 200, answer);
+    }
     const all = events(p);
+    mock.answers.push({ path: url.pathname, events: all });
+    if (!sseMode) return sendJson(res, 200, all);
+    if (!startSse(res)) return;
     for (let i = 0; i < all.length; i++) {
       if (i > 0 && intervalMs > 0) await sleep(intervalMs);
       if (!sse(res, all[i])) return;

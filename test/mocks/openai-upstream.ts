@@ -14,12 +14,18 @@
  *   3. the route is checked (404 otherwise);
  *   4. one behavior is taken from `queue` (or `fallback` when it is empty)
  *      and applied. Steps 2 and 3 do not consume a behavior.
+ *
+ * The Responses API (`/v1/responses…`) is answered by openai-responses.ts.
+ * Chat with `response_format` json_schema (or json_object) answers JSON.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mockServer } from "./mock-server.ts";
+import { responsesApi, responsesRouteOf } from "./openai-responses.ts";
+import { sampleOf } from "./sample-json.ts";
 
 export type Behavior =
-  | { kind: "ok"; delayMs?: number }
+  /** `tool`: on the Responses API, call this function with these arguments (when declared and the last input is the user's). */
+  | { kind: "ok"; delayMs?: number; tool?: { name: string; input: Record<string, unknown> } }
   | { kind: "status"; status: number; retryAfterSeconds?: number; body?: unknown }
   | { kind: "reset" }
   | { kind: "hang" }
@@ -42,6 +48,8 @@ export interface MockUpstream {
   /** Behaviors consumed in order, one per request; when empty, `fallback` applies. */
   queue: Behavior[];
   fallback: Behavior;
+  /** Every Responses API answer sent (the response object, and the stream's events), for comparing with what a client got. */
+  answers: { path: string; body: any; events?: { type: string }[] }[];
   /** Closes the server and destroys open sockets (incl. hanging ones). */
   close(): Promise<void>;
 }
@@ -50,6 +58,14 @@ export interface StartOptions {
   name?: string;
   stream?: { chunks?: number; intervalMs?: number };
   fallback?: Behavior;
+  /**
+   * Bill as a model that writes to its limit: every choice reports its whole
+   * `max_completion_tokens` / `max_tokens` as output, and input is counted
+   * as a real tokenizer does for the text's script (ASCII about 4 characters
+   * a token, anything else about one token a character, as CJK text is).
+   * Off: output is the number of content pieces and input is characters / 4.
+   */
+  writesToLimit?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -154,6 +170,19 @@ function tokensForChars(chars: number): number {
   return Math.max(1, Math.ceil(chars / 4));
 }
 
+/** Tokens of a text as a real tokenizer counts its script: ASCII about 4 characters a token, other characters (CJK) about one each. */
+function tokensForScript(text: string): number {
+  let ascii = 0;
+  let other = 0;
+  for (const ch of text) ch.charCodeAt(0) < 128 ? ascii++ : other++;
+  return Math.max(1, Math.ceil(ascii / 4) + other);
+}
+
+/** A positive integer request field (`n`, `best_of`), or `fallback`. */
+function count(v: unknown, fallback: number): number {
+  return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : fallback;
+}
+
 /**
  * Split `text` into at most `n` non-empty pieces (by code point) whose
  * concatenation is `text`.
@@ -250,8 +279,10 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
+    answers: [],
     close: srv.close,
   };
+  const responses = responsesApi(name, streamChunks);
 
   const baseHeaders = (): Record<string, string> => ({
     "x-request-id": newId("req_"),
@@ -312,6 +343,10 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     created: number;
     id: string;
     promptTokens: number;
+    /** Choices asked for (`n`); each is the same answer. */
+    choices: number;
+    /** Output tokens each choice reports. */
+    perChoice: number;
     /** Text pieces (content deltas) — or null when answering with a tool call. */
     pieces: string[] | null;
     toolCall: null | { id: string; type: "function" | "custom"; name: string; args: string };
@@ -330,10 +365,13 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     }
     let chars = 0;
     for (const m of messages) chars += contentText(m?.content).length;
-    const promptTokens = tokensForChars(chars);
+    const promptTokens = opts.writesToLimit ? tokensForScript(messages.map((m) => contentText(m?.content)).join("")) : tokensForChars(chars);
     const last = messages[messages.length - 1];
     const tools: any[] = Array.isArray(body.tools) ? body.tools : [];
-    const base = { model: body.model, created: Math.floor(Date.now() / 1000), id: newId("chatcmpl-"), promptTokens };
+    const limit = count(body.max_completion_tokens ?? body.max_tokens, 0);
+    // Writing to the limit with none set: as far as gpt-4o's own ceiling on output.
+    const perChoice = (pieces: number) => (opts.writesToLimit ? limit || 16_384 : pieces);
+    const base = { model: body.model, created: Math.floor(Date.now() / 1000), id: newId("chatcmpl-"), promptTokens, choices: count(body.n, 1) };
 
     if (tools.length > 0 && last?.role === "user" && body.tool_choice !== "none") {
       let tool = tools[0];
@@ -344,7 +382,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       }
       const type: "function" | "custom" = tool?.type === "custom" ? "custom" : "function";
       const toolName = String(tool?.function?.name ?? tool?.custom?.name ?? "tool");
-      return { ...base, pieces: null, toolCall: { id: newId("call_"), type, name: toolName, args: type === "custom" ? "" : "{}" } };
+      return { ...base, perChoice: perChoice(1), pieces: null, toolCall: { id: newId("call_"), type, name: toolName, args: type === "custom" ? "" : "{}" } };
     }
 
     let lastUser = "";
@@ -354,12 +392,19 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
         break;
       }
     }
-    const text = `[${name}] you said: ${lastUser}`;
-    return { ...base, pieces: splitText(text, streamChunks), toolCall: null };
+    const format = body.response_format;
+    const text =
+      format?.type === "json_schema"
+        ? JSON.stringify(sampleOf(format.json_schema?.schema, lastUser))
+        : format?.type === "json_object"
+          ? JSON.stringify({ answer: lastUser })
+          : `[${name}] you said: ${lastUser}`;
+    const pieces = splitText(text, streamChunks);
+    return { ...base, perChoice: perChoice(pieces.length), pieces, toolCall: null };
   }
 
   function chatUsage(plan: ChatPlan) {
-    const completion = plan.pieces ? plan.pieces.length : 1;
+    const completion = plan.perChoice * plan.choices;
     return {
       prompt_tokens: plan.promptTokens,
       completion_tokens: completion,
@@ -394,7 +439,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       object: "chat.completion",
       created: plan.created,
       model: plan.model,
-      choices: [{ index: 0, message, logprobs: null, finish_reason: tc ? "tool_calls" : "stop" }],
+      choices: Array.from({ length: plan.choices }, (_, index) => ({ index, message, logprobs: null, finish_reason: tc ? "tool_calls" : "stop" })),
       usage: chatUsage(plan),
       service_tier: "default",
       system_fingerprint: SYSTEM_FINGERPRINT,
@@ -465,6 +510,11 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     promptTokens: number;
     /** One list of text pieces per prompt. */
     pieces: string[][];
+    /** Output tokens each completion reports, per prompt. */
+    perChoice: number[];
+    /** Completions generated per prompt (`best_of`, at least `n`), of which `n` are returned. */
+    generated: number;
+    returned: number;
   }
 
   function planCompletion(body: any): CompletionPlan | { error: { status: number; body: unknown } } {
@@ -493,17 +543,25 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       prompts = ["<|endoftext|>"];
       tokens = 1;
     }
+    if (opts.writesToLimit && prompts.every((pr) => !pr.startsWith("<"))) tokens = prompts.reduce((n, pr) => n + tokensForScript(pr), 0);
+    const pieces = prompts.map((pr) => splitText(`[${name}] you said: ${pr}`, streamChunks));
+    // OpenAI's completions default to 16 tokens when max_tokens is not set.
+    const limit = count(body.max_tokens, 16);
+    const returned = count(body.n, 1);
     return {
       model: body.model,
       created: Math.floor(Date.now() / 1000),
       id: newId("cmpl-"),
       promptTokens: tokens,
-      pieces: prompts.map((pr) => splitText(`[${name}] you said: ${pr}`, streamChunks)),
+      pieces,
+      perChoice: pieces.map((ps) => (opts.writesToLimit ? limit : ps.length)),
+      generated: Math.max(returned, count(body.best_of, 1)),
+      returned,
     };
   }
 
   function completionUsage(plan: CompletionPlan) {
-    const completion = plan.pieces.reduce((n, ps) => n + ps.length, 0);
+    const completion = plan.perChoice.reduce((n, c) => n + c, 0) * plan.generated;
     return { prompt_tokens: plan.promptTokens, completion_tokens: completion, total_tokens: plan.promptTokens + completion };
   }
 
@@ -513,7 +571,9 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       object: "text_completion",
       created: plan.created,
       model: plan.model,
-      choices: plan.pieces.map((ps, index) => ({ text: ps.join(""), index, logprobs: null, finish_reason: "stop" })),
+      choices: plan.pieces.flatMap((ps, p) =>
+        Array.from({ length: plan.returned }, (_, i) => ({ text: ps.join(""), index: p * plan.returned + i, logprobs: null, finish_reason: "stop" })),
+      ),
       usage: completionUsage(plan),
       system_fingerprint: SYSTEM_FINGERPRINT,
     };
@@ -639,7 +699,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       );
     }
 
-    const route = routeOf(method, path);
+    const route = routeOf(method, path) ?? responsesRouteOf(method, path);
     if (!route) {
       return sendJson(res, 404, errorBody(`Invalid URL (${method} ${path})`, "invalid_request_error", null, null));
     }
@@ -677,6 +737,15 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       }
 
       case "stream-fail-after": {
+        if (route === "create" || route === "read") {
+          // A Responses stream that breaks after `chunks` events (a JSON answer: cut at once).
+          const answer = route === "create" ? responses.create(body) : responses.read(method, path);
+          if (!answer.events || !startSse(res)) return void res.socket?.destroy();
+          for (const e of answer.events.slice(0, behavior.chunks)) res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+          await sleep(Math.max(intervalMs, 5));
+          res.socket?.destroy();
+          return;
+        }
         const prepared = prepare(route, body);
         if (!prepared.stream) {
           // Non-streaming request (or a request error): start the body, then cut it.
@@ -709,6 +778,19 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       case "ok": {
         if (behavior.delayMs && behavior.delayMs > 0) await sleep(behavior.delayMs);
         if (gone(res)) return;
+        if (route === "create" || route === "read") {
+          const answer = route === "create" ? responses.create(body, behavior.tool) : responses.read(method, path);
+          if (answer.status === 200) mock.answers.push({ path, body: answer.body, events: answer.events });
+          if (!answer.events) return sendJson(res, answer.status, answer.body);
+          if (!startSse(res)) return;
+          for (let i = 0; i < answer.events.length; i++) {
+            if (i > 0 && intervalMs > 0) await sleep(intervalMs);
+            if (gone(res)) return;
+            res.write(`event: ${answer.events[i].type}\ndata: ${JSON.stringify(answer.events[i])}\n\n`);
+          }
+          res.end();
+          return;
+        }
         const prepared = prepare(route, body);
         if (!prepared.stream) return sendJson(res, prepared.json.status, prepared.json.body);
         if (!startSse(res)) return;
