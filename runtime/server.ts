@@ -364,14 +364,16 @@ async function unreadBody(req: IncomingMessage, res: ServerResponse, s: Gateway[
 
 const bodyTimeoutMs = (gateway: Gateway) => gateway.plan.server.bodyTimeoutMs;
 
-/** Ready unless draining, the store failing its snapshots, or something listed in `unready` (each cause with its reason). */
+/**
+ * Ready unless draining, something listed in `unready` (each cause with its
+ * reason), or a store that cannot write its snapshots: these degrade
+ * readiness, never liveness.
+ */
 function readyz(res: ServerResponse, draining: boolean, unready: ReadonlyMap<string, string>, state: StoreHealth | undefined, requestId: string): void {
-  // A store that cannot write its snapshots, like a server refusing connections, degrades readiness, never liveness.
-  const status = draining ? "draining" : state?.ok === false || unready.size > 0 ? "degraded" : "ready";
-  const body: Record<string, unknown> = { status };
-  if (state !== undefined) body.state = state;
-  if (unready.size > 0) body.reasons = Object.fromEntries(unready);
-  json(res, status === "ready" ? 200 : 503, body, requestId);
+  const body = (status: string) => ({ status, ...(unready.size > 0 ? { reasons: Object.fromEntries(unready) } : {}), ...(state === undefined ? {} : { state }) });
+  if (draining) return json(res, 503, body("draining"), requestId);
+  if (unready.size > 0 || state?.ok === false) return json(res, 503, body("degraded"), requestId);
+  json(res, 200, body("ready"), requestId);
 }
 
 function parseJson(raw: Buffer): Record<string, unknown> {
