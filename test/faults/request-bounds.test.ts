@@ -6,9 +6,6 @@ import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream
 import { account } from "../runtime/harness.ts";
 import { buildGateway, chat, parseResponse, rawConnect, sleep, startGateway, type GatewayProcess } from "./gateway-process.ts";
 
-/** Building bundles takes seconds on a busy 2-core machine. */
-const BUILD_MS = 90_000;
-
 let upstream: MockUpstream;
 let gw: GatewayProcess;
 let small: GatewayProcess;
@@ -19,7 +16,7 @@ beforeAll(async () => {
   small = await startGateway(
     buildGateway({ accounts: [account("up", upstream.url, 1)], server: { header_timeout: "1s", body_timeout: "1s", keep_alive_timeout: "1s", max_body_bytes: 65536 } }),
   );
-}, BUILD_MS);
+});
 afterAll(async () => {
   await gw?.stop();
   await small?.stop();
@@ -121,7 +118,7 @@ describe("answered before the body was read (a refused key)", () => {
       buildGateway({ accounts: [account("up", upstream.url, 1)], virtual_keys: [{ id: "k", key: "${K}" }], server: { body_timeout: "1s" } }),
       { K: "key-k" },
     );
-  }, BUILD_MS);
+  });
   afterAll(async () => {
     await keyed?.stop();
   });
