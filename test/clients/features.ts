@@ -19,6 +19,8 @@ export const LANDED = {
   structuredOutputToAnthropic: false,
   /** `/v1beta/models/{m}:generateContent | :streamGenerateContent | :countTokens`. */
   geminiApi: false,
+  /** Google's `x-goog-*` request headers (x-goog-api-client, ...) relayed on the Gemini passthrough, as `anthropic-*` are. */
+  googHeaders: false,
 };
 
 export type Feature = keyof typeof LANDED;
