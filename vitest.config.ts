@@ -7,7 +7,8 @@ const SLOW = ["faults", "redis", "clients", "browser"];
 
 export default defineConfig({
   test: {
-    testTimeout: 30_000,
+    // Generous: CI runs the projects side by side on 2 cores.
+    testTimeout: 60_000,
     projects: [
       { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: SLOW.map((s) => `test/${s}/**`) } },
       ...SLOW.map((name) => ({ extends: true, test: { name, include: [`test/${name}/**/*.test.ts`], testTimeout: 120_000 } })),

@@ -28,3 +28,42 @@ chmodSync(cli, 0o755);
 // Type declarations for gwc/testing users.
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
 execFileSync(process.execPath, [tsc, "-p", join(root, "compiler", "tsconfig.testing.json")], { stdio: "inherit" });
+
+// The dashboard page: Preact and uPlot bundled for the browser, script and
+// styles inlined into one HTML file that `gwc build` puts into each bundle.
+const ui = await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: ["runtime/ui/app.tsx"],
+  bundle: true,
+  write: false,
+  outdir: "ui",
+  minify: true,
+  format: "iife",
+  platform: "browser",
+  target: "es2020",
+  jsx: "automatic",
+  jsxImportSource: "preact",
+  legalComments: "none",
+  logLevel: "warning",
+});
+const out = (ext) => ui.outputFiles.find((f) => f.path.endsWith(ext)).text;
+// "</script" cannot occur in the script: esbuild escapes it in string literals.
+writeFileSync(
+  join(root, "build", "ui.html"),
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>gwc dashboard</title><style>${out(".css")}</style></head><body><div id="app"></div><script>${out(".js")}</script></body></html>\n`,
+);
+
+// The compiler's checks for the dashboard's config page (compiler/browser.ts),
+// loaded by the page only when the config page opens.
+await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: ["compiler/browser.ts"],
+  bundle: true,
+  outfile: "build/ui-compiler.js",
+  minify: true,
+  format: "iife",
+  platform: "browser",
+  target: "es2020",
+  legalComments: "none",
+  logLevel: "warning",
+});

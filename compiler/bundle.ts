@@ -1,4 +1,5 @@
 import * as esbuild from "esbuild";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "./package-root.ts";
 
@@ -7,7 +8,8 @@ import { PACKAGE_ROOT } from "./package-root.ts";
  * module that runs with plain `node`. Paths are relative to the package root,
  * so the same input gives the same bytes wherever gwc is installed.
  */
-export async function bundleGateway(planModule: string, header: string): Promise<string> {
+export async function bundleGateway(planModule: string, header: string, configSource: string | null = null): Promise<string> {
+  const page = (name: string) => JSON.stringify(readFileSync(join(PACKAGE_ROOT, "build", name), "utf8"));
   const result = await esbuild.build({
     absWorkingDir: PACKAGE_ROOT,
     entryPoints: [join(PACKAGE_ROOT, "runtime", "main.ts")],
@@ -18,6 +20,9 @@ export async function bundleGateway(planModule: string, header: string): Promise
     target: "node20",
     legalComments: "none",
     logLevel: "silent",
+    // The dashboard (built by compiler/build-self.mjs), served at /ui with nothing beside the bundle,
+    // and the config it was built from (only `${VAR}` references, never a secret) for its config page.
+    define: { __GWC_UI_PAGE__: page("ui.html"), __GWC_UI_COMPILER__: page("ui-compiler.js"), __GWC_CONFIG_SOURCE__: JSON.stringify(configSource) },
     // undici is CommonJS and requires node: built-ins; give the ES module a require.
     banner: { js: `${header}\nimport { createRequire as __gwcCreateRequire } from "node:module";\nconst require = __gwcCreateRequire(import.meta.url);` },
     plugins: [

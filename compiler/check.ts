@@ -24,7 +24,11 @@ export function check(config: Config, bag: DiagnosticBag): void {
   const teamIds = uniqueIds((config.teams ?? []).map((t) => t.id), "/teams", "id", "team", bag);
   uniqueIds((config.virtual_keys ?? []).map((k) => k.id), "/virtual_keys", "id", "virtual key", bag);
 
-  if (accounts.length === 0) {
+  // An empty list can serve nothing, so it is not a config to ship. No list at all is a fragment (the
+  // article's budgets example sets only keys and budgets): it compiles, with a warning.
+  if (config.accounts !== undefined && accounts.length === 0) {
+    bag.error("GWC_E_NO_ACCOUNTS", "/accounts", "`accounts` is empty, so the gateway could serve nothing. Add at least one account.");
+  } else if (accounts.length === 0) {
     bag.warning("GWC_W_NO_ACCOUNTS", "", "The config has no accounts: every model request will be refused with 503. Add `accounts`.");
   }
 

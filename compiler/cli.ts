@@ -5,9 +5,12 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { PLAN_VERSION, type Plan } from "../runtime/plan.ts";
-import { buildToDir, compileSource, GWC_VERSION, type Manifest } from "./compile.ts";
+import type { ApplyResult } from "../runtime/admin-api.ts";
+import type { ApplyReply, ApplyRequest } from "../runtime/apply-ipc.ts";
+import { buildToDir, compileSource, GWC_VERSION, writeFileAtomically, type Manifest } from "./compile.ts";
 import { diffPlans, formatJson, formatMarkdown, formatText, type PlanDiff } from "./diff.ts";
 import { formatDiagnostic, type Diagnostic } from "./diagnostics.ts";
+import { parseDuration } from "./durations.ts";
 import { explain } from "./explain.ts";
 
 const USAGE = `gwc ${GWC_VERSION}: compile an LLM gateway from one JSON config
@@ -23,6 +26,9 @@ usage:
   gwc serve <config|bundle> [--port N] [--host H] [--watch]
                                             serve; --watch applies config edits live (a bad edit is
                                             reported and the running config keeps serving)
+  gwc demo [--port N] [--duration 60s]     two local stand-in providers, a gateway with a 70/30 split,
+                                            teams, keys and budgets, and traffic: prints the dashboard URL;
+                                            Ctrl-C stops everything
   gwc --version
 `;
 
@@ -39,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
       host: { type: "string" },
       watch: { type: "boolean" },
       "exit-code": { type: "boolean" },
+      duration: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
     },
@@ -46,6 +53,16 @@ async function main(argv: string[]): Promise<number> {
   if (values.version) return print(GWC_VERSION), 0;
   const [command, config, ...rest] = positionals;
   if (values.help || command === undefined || command === "help") return print(USAGE), 0;
+  if (command === "demo") {
+    if (config !== undefined) throw new UsageError(`unexpected argument '${config}'`);
+    const port = Number(values.port ?? 8080);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new UsageError(`--port must be a port number, not '${values.port}'`);
+    const durationMs = values.duration === undefined ? undefined : parseDuration(values.duration);
+    if (values.duration !== undefined && durationMs === undefined) throw new UsageError(`--duration must be a duration like 30s or 5m, not '${values.duration}'`);
+    const { demo } = await import("./demo.ts");
+    // Everything it started is stopped by now; idle keep-alive sockets must not hold the process.
+    process.exit(await demo({ port, durationMs, rate: 5, print }));
+  }
   if (config === undefined) throw new UsageError(`'gwc ${command}' needs a config file`);
   if (command === "diff") return diff(config, rest, values.format ?? "text", values["exit-code"] ?? false);
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
@@ -148,7 +165,25 @@ async function serve(input: string, opts: { port?: string; host?: string; watch:
     throw new UsageError(`cannot read ${input}: no such file`);
   }
   const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}) };
-  const child = spawn(process.execPath, [bundle], { stdio: "inherit", env });
+  // An IPC channel lets the dashboard apply a config draft (server.ui_apply): compiled here, then reloaded.
+  const child = spawn(process.execPath, [bundle], { stdio: ["inherit", "inherit", "inherit", "ipc"], env });
+  child.on("message", (m: ApplyRequest) => {
+    if (m?.type !== "gwc:apply") return;
+    void applyDraft(m.source).then((result) => child.send({ type: "gwc:applied", id: m.id, result } satisfies ApplyReply));
+  });
+  const applyDraft = async (source: string): Promise<ApplyResult> => {
+    if (isBundle) return { ok: false, status: 409, message: "This gateway serves a built bundle; serve the config file to apply drafts.", diagnostics: [] };
+    const { diagnostics, plan } = compileSource(source, input);
+    if (plan === undefined) return { ok: false, status: 400, message: "The draft does not compile; nothing was applied.", diagnostics: diagnostics.map(formatDiagnostic) };
+    writeFileAtomically(resolve(input), source);
+    printErr(`${input}: replaced by a draft from the dashboard`);
+    // --watch sees the new file and reloads; otherwise reload here.
+    if (!opts.watch) {
+      if (!(await rebuild())) return { ok: false, status: 500, message: "The draft compiled but the bundle could not be built.", diagnostics: [] };
+      child.kill("SIGHUP");
+    }
+    return { ok: true, version: plan.configSha256.slice(0, 12) };
+  };
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => child.kill(signal));
   if (opts.watch) {
     let timer: NodeJS.Timeout | undefined;

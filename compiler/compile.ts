@@ -1,32 +1,15 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import pkg from "../package.json" with { type: "json" };
 import type { Plan } from "../runtime/plan.ts";
-import { check } from "./check.ts";
-import type { Config } from "./config-types.ts";
-import { sortDiagnostics, type Diagnostic } from "./diagnostics.ts";
-import { load } from "./load.ts";
-import { buildPlan } from "./plan.ts";
-import { validate } from "./validate.ts";
+import type { Diagnostic } from "./diagnostics.ts";
+import { compileWith, GWC_VERSION, type CompileResult } from "./pipeline.ts";
 
-export const GWC_VERSION: string = pkg.version;
-
-export interface CompileResult {
-  diagnostics: Diagnostic[];
-  /** Present when there is no error (warnings allow a plan). */
-  plan?: Plan;
-}
+export { GWC_VERSION, type CompileResult };
 
 /** load → validate → check → plan, all in memory. Never throws on any input text. */
 export function compileSource(text: string, file: string): CompileResult {
-  const { value, bag } = load(text, file);
-  if (value === undefined || !validate(value, bag)) return { diagnostics: sortDiagnostics(bag.items) };
-  const config = value as Config;
-  check(config, bag);
-  if (bag.hasErrors) return { diagnostics: sortDiagnostics(bag.items) };
-  const configSha256 = createHash("sha256").update(text).digest("hex");
-  return { diagnostics: sortDiagnostics(bag.items), plan: buildPlan(config, { gwcVersion: GWC_VERSION, configSha256 }) };
+  return compileWith(text, file, createHash("sha256").update(text).digest("hex"));
 }
 
 export function compileFile(path: string): CompileResult {
@@ -61,7 +44,9 @@ export async function buildToDir(configPath: string, outDir: string): Promise<Bu
   if (plan === undefined) return { diagnostics };
   // Loaded on demand: `gwc check` should not pay for the TypeScript compiler and esbuild.
   const [{ emitPlanModule, generatedHeader }, { bundleGateway }] = await Promise.all([import("./emit.ts"), import("./bundle.ts")]);
-  const bundle = await bundleGateway(emitPlanModule(plan), generatedHeader(plan));
+  // The dashboard's config page shows the running config; only a config with an admin key has a dashboard.
+  const source = plan.server.adminKeyEnv === null ? null : readFileSync(configPath, "utf8");
+  const bundle = await bundleGateway(emitPlanModule(plan), generatedHeader(plan), source);
   const manifest: Manifest = {
     gwcVersion: plan.gwcVersion,
     planVersion: plan.version,
@@ -76,8 +61,8 @@ export async function buildToDir(configPath: string, outDir: string): Promise<Bu
   const dir = resolve(outDir);
   mkdirSync(dir, { recursive: true });
   const files = { bundle: join(dir, "gateway.mjs"), manifest: join(dir, "manifest.json") };
-  writeAtomically(files.bundle, bundle);
-  writeAtomically(files.manifest, JSON.stringify(manifest, null, 2) + "\n");
+  writeFileAtomically(files.bundle, bundle);
+  writeFileAtomically(files.manifest, JSON.stringify(manifest, null, 2) + "\n");
   return { diagnostics, files };
 }
 
@@ -89,7 +74,8 @@ export function requiredEnvironment(plan: Plan): string[] {
   return [...names].sort();
 }
 
-function writeAtomically(path: string, contents: string): void {
+/** Write to a temporary file beside it, then rename: a reader never sees half a file. */
+export function writeFileAtomically(path: string, contents: string): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, contents);

@@ -11,7 +11,7 @@ export interface Config {
   virtual_keys?: VirtualKeyConfig[];
   pricing?: Record<string, PriceConfig>;
   state?: { dir?: string; snapshot_interval?: string };
-  server?: { max_body_bytes?: number; shutdown_timeout?: string; admin_key?: string };
+  server?: { max_body_bytes?: number; shutdown_timeout?: string; admin_key?: string; ui_apply?: boolean };
 }
 
 export interface AccountConfig {

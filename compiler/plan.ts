@@ -208,6 +208,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       maxBodyBytes: config.server?.max_body_bytes ?? 4 * 1024 * 1024,
       shutdownTimeoutMs: ms(config.server?.shutdown_timeout ?? "30s"),
       adminKeyEnv: config.server?.admin_key === undefined ? null : parseEnvRef(config.server.admin_key)!,
+      uiApply: config.server?.ui_apply ?? false,
     },
   };
 }

@@ -4,13 +4,16 @@ import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./
 import { AccountHealth, HealthBoard } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
-import type { AccountContext, Adapter, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
+import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
 import { Router } from "./router.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
+import type { ApplyResult } from "./admin-api.ts";
+import { LiveStats } from "./live-stats.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
+import { withOutputLimit } from "./request-bound.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
 import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
 
@@ -21,6 +24,14 @@ export interface AccountRuntime {
   pool: ProviderPool;
   context: AccountContext;
   health: AccountHealth;
+}
+
+export interface ConfigLoad {
+  at: number;
+  /** The first 12 hex digits of the config's sha256; null when a reload failed before its plan was read. */
+  version: string | null;
+  ok: boolean;
+  message?: string;
 }
 
 /** What one try at one account came to, when it did not answer the caller. */
@@ -73,6 +84,12 @@ export class Runtime {
   readonly inflight = new Map<string, number>();
   /** Called once per request, when its response is over, with its record. */
   readonly observers: RequestObserver[] = [];
+  /** The last minutes of requests, for the dashboard; observing only once a config sets an admin key. */
+  readonly stats = new LiveStats();
+  /** Config loads and reload failures, newest last (the last 50). */
+  readonly loads: ConfigLoad[] = [];
+  /** Compiles a config draft, writes it over the config file and reloads; set only under `gwc serve <config>`. */
+  applyConfig: ((source: string) => Promise<ApplyResult>) | undefined;
   #store: StateStore | undefined;
 
   /** `store` defaults to the embedded store, snapshotted to the first plan's state dir. */
@@ -85,7 +102,7 @@ export class Runtime {
   }
 
   /** Builds a gateway for a plan; throws StartupError when a secret is missing. */
-  load(plan: Plan, env: NodeJS.ProcessEnv = process.env): Gateway {
+  load(plan: Plan, env: NodeJS.ProcessEnv = process.env, configSource: string | null = null): Gateway {
     const secrets = resolveSecrets(plan, env);
     this.#store ??= new MemoryStore(plan.state.dir, plan.state.snapshotIntervalMs);
     const governance = new Governance(plan, this.#store, this.inflight, env);
@@ -116,7 +133,15 @@ export class Runtime {
         retire(pool);
       }
     }
-    return new Gateway(plan, accounts, governance, this.board);
+    if (plan.server.adminKeyEnv !== null && !this.observers.includes(this.stats.observe)) this.observers.push(this.stats.observe);
+    this.noteLoad({ at: Date.now(), version: plan.configSha256.slice(0, 12), ok: true });
+    return new Gateway(plan, accounts, governance, this.board, configSource);
+  }
+
+  /** A config load or a failed reload, for the dashboard's reload history. */
+  noteLoad(load: ConfigLoad): void {
+    this.loads.push(load);
+    if (this.loads.length > 50) this.loads.shift();
   }
 
   async close(): Promise<void> {
@@ -142,12 +167,15 @@ export class Gateway {
   readonly #reroutes = new Map<number, PlanRoute>();
   /** Routes none of whose members can be down for any reason but health (no account limit, a known wire). */
   readonly #plain = new WeakSet<PlanRoute>();
+  readonly #supports = new Map<PlanRoute, Map<Endpoint, { any: boolean; all: boolean }>>();
 
   constructor(
     readonly plan: Plan,
     private readonly accounts: AccountRuntime[],
     readonly governance: Governance,
     private readonly board: HealthBoard,
+    /** The config text this plan was built from, for the dashboard's config page; null when not known. */
+    readonly configSource: string | null = null,
   ) {
     this.router = new Router(plan);
     plan.virtualKeys.forEach((k, i) => {
@@ -171,6 +199,36 @@ export class Gateway {
       const members = route.targets.slice(0, route.members);
       if (members.every((t) => accounts[t.account].adapter !== undefined && plan.accounts[t.account].rateLimit === null)) this.#plain.add(route);
     }
+  }
+
+  /**
+   * Which of the route's accounts serve an endpoint, worked out once per route
+   * and endpoint: `any` (a fallback included), `all` (every member).
+   */
+  #support(route: PlanRoute, endpoint: Endpoint): { any: boolean; all: boolean } {
+    let byEndpoint = this.#supports.get(route);
+    if (byEndpoint === undefined) this.#supports.set(route, (byEndpoint = new Map()));
+    let s = byEndpoint.get(endpoint);
+    if (s === undefined) {
+      const serves = (t: { account: number }) => this.accounts[t.account].adapter?.supports(endpoint) === true;
+      s = { any: route.targets.some(serves), all: route.targets.slice(0, route.members).every(serves) };
+      byEndpoint.set(endpoint, s);
+    }
+    return s;
+  }
+
+  /** An operation no account of the route can perform is the caller's to fix (400), not an upstream failure to retry. */
+  #refuseUnsupported(route: PlanRoute, endpoint: Endpoint, model: string): void {
+    if (this.#support(route, endpoint).any) return;
+    const providers = [...new Set(route.targets.map((t) => this.plan.accounts[t.account].provider))].join(", ");
+    throw new HttpError(
+      400,
+      "invalid_request_error",
+      "unsupported_operation",
+      `Model '${model}' (route '${route.id}') cannot serve ${endpoint}: none of its accounts' providers (${providers}) offers it. Send ${endpoint} requests to a model routed to a provider that has one.`,
+      {},
+      "model",
+    );
   }
 
   /** Accounts whose wire format this runtime cannot speak yet: they get no traffic. */
@@ -199,6 +257,7 @@ export class Gateway {
     if (route === undefined) {
       throw new HttpError(404, "invalid_request_error", "model_not_found", `The model '${model}' is not served by this gateway. Served: ${this.models().join(", ") || "none"}.`, {}, "model");
     }
+    this.#refuseUnsupported(route, req.endpoint, model);
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
     const ctx: RequestContext = { req, model, vk, res, requestId: record.id, record, signal, headers: admission.headers, rerouted: false };
@@ -206,7 +265,7 @@ export class Gateway {
       await this.#serve(route, ctx);
     } catch (e) {
       const reroute = this.#reroutes.get(vk);
-      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined)) throw e;
+      if (!(e instanceof BudgetExceeded && e.own && reroute !== undefined && this.#support(reroute, req.endpoint).any)) throw e;
       record.route = reroute.id;
       await this.#serve(reroute, { ...ctx, rerouted: true });
     } finally {
@@ -221,9 +280,11 @@ export class Gateway {
    */
   async #serve(route: PlanRoute, ctx: RequestContext): Promise<void> {
     const now = Date.now();
-    const down = (a: number) => this.accounts[a].adapter === undefined || this.accounts[a].health.isDown() || this.governance.accountOverLimit(a, now);
-    // Every breaker closed and nothing else that could take a member out: the route's own table.
-    const allUp = this.board.unsettled === 0 && this.#plain.has(route);
+    const endpoint = ctx.req.endpoint;
+    const down = (a: number) =>
+      this.accounts[a].adapter?.supports(endpoint) !== true || this.accounts[a].health.isDown() || this.governance.accountOverLimit(a, now);
+    // Every breaker closed, every member serves this endpoint, and nothing else could take one out: the route's own table.
+    const allUp = this.board.unsettled === 0 && this.#plain.has(route) && this.#support(route, endpoint).all;
     const first = this.router.pick(route, Math.random(), allUp ? undefined : down);
     const failures: Failure[] = [];
     const tried = new Set<number>();
@@ -256,14 +317,21 @@ export class Gateway {
     throw allFailed(ctx.model, failures);
   }
 
-  /** One try at one account, recorded. Undefined when the caller has been answered. */
+  /**
+   * One try at one account. Undefined when the caller has been answered. It
+   * enters the record once it is about to take a connection: a request the
+   * gateway refused itself (a budget, an adapter refusing a field) tried no account.
+   */
   async #attempt(route: PlanRoute, p: number, ctx: RequestContext): Promise<Failure | undefined> {
     const acct = this.accounts[route.targets[p].account];
     const attempt: AttemptRecord = { account: acct.id, provider: acct.provider, model: route.targets[p].model ?? ctx.model, status: null, errorType: null, ms: 0 };
-    ctx.record.attempts.push(attempt);
-    const started = performance.now();
+    let started = -1;
+    const begin = () => {
+      ctx.record.attempts.push(attempt);
+      started = performance.now();
+    };
     try {
-      const failure = await this.#try(route, p, ctx, attempt);
+      const failure = await this.#try(route, p, ctx, attempt, begin);
       if (failure !== undefined) {
         attempt.status ??= failure.status ?? null;
         attempt.errorType ??= failure.timeout ? "timeout" : failure.status !== undefined ? errorTypeOfStatus(failure.status) : "connection_error";
@@ -273,12 +341,14 @@ export class Gateway {
       attempt.errorType ??= e instanceof HttpError ? e.errorType : "server_error";
       throw e;
     } finally {
-      attempt.ms = performance.now() - started;
-      ctx.record.upstreamMs += attempt.ms;
+      if (started >= 0) {
+        attempt.ms = performance.now() - started;
+        ctx.record.upstreamMs += attempt.ms;
+      }
     }
   }
 
-  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord): Promise<Failure | undefined> {
+  async #try(route: PlanRoute, p: number, ctx: RequestContext, attempt: AttemptRecord, begin: () => void): Promise<Failure | undefined> {
     const { req, model, res, requestId, signal } = ctx;
     const target = route.targets[p];
     const acct = this.accounts[target.account];
@@ -297,7 +367,7 @@ export class Gateway {
         throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
       }
       try {
-        const reserved = gov.reserve(budgets, estimate(price, req.raw.length, req.json, req.endpoint === "embeddings"), price, now);
+        const reserved = gov.reserve(budgets, estimate(price, req, this.plan.accounts[target.account].wire), price, now);
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
@@ -306,7 +376,9 @@ export class Gateway {
       }
     }
     const metered = reservation !== undefined || gov.metered(ctx.vk, target.account);
-    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...req, injectUsage: true } : req;
+    // Under a budget, a request with no output limit is sent with the one it was reserved for.
+    const bounded = reservation !== undefined ? withOutputLimit(req, acct.provider) : req;
+    const inbound = metered && req.stream && (req.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true ? { ...bounded, injectUsage: true } : bounded;
     let upstream: UpstreamRequest;
     try {
       const built = adapter.request(inbound, acct.context, upstreamModel);
@@ -318,6 +390,7 @@ export class Gateway {
     }
     let usage: Usage | undefined;
     let served = false;
+    begin();
     try {
       const wait = acct.pool.acquire(signal);
       if (wait !== undefined) await wait;

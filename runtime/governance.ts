@@ -2,14 +2,13 @@ import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { HttpError } from "./errors.ts";
 import { periodBounds, PERIODS, type Period } from "./periods.ts";
-import type { Usage } from "./providers/adapter.ts";
-import type { Plan, PlanBudget, PlanPrice, PlanRateLimit, PlanRoute, PlanVirtualKey } from "./plan.ts";
+import type { InboundRequest, Usage } from "./providers/adapter.ts";
+import { requestBound } from "./request-bound.ts";
+import type { Plan, PlanBudget, PlanPrice, PlanRateLimit, PlanRoute, PlanVirtualKey, Wire } from "./plan.ts";
 import { StartupError } from "./secrets.ts";
 import { whenReady, type CountLine, type MaybePromise, type MoneyLine, type StateStore } from "./state-store.ts";
 
-/** Output tokens reserved for a request that sets no max_tokens. */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
-
+export { DEFAULT_MAX_OUTPUT_TOKENS } from "./request-bound.ts";
 
 /** A budget line's meaning, for the 402 message and the usage view. */
 interface LineMeta {
@@ -45,20 +44,26 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const REQUEST_HEADERS = ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"] as const;
 const TOKEN_HEADERS = ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"] as const;
 
-/** A budget without room; `own` when it is the key's own budget (which may reroute). */
+/**
+ * A budget without room; `own` when it is the key's own budget (which may
+ * reroute). The message names spent, reserved and the limit: while requests
+ * are in flight, their reservations can be what leaves no room.
+ */
 export class BudgetExceeded extends HttpError {
   constructor(
     readonly meta: LineMeta,
     readonly own: boolean,
-    spent: number,
+    money: { spent: number; reserved: number },
+    needed: number,
   ) {
     const b = meta.budget;
     const cap = capOf(b, meta.period);
+    const state = money.reserved > 0 ? `$${usd(money.spent)} spent and $${usd(money.reserved)} reserved by requests in flight, of $${usd(cap)}` : `$${usd(money.spent)} spent of $${usd(cap)}`;
     super(
       402,
       "insufficient_quota",
       "budget_exceeded",
-      `The ${meta.period} budget of ${b.level.replace("_", " ")} '${b.owner}' is spent: $${usd(spent)} of $${usd(cap)}. It resets at ${new Date(meta.resetsAt).toISOString()}.`,
+      `The ${meta.period} budget of ${b.level.replace("_", " ")} '${b.owner}' has no room for this request (up to $${usd(needed)}): ${state}. It resets at ${new Date(meta.resetsAt).toISOString()}.`,
     );
   }
 }
@@ -76,6 +81,19 @@ export interface Admission {
  * answers synchronously when the store does (the embedded one), so the
  * per-request path awaits only a store that is really remote.
  */
+export interface BudgetPeriodState {
+  period: Period;
+  limitNano: number;
+  spentNano: number;
+  reservedNano: number;
+  /** Decimal USD text, as `/v1/usage` shows it. */
+  limitUsd: string;
+  spentUsd: string;
+  reservedUsd: string;
+  /** Epoch ms. */
+  resetsAt: number;
+}
+
 export class Governance {
   readonly #byHash = new Map<string, number>();
   /** Keys already matched by hash, as presented: SHA-256 through OpenSSL cost 3–5 µs a request with cold caches. */
@@ -254,7 +272,7 @@ export class Governance {
     return whenReady(this.store.reserve(lines, amount), (failed) => {
       if (failed >= 0) {
         const meta = metas[failed];
-        throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]).spent);
+        throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]), amount);
       }
       return { keys, amount, price };
     });
@@ -314,34 +332,44 @@ export class Governance {
     const key = this.plan.virtualKeys[vk];
     const budgets = [...key.budgets, ...key.providerBudgets.map(([, b]) => b)].flatMap((b) => {
       const budget = this.plan.budgets[b];
-      return PERIODS.filter((p) => capOf(budget, p) >= 0).map((period) => {
-        const { start, end } = periodBounds(period, now);
-        const { spent, reserved } = this.store.money(`${budget.key}|${period}|${start}`);
-        const cap = capOf(budget, period);
-        return {
-          level: budget.level,
-          id: budget.owner,
-          period,
-          limit_usd: usd(cap),
-          spent_usd: usd(spent),
-          reserved_usd: usd(reserved),
-          remaining_usd: usd(Math.max(0, cap - spent - reserved)),
-          resets_at: new Date(end).toISOString(),
-        };
-      });
+      return this.budgetState(b, now).map((p) => ({
+        level: budget.level,
+        id: budget.owner,
+        period: p.period,
+        limit_usd: p.limitUsd,
+        spent_usd: p.spentUsd,
+        reserved_usd: p.reservedUsd,
+        remaining_usd: usd(Math.max(0, p.limitNano - p.spentNano - p.reservedNano)),
+        resets_at: new Date(p.resetsAt).toISOString(),
+      }));
     });
     const limits = key.rateLimits.map((rl) => ({
       id: rl.key,
       ...Object.fromEntries(
-        (["req", "tok"] as const).flatMap((kind) => {
-          const line = this.#windowLine(rl, kind, now);
-          if (line === undefined) return [];
-          const used = this.store.counter(line.key);
-          return [[kind === "req" ? "requests" : "tokens", { limit: line.limit, used, remaining: Math.max(0, line.limit - used), resets_at: new Date(line.expiresAt).toISOString() }]];
-        }),
+        this.limitState(rl, now).map((w) => [w.kind, { limit: w.limit, used: w.used, remaining: Math.max(0, w.limit - w.used), resets_at: new Date(w.resetsAt).toISOString() }]),
       ),
     }));
     return { object: "usage", key: key.id, budgets, rate_limits: limits, in_flight: this.inflight.get(key.id) ?? 0 };
+  }
+
+  /** A budget's capped periods now: limit, spent and reserved (nano-USD and USD), and when each resets. */
+  budgetState(budget: number, now: number): BudgetPeriodState[] {
+    const b = this.plan.budgets[budget];
+    return PERIODS.filter((p) => capOf(b, p) >= 0).map((period) => {
+      const { start, end } = periodBounds(period, now);
+      const { spent, reserved } = this.store.money(`${b.key}|${period}|${start}`);
+      const cap = capOf(b, period);
+      return { period, limitNano: cap, spentNano: spent, reservedNano: reserved, limitUsd: usd(cap), spentUsd: usd(spent), reservedUsd: usd(reserved), resetsAt: end };
+    });
+  }
+
+  /** A rate limit's current windows: limit, used, and when each resets. */
+  limitState(rl: PlanRateLimit, now: number): { kind: "requests" | "tokens"; limit: number; used: number; resetsAt: number }[] {
+    return (["req", "tok"] as const).flatMap((kind) => {
+      const line = this.#windowLine(rl, kind, now);
+      if (line === undefined) return [];
+      return [{ kind: kind === "req" ? ("requests" as const) : ("tokens" as const), limit: line.limit, used: this.store.counter(line.key), resetsAt: line.expiresAt }];
+    });
   }
 
   /**
@@ -386,15 +414,14 @@ export function cost(price: PlanPrice, usage: Usage): number {
 }
 
 /**
- * The most a request can cost: its input (about 4 bytes a token, all of it
- * written to the prompt cache when writes cost more than input) plus all the
- * output it allows.
+ * The most a request can cost when sent to an account speaking `wire`: every
+ * token it can be billed (request-bound.ts), input at the dearest input rate
+ * (plain, cache read or cache write, since the provider decides which).
  */
-export function estimate(price: PlanPrice, bodyBytes: number, json: Record<string, unknown>, embeddings: boolean): number {
-  const maxOut = embeddings ? 0 : Number(json.max_completion_tokens ?? json.max_tokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
-  const input = Math.ceil(bodyBytes / 4);
-  const cacheWrite = (price.cacheWriteNano ?? 0) > price.inputNano ? input : 0;
-  return cost(price, { input, output: Number.isFinite(maxOut) && maxOut > 0 ? maxOut : DEFAULT_MAX_OUTPUT_TOKENS, cached: 0, cacheWrite });
+export function estimate(price: PlanPrice, req: InboundRequest, wire: Wire): number {
+  const { input, output } = requestBound(req, wire);
+  const inputNano = Math.max(price.inputNano, price.cachedInputNano, price.cacheWriteNano ?? 0);
+  return cost({ ...price, inputNano }, { input, output, cached: 0 });
 }
 
 function capOf(b: PlanBudget, period: Period): number {

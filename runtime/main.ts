@@ -6,8 +6,12 @@ import { plan } from "gwc:plan";
 import { Router } from "./router.ts";
 import { start } from "./start.ts";
 
+declare const __GWC_CONFIG_SOURCE__: string | null | undefined;
+
 export { plan };
 export const router = new Router(plan);
+/** The config this bundle was built from, when it has a dashboard (only `${VAR}` references, never a secret). */
+export const configSource: string | null = typeof __GWC_CONFIG_SOURCE__ === "string" ? __GWC_CONFIG_SOURCE__ : null;
 
 function isMain(): boolean {
   const entry = process.argv[1];
@@ -19,4 +23,4 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) start(plan, import.meta.url);
+if (isMain()) start(plan, import.meta.url, configSource);

@@ -180,5 +180,5 @@ export interface Plan {
   virtualKeys: PlanVirtualKey[];
   prices: [string, PlanPrice][];
   state: { dir: string; snapshotIntervalMs: number };
-  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null };
+  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null; uiApply: boolean };
 }

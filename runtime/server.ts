@@ -6,7 +6,10 @@ import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
 import type { Endpoint } from "./providers/adapter.ts";
+import { adminApi } from "./admin-api.ts";
+import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
+import { storeHealth } from "./state-store.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
@@ -45,7 +48,7 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
         if (--inFlight === 0) idle?.();
         finish(runtime, record, res.statusCode);
       });
-      handle(state.gateway, req, res, signal, draining, record).catch(() => res.destroy());
+      handle(runtime, state.gateway, req, res, signal, draining, record).catch(() => res.destroy());
     }),
     gateway,
     async shutdown() {
@@ -92,19 +95,27 @@ function finish(runtime: Runtime, record: RequestRecord, status: number): void {
   }
 }
 
-async function handle(gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean, record: RequestRecord): Promise<void> {
+async function handle(runtime: Runtime, gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean, record: RequestRecord): Promise<void> {
   const requestId = record.id;
   const path = record.path;
   try {
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
-      if (path === "/readyz") return json(res, draining ? 503 : 200, { status: draining ? "draining" : "ready" }, requestId);
+      if (path === "/readyz") {
+        // A store that cannot write its snapshots degrades readiness, never liveness.
+        const state = storeHealth(gateway.governance.store);
+        const status = draining ? "draining" : state?.ok === false ? "degraded" : "ready";
+        return json(res, status === "ready" ? 200 : 503, state === undefined ? { status } : { status, state }, requestId);
+      }
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
+      if (path === "/ui" || path === "/ui/") return ui(res);
+      if (path === "/ui/compiler.js") return uiScript(res);
       if (path === "/v1/models") {
         const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
+    if (path.startsWith("/admin/api/")) return await adminApi(runtime, gateway, req, res, path);
     if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, record, signal);
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
@@ -170,6 +181,25 @@ function usage(gateway: Gateway, req: IncomingMessage, res: ServerResponse, requ
   }
   if (gov.open) throw new HttpError(404, "invalid_request_error", "no_virtual_keys", "This gateway has no virtual keys, so there is no per-key usage.");
   json(res, 200, gov.usageOf(gov.identify(req.headers), now), requestId);
+}
+
+/** The dashboard: one self-contained page; its data comes from /admin/api behind the admin key. */
+function ui(res: ServerResponse): void {
+  res.writeHead(200, {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    // Everything is inline; nothing may load from elsewhere.
+    // ajv compiles the schema into a function in the browser, as it does in `gwc check`: hence 'unsafe-eval'.
+    "content-security-policy": "default-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+    "x-frame-options": "DENY",
+  });
+  res.end(uiPage());
+}
+
+/** The compiler's checks for the dashboard's config page, loaded when that page opens. */
+function uiScript(res: ServerResponse): void {
+  res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
+  res.end(uiCompiler());
 }
 
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {

@@ -1,6 +1,7 @@
 import { PLAN_VERSION, type Plan } from "./plan.ts";
 import { Runtime, type Gateway } from "./gateway.ts";
 import { StartupError } from "./secrets.ts";
+import { ipcApplier } from "./apply-ipc.ts";
 import { createGatewayServer } from "./server.ts";
 
 const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
@@ -10,17 +11,18 @@ const log = (line: string) => process.stderr.write(`gwc: ${line}\n`);
  * on SIGHUP (a new plan, same pools and breakers, no dropped requests), and
  * drains on SIGTERM/SIGINT.
  */
-export function start(plan: Plan, bundleUrl: string): void {
+export function start(plan: Plan, bundleUrl: string, configSource: string | null = null): void {
   const runtime = new Runtime();
   let gateway;
   try {
-    gateway = runtime.load(plan);
+    gateway = runtime.load(plan, process.env, configSource);
   } catch (e) {
     if (!(e instanceof StartupError)) throw e;
     log(`cannot start: ${e.message}`);
     process.exit(1);
   }
   describe(gateway);
+  runtime.applyConfig = ipcApplier();
   const gs = createGatewayServer(runtime, gateway);
   const port = Number(process.env.PORT ?? 8080);
   const host = process.env.HOST ?? "127.0.0.1";
@@ -34,13 +36,16 @@ export function start(plan: Plan, bundleUrl: string): void {
   process.on("SIGHUP", () => {
     const url = `${bundleUrl.split("?")[0]}?reload=${++generation}`;
     import(url)
-      .then((mod: { plan: Plan }) => {
+      .then((mod: { plan: Plan; configSource?: string | null }) => {
         if (mod.plan.version !== PLAN_VERSION) throw new StartupError(`the new bundle's plan version ${mod.plan.version} is not ${PLAN_VERSION}`);
-        gs.gateway = runtime.load(mod.plan);
+        gs.gateway = runtime.load(mod.plan, process.env, mod.configSource ?? null);
         describe(gs.gateway);
         log(`reloaded (config sha256 ${mod.plan.configSha256.slice(0, 12)})`);
       })
-      .catch((e: unknown) => log(`reload failed, still serving the previous config: ${(e as Error).message}`));
+      .catch((e: unknown) => {
+        runtime.noteLoad({ at: Date.now(), version: null, ok: false, message: (e as Error).message });
+        log(`reload failed, still serving the previous config: ${(e as Error).message}`);
+      });
   });
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { StartupError } from "./secrets.ts";
+import { parseSnapshot, SNAPSHOT_VERSION, type Snapshot } from "./snapshot-file.ts";
+import { lockStateDir, type StateLock } from "./state-lock.ts";
 
 /** One budget counter a request must fit under: `spent + reserved + amount ≤ cap`. */
 export interface MoneyLine {
@@ -50,27 +52,65 @@ interface Money {
   expiresAt: number;
 }
 
-const SNAPSHOT_VERSION = 1;
+/** How the embedded store's snapshots are going, for /readyz. */
+export interface StoreHealth {
+  ok: boolean;
+  /** The snapshot file, or null for a store kept in memory only. */
+  path: string | null;
+  /** The last failure's cause while failing (e.g. `ENOSPC: no space left on device`). */
+  error?: string;
+  /** Failures in a row, and since when (ISO time). */
+  failures?: number;
+  since?: string;
+  /** When the last snapshot was written (ISO time), if one was. */
+  lastSnapshotAt?: string;
+}
+
+/** A store's health when it reports one (the embedded store does; the frozen interface does not ask for it). */
+export function storeHealth(store: StateStore): StoreHealth | undefined {
+  const health = (store as { health?: () => StoreHealth }).health;
+  return typeof health === "function" ? health.call(store) : undefined;
+}
+
+/** The longest wait between retries of a failing snapshot. */
+const MAX_BACKOFF_MS = 30_000;
 
 /**
  * The embedded store: counters in memory, snapshotted to `dir/state.json`
  * every `intervalMs` (write to a temporary file, then rename, so a crash
  * leaves the previous snapshot whole). Reservations are not snapshotted:
  * after a restart nothing is in flight.
+ *
+ * The dir is this process's alone (state-lock.ts); a snapshot on disk is
+ * checked whole before it is trusted (snapshot-file.ts). A snapshot that
+ * cannot be written never throws out of the timer: the cause is logged once,
+ * retried with backoff, and shown by `health()` (on /readyz) until one works.
  */
 export class MemoryStore implements StateStore {
   readonly #money = new Map<string, Money>();
   readonly #counts = new Map<string, { count: number; expiresAt: number }>();
+  readonly #file: string | null;
   #timer: NodeJS.Timeout | undefined;
+  #lock: StateLock | undefined;
+  #failure: { cause: string; count: number; since: number; retryAt: number } | undefined;
+  #lastSnapshotAt: number | undefined;
 
   constructor(
     private readonly dir: string | null = null,
-    intervalMs = 1000,
+    private readonly intervalMs = 1000,
     private readonly now: () => number = Date.now,
+    private readonly log: (line: string) => void = (line) => process.stderr.write(`gwc: ${line}\n`),
   ) {
+    this.#file = dir === null ? null : join(dir, "state.json");
     if (dir !== null) {
-      this.#restore();
-      this.#timer = setInterval(() => this.snapshot(), intervalMs);
+      this.#lock = lockStateDir(dir);
+      try {
+        this.#restore();
+      } catch (e) {
+        this.#lock.release();
+        throw e;
+      }
+      this.#timer = setInterval(() => this.#tick(), intervalMs);
       this.#timer.unref();
     }
   }
@@ -124,52 +164,86 @@ export class MemoryStore implements StateStore {
     return this.#counts.get(key)?.count ?? 0;
   }
 
-  /** Writes every live counter atomically; expired ones are dropped first. */
+  health(): StoreHealth {
+    const last = this.#lastSnapshotAt === undefined ? {} : { lastSnapshotAt: new Date(this.#lastSnapshotAt).toISOString() };
+    const f = this.#failure;
+    if (f === undefined) return { ok: true, path: this.#file, ...last };
+    return { ok: false, path: this.#file, error: f.cause, failures: f.count, since: new Date(f.since).toISOString(), ...last };
+  }
+
+  /** Writes every live counter atomically; expired ones are dropped first. Throws when the write fails (the timer catches). */
   snapshot(): void {
     if (this.dir === null) return;
     const now = this.now();
     for (const [k, m] of this.#money) if (m.expiresAt <= now && m.reserved === 0) this.#money.delete(k);
     for (const [k, c] of this.#counts) if (c.expiresAt <= now) this.#counts.delete(k);
-    const data = {
+    const data: Snapshot = {
       version: SNAPSHOT_VERSION,
       money: [...this.#money].map(([k, m]) => [k, m.spent, m.expiresAt]),
       counts: [...this.#counts].map(([k, c]) => [k, c.count, c.expiresAt]),
     };
     mkdirSync(this.dir, { recursive: true });
-    const file = join(this.dir, "state.json");
-    // A temporary file of this process's own: two gateways pointed at one
-    // directory (a mistake, but a possible one) then overwrite each other's
-    // snapshots whole instead of interleaving into a file neither can read.
+    const file = this.#file!;
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(data));
     renameSync(tmp, file);
+    this.#lock?.touch();
+    this.#lastSnapshotAt = now;
+  }
+
+  /** One timer tick: a snapshot, unless a failing one is waiting out its backoff. Never throws. */
+  #tick(): void {
+    const now = this.now();
+    if (this.#failure !== undefined && now < this.#failure.retryAt) return;
+    this.#trySnapshot(now);
+  }
+
+  #trySnapshot(now: number): boolean {
+    try {
+      this.snapshot();
+    } catch (e) {
+      const cause = describeError(e);
+      const f = this.#failure;
+      // Logged once per cause: a full disk is one line, not one a second.
+      if (f?.cause !== cause) this.log(`cannot write the state snapshot ${this.#file}: ${cause}; budgets keep counting in memory, retrying with backoff`);
+      const count = (f?.count ?? 0) + 1;
+      const backoff = Math.min(this.intervalMs * 2 ** Math.min(count, 16), MAX_BACKOFF_MS);
+      this.#failure = { cause, count, since: f?.since ?? now, retryAt: now + backoff };
+      return false;
+    }
+    if (this.#failure !== undefined) {
+      this.log(`the state snapshot ${this.#file} is written again (after ${this.#failure.count} failed attempts)`);
+      this.#failure = undefined;
+    }
+    return true;
   }
 
   close(): void {
     clearInterval(this.#timer);
-    this.snapshot();
+    this.#timer = undefined;
+    if (this.dir !== null) this.#trySnapshot(this.now());
+    this.#lock?.release();
+    this.#lock = undefined;
   }
 
   #restore(): void {
-    const file = join(this.dir!, "state.json");
+    const file = this.#file!;
     let text: string;
     try {
       text = readFileSync(file, "utf8");
-    } catch {
-      return; // first start
-    }
-    // Spend caps rest on these counters, so an unreadable snapshot stops start-up rather than resetting them.
-    let data: { version: number; money: [string, number, number][]; counts: [string, number, number][] };
-    try {
-      data = JSON.parse(text);
     } catch (e) {
-      throw new StartupError(`the state snapshot ${file} is not valid JSON (${(e as Error).message}); move it aside to start with every budget and rate-limit counter at zero`);
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // first start
+      throw new StartupError(`cannot read the state snapshot ${file}: ${(e as Error).message}`);
     }
-    if (data?.version !== SNAPSHOT_VERSION || !Array.isArray(data.money) || !Array.isArray(data.counts)) {
-      throw new StartupError(`the state snapshot ${file} is not a version ${SNAPSHOT_VERSION} gwc snapshot; move it aside to start with every counter at zero`);
-    }
+    // Spend caps rest on these counters, so a snapshot that is wrong anywhere stops start-up rather than resetting them.
+    const data = parseSnapshot(text, file);
     const now = this.now();
     for (const [k, spent, expiresAt] of data.money) if (expiresAt > now) this.#money.set(k, { spent, reserved: 0, expiresAt });
     for (const [k, count, expiresAt] of data.counts) if (expiresAt > now) this.#counts.set(k, { count, expiresAt });
   }
+}
+
+function describeError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err.code !== undefined ? `${err.code}: ${err.message.replace(/^\w+: /, "")}` : String(err?.message ?? e);
 }

@@ -22,10 +22,12 @@ describe("cost", () => {
   });
 
   it("reserves input at the cache-write rate when writes cost more, so a reservation covers what settles", () => {
-    // 4,000 bytes ≈ 1,000 input tokens, all possibly cache writes at $3.75, plus max_tokens 100 at $15, per million.
-    const body = { model: "claude-sonnet-4-5", max_tokens: 100 };
-    expect(estimate(sonnet, 4000, body, false)).toBe(1000 * 3750 + 100 * 15000);
-    expect(estimate(sonnet, 4000, body, false)).toBeGreaterThanOrEqual(cost(sonnet, { input: 1000, cached: 0, cacheWrite: 1000, output: 100 }));
+    // A 1,000-byte body is at most 1,000 input tokens, all possibly cache writes at $3.75, plus max_tokens 100 at $15, per million.
+    const json = { model: "claude-sonnet-4-5", max_tokens: 100, messages: [{ role: "user", content: "x".repeat(912) }] };
+    const req = { endpoint: "chat" as const, raw: Buffer.from(JSON.stringify(json)), json, stream: false };
+    expect(req.raw.length).toBe(1000);
+    expect(estimate(sonnet, req, "anthropic")).toBe(1000 * 3750 + 100 * 15000);
+    expect(estimate(sonnet, req, "anthropic")).toBeGreaterThanOrEqual(cost(sonnet, { input: 1000, cached: 0, cacheWrite: 1000, output: 100 }));
   });
 
   it("takes a config's own write price over the built-in one", () => {

@@ -163,6 +163,7 @@ try {
     const headers = { "content-type": "application/json", authorization: `Bearer ${env.GWC_BENCH_KEY}` };
     const raw = Buffer.from('{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}');
     const json = JSON.parse(raw.toString());
+    const inbound = { endpoint: "chat", raw, json, stream: false };
     const usage = { input: 9, output: 9, cached: 0 };
     // The in-memory store answers synchronously, and the gateway awaits only
     // promises, so over it the whole decision is synchronous; `sync` fails
@@ -182,7 +183,7 @@ try {
       const account = route.targets[p].account;
       const budgets = gov.budgetsFor(vk, accounts[account].provider, false);
       const price = gov.price(route.targets[p].model ?? model);
-      const reservation = sync(gov.reserve(budgets, estimate(price, raw.length, json, false), price, now));
+      const reservation = sync(gov.reserve(budgets, estimate(price, inbound, "openai"), price, now));
       sync(gov.countAccountRequest(account, now));
       sync(gov.settle(reservation, usage));
       sync(gov.countTokens(vk, account, usage, now));
@@ -216,7 +217,7 @@ try {
       const price = gov.price("gpt-4o");
       for (let i = 0; i < iters; i++) {
         const now = Date.now();
-        const res = sync(gov.reserve(budgets, estimate(price, raw.length, json, false), price, now));
+        const res = sync(gov.reserve(budgets, estimate(price, inbound, "openai"), price, now));
         acc += sync(gov.settle(res, usage));
       }
       return acc;

@@ -169,6 +169,7 @@ export const plan = {
     server: {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
-        adminKeyEnv: null
+        adminKeyEnv: null,
+        uiApply: false
     }
 };

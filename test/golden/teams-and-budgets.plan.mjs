@@ -194,6 +194,7 @@ export const plan = {
     server: {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
-        adminKeyEnv: "GWC_ADMIN_KEY"
+        adminKeyEnv: "GWC_ADMIN_KEY",
+        uiApply: false
     }
 };

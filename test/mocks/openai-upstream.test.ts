@@ -230,4 +230,17 @@ describe("openai-upstream mock", () => {
     const models = await fetch(`${mock.url}/models`, { headers: { authorization: "Bearer t" } });
     expect((await models.json()).object).toBe("list");
   });
+
+  it("bills every choice and every prompt: n, best_of, prompt arrays; writesToLimit bills each to its max_tokens and CJK at a token a character", async () => {
+    const { client } = await start({ name: "n" });
+    const chat = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], n: 3 });
+    expect(chat.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+    expect(chat.usage!.completion_tokens).toBe(3 * 4);
+    const { client: limit } = await start({ name: "limit", writesToLimit: true });
+    const full = await limit.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "日本語です" }], n: 2, max_tokens: 50 });
+    expect(full.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 100 });
+    const completions = await limit.completions.create({ model: "gpt-3.5-turbo-instruct", prompt: ["a", "b", "c"], n: 2, best_of: 3, max_tokens: 7 });
+    expect(completions.choices).toHaveLength(6);
+    expect(completions.usage!.completion_tokens).toBe(3 * 3 * 7);
+  });
 });

@@ -58,6 +58,14 @@ export interface StartOptions {
   name?: string;
   stream?: { chunks?: number; intervalMs?: number };
   fallback?: Behavior;
+  /**
+   * Bill as a model that writes to its limit: every choice reports its whole
+   * `max_completion_tokens` / `max_tokens` as output, and input is counted
+   * as a real tokenizer does for the text's script (ASCII about 4 characters
+   * a token, anything else about one token a character, as CJK text is).
+   * Off: output is the number of content pieces and input is characters / 4.
+   */
+  writesToLimit?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -160,6 +168,19 @@ function contentText(content: unknown): string {
 /** ceil(chars / 4), at least 1. */
 function tokensForChars(chars: number): number {
   return Math.max(1, Math.ceil(chars / 4));
+}
+
+/** Tokens of a text as a real tokenizer counts its script: ASCII about 4 characters a token, other characters (CJK) about one each. */
+function tokensForScript(text: string): number {
+  let ascii = 0;
+  let other = 0;
+  for (const ch of text) ch.charCodeAt(0) < 128 ? ascii++ : other++;
+  return Math.max(1, Math.ceil(ascii / 4) + other);
+}
+
+/** A positive integer request field (`n`, `best_of`), or `fallback`. */
+function count(v: unknown, fallback: number): number {
+  return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : fallback;
 }
 
 /**
@@ -322,6 +343,10 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     created: number;
     id: string;
     promptTokens: number;
+    /** Choices asked for (`n`); each is the same answer. */
+    choices: number;
+    /** Output tokens each choice reports. */
+    perChoice: number;
     /** Text pieces (content deltas) — or null when answering with a tool call. */
     pieces: string[] | null;
     toolCall: null | { id: string; type: "function" | "custom"; name: string; args: string };
@@ -340,10 +365,13 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     }
     let chars = 0;
     for (const m of messages) chars += contentText(m?.content).length;
-    const promptTokens = tokensForChars(chars);
+    const promptTokens = opts.writesToLimit ? tokensForScript(messages.map((m) => contentText(m?.content)).join("")) : tokensForChars(chars);
     const last = messages[messages.length - 1];
     const tools: any[] = Array.isArray(body.tools) ? body.tools : [];
-    const base = { model: body.model, created: Math.floor(Date.now() / 1000), id: newId("chatcmpl-"), promptTokens };
+    const limit = count(body.max_completion_tokens ?? body.max_tokens, 0);
+    // Writing to the limit with none set: as far as gpt-4o's own ceiling on output.
+    const perChoice = (pieces: number) => (opts.writesToLimit ? limit || 16_384 : pieces);
+    const base = { model: body.model, created: Math.floor(Date.now() / 1000), id: newId("chatcmpl-"), promptTokens, choices: count(body.n, 1) };
 
     if (tools.length > 0 && last?.role === "user" && body.tool_choice !== "none") {
       let tool = tools[0];
@@ -354,7 +382,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       }
       const type: "function" | "custom" = tool?.type === "custom" ? "custom" : "function";
       const toolName = String(tool?.function?.name ?? tool?.custom?.name ?? "tool");
-      return { ...base, pieces: null, toolCall: { id: newId("call_"), type, name: toolName, args: type === "custom" ? "" : "{}" } };
+      return { ...base, perChoice: perChoice(1), pieces: null, toolCall: { id: newId("call_"), type, name: toolName, args: type === "custom" ? "" : "{}" } };
     }
 
     let lastUser = "";
@@ -371,11 +399,12 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
         : format?.type === "json_object"
           ? JSON.stringify({ answer: lastUser })
           : `[${name}] you said: ${lastUser}`;
-    return { ...base, pieces: splitText(text, streamChunks), toolCall: null };
+    const pieces = splitText(text, streamChunks);
+    return { ...base, perChoice: perChoice(pieces.length), pieces, toolCall: null };
   }
 
   function chatUsage(plan: ChatPlan) {
-    const completion = plan.pieces ? plan.pieces.length : 1;
+    const completion = plan.perChoice * plan.choices;
     return {
       prompt_tokens: plan.promptTokens,
       completion_tokens: completion,
@@ -410,7 +439,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       object: "chat.completion",
       created: plan.created,
       model: plan.model,
-      choices: [{ index: 0, message, logprobs: null, finish_reason: tc ? "tool_calls" : "stop" }],
+      choices: Array.from({ length: plan.choices }, (_, index) => ({ index, message, logprobs: null, finish_reason: tc ? "tool_calls" : "stop" })),
       usage: chatUsage(plan),
       service_tier: "default",
       system_fingerprint: SYSTEM_FINGERPRINT,
@@ -481,6 +510,11 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     promptTokens: number;
     /** One list of text pieces per prompt. */
     pieces: string[][];
+    /** Output tokens each completion reports, per prompt. */
+    perChoice: number[];
+    /** Completions generated per prompt (`best_of`, at least `n`), of which `n` are returned. */
+    generated: number;
+    returned: number;
   }
 
   function planCompletion(body: any): CompletionPlan | { error: { status: number; body: unknown } } {
@@ -509,17 +543,25 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       prompts = ["<|endoftext|>"];
       tokens = 1;
     }
+    if (opts.writesToLimit && prompts.every((pr) => !pr.startsWith("<"))) tokens = prompts.reduce((n, pr) => n + tokensForScript(pr), 0);
+    const pieces = prompts.map((pr) => splitText(`[${name}] you said: ${pr}`, streamChunks));
+    // OpenAI's completions default to 16 tokens when max_tokens is not set.
+    const limit = count(body.max_tokens, 16);
+    const returned = count(body.n, 1);
     return {
       model: body.model,
       created: Math.floor(Date.now() / 1000),
       id: newId("cmpl-"),
       promptTokens: tokens,
-      pieces: prompts.map((pr) => splitText(`[${name}] you said: ${pr}`, streamChunks)),
+      pieces,
+      perChoice: pieces.map((ps) => (opts.writesToLimit ? limit : ps.length)),
+      generated: Math.max(returned, count(body.best_of, 1)),
+      returned,
     };
   }
 
   function completionUsage(plan: CompletionPlan) {
-    const completion = plan.pieces.reduce((n, ps) => n + ps.length, 0);
+    const completion = plan.perChoice.reduce((n, c) => n + c, 0) * plan.generated;
     return { prompt_tokens: plan.promptTokens, completion_tokens: completion, total_tokens: plan.promptTokens + completion };
   }
 
@@ -529,7 +571,9 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       object: "text_completion",
       created: plan.created,
       model: plan.model,
-      choices: plan.pieces.map((ps, index) => ({ text: ps.join(""), index, logprobs: null, finish_reason: "stop" })),
+      choices: plan.pieces.flatMap((ps, p) =>
+        Array.from({ length: plan.returned }, (_, i) => ({ text: ps.join(""), index: p * plan.returned + i, logprobs: null, finish_reason: "stop" })),
+      ),
       usage: completionUsage(plan),
       system_fingerprint: SYSTEM_FINGERPRINT,
     };

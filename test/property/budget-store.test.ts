@@ -77,4 +77,19 @@ describe("budget store", () => {
     expect(store.reserve(lines, 8)).toBe(1);
     expect(store.money("org")).toEqual({ spent: 0, reserved: 8 });
   });
+
+  it("charges a provider's report beyond its reservation in full, and takes no reservation while over the cap", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e9 }), fc.integer({ min: 1, max: 1e9 }), fc.integer({ min: 1, max: 1e9 }), (cap, over, next) => {
+        const store = new MemoryStore();
+        const line = { key: "vk", cap, expiresAt: Infinity };
+        expect(store.reserve([line], cap)).toBe(-1);
+        store.settle(["vk"], cap, cap + over);
+        expect(store.money("vk")).toEqual({ spent: cap + over, reserved: 0 });
+        expect(store.reserve([line], next)).toBe(0);
+        // Back in bounds (the next period is a new line): reservations fit again.
+        expect(store.reserve([{ ...line, key: "vk|next" }], Math.min(next, cap))).toBe(-1);
+      }),
+    );
+  });
 });

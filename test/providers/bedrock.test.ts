@@ -641,7 +641,8 @@ describe("through the gateway with the openai client", () => {
 
   it("refuses legacy completions and embeddings for a Bedrock-only route", async () => {
     const err = await client.embeddings.create({ model: "claude", input: "x" }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OpenAI.APIError);
-    expect((err as Error).message).toContain("no embeddings endpoint");
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe("unsupported_operation");
+    expect((err as Error).message).toContain("cannot serve embeddings");
   });
 });

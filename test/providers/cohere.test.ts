@@ -508,8 +508,10 @@ describe("through the gateway with the official openai client", () => {
 
   it("refuses legacy completions: Cohere's v2 API has none", async () => {
     const res = await fetch(`${gw.v1}/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "command-a", prompt: "hi" }) });
-    expect(res.status).toBe(502);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toContain("no completions endpoint");
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { message: string; code: string } };
+    expect(error.code).toBe("unsupported_operation");
+    expect(error.message).toContain("cannot serve completions: none of its accounts' providers (cohere) offers it");
   });
 });
 

@@ -5,9 +5,10 @@
 // store across the network does.
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { estimate } from "../../runtime/governance.ts";
 import { MemoryStore, type CountLine, type MoneyLine, type StateStore } from "../../runtime/state-store.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { account, startGateway, type RunningGateway } from "./harness.ts";
+import { account, startGateway, until, type RunningGateway } from "./harness.ts";
 
 const KEYS = {
   GWC_KEY_CAPPED: "gwc-capped-0123456789",
@@ -123,13 +124,14 @@ describe.each(stores)("with the $name", ({ makeStore }) => {
           (e: unknown) => (refusal = e),
         );
       }
-      expect(served).toBeGreaterThanOrEqual(3);
+      // Each reserves its 86-byte body as 86 input tokens plus 5 output, $0.0091, and settles to about $0.0007.
+      expect(served).toBeGreaterThanOrEqual(2);
       const err = refusal as InstanceType<typeof OpenAI.APIError>;
       expect(err.status).toBe(402);
       expect(err.code).toBe("budget_exceeded");
       const tomorrow = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1)).toISOString();
       expect(err.message).toContain("daily budget of virtual key 'capped'");
-      expect(err.message).toContain("of $0.01");
+      expect(err.message).toMatch(/spent of \$0\.01/);
       expect(err.message).toContain(`resets at ${tomorrow}`);
     });
 
@@ -154,8 +156,8 @@ describe.each(stores)("with the $name", ({ makeStore }) => {
       expect(own.key).toBe("capped");
       expect(own.budgets).toHaveLength(1);
       expect(own.budgets[0]).toMatchObject({ period: "daily", limit_usd: "0.01" });
-      // Refused once the remaining $ could not cover the next reservation (~35 tokens at $0.0001).
-      expect(Number(own.budgets[0].spent_usd)).toBeGreaterThan(0.006);
+      // Refused once the remaining $ could not cover the next reservation (91 tokens at $0.0001).
+      expect(Number(own.budgets[0].spent_usd)).toBeGreaterThan(0.01 - 0.0091);
       expect(Number(own.budgets[0].spent_usd)).toBeLessThanOrEqual(0.01);
       const admin = (await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_ADMIN}` } })).json()) as { data: { key: string }[] };
       expect(admin.data.map((k) => k.key)).toEqual(["capped", "soft", "limited", "tokens", "mini-only"]);
@@ -225,5 +227,99 @@ describe.each(stores)("with the $name", ({ makeStore }) => {
       await expect(chat(KEYS.GWC_KEY_CAPPED)).rejects.toMatchObject({ status: 402 });
       await expect(chat(KEYS.GWC_KEY_LIMITED)).rejects.toMatchObject({ status: 429 });
     });
+  });
+});
+
+// Issue #11 item 1: 200 requests at once on a $0.01 budget, against an upstream
+// that bills every token a request allows (every choice to its max_tokens, CJK
+// at a token a character). Whatever fan-out or script, spend stays within the
+// cap plus one request's reservation (in fact within the cap itself).
+describe("the reservation bounds what a provider can bill", () => {
+  const KEY = "gwc-burst-0123456789";
+  let upstream: MockUpstream;
+  let gw: RunningGateway;
+  const LIMIT = 0.01;
+
+  beforeAll(async () => {
+    upstream = await startOpenAIUpstream({ name: "biller", writesToLimit: true, fallback: { kind: "ok", delayMs: 200 } });
+  });
+  afterAll(async () => {
+    await upstream.close();
+  });
+
+  // $10 a million tokens: the $0.01 cap is 1,000 tokens.
+  const PRICE = 10;
+  const cases: { name: string; path: string; body: Record<string, unknown>; price?: number }[] = [
+    { name: "n: 8", path: "chat/completions", body: { messages: [{ role: "user", content: "hello there" }], max_tokens: 50, n: 8 } },
+    { name: "a prompt array of 8", path: "completions", body: { prompt: Array.from({ length: 8 }, (_, i) => `prompt ${i}`), max_tokens: 50 } },
+    // About a token a character, three UTF-8 bytes each: at $1 a million, forty-odd fit at once.
+    { name: "a CJK prompt", path: "chat/completions", body: { messages: [{ role: "user", content: "日本語の文章です。".repeat(33) }], max_tokens: 1 }, price: 1 },
+    // The model may write as much as it likes: at $1 a million, about two of the 4,096-token default fit.
+    { name: "no max_tokens", path: "chat/completions", body: { messages: [{ role: "user", content: "hello there" }] }, price: 1 },
+  ];
+
+  it.each(cases)("with $name, 200 concurrent requests spend at most the cap plus one reservation", async ({ path, body, price = PRICE }) => {
+    gw = await startGateway(
+      {
+        accounts: [account("biller", upstream.url, 1)],
+        routes: [{ model: "pricey", targets: [{ account: "biller" }] }],
+        pricing: { pricey: { input_per_mtok_usd: price, output_per_mtok_usd: price } },
+        virtual_keys: [{ id: "burst", key: "${GWC_KEY_BURST}", budget: { daily_limit_usd: LIMIT } }],
+      },
+      { OPENAI_API_KEY: "sk-test", GWC_KEY_BURST: KEY },
+    );
+    try {
+      const raw = JSON.stringify({ model: "pricey", ...body });
+      const statuses = await Promise.all(
+        Array.from({ length: 200 }, () =>
+          fetch(`${gw.v1}/${path}`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: raw }).then(async (r) => {
+            await r.arrayBuffer();
+            return r.status;
+          }),
+        ),
+      );
+      expect(statuses.filter((s) => s !== 200 && s !== 402)).toEqual([]);
+      expect(statuses).toContain(200);
+      const usage = (await (await fetch(`${gw.v1}/usage`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { budgets: { spent_usd: string; reserved_usd: string }[] };
+      const spent = Number(usage.budgets[0].spent_usd);
+      expect(Number(usage.budgets[0].reserved_usd)).toBe(0);
+      const reservation = estimate(gw.server.gateway.governance.price("pricey")!, { endpoint: path === "completions" ? "completions" : "chat", raw: Buffer.from(raw), json: JSON.parse(raw), stream: false }, "openai") / 1e9;
+      // The issue's bound: the cap plus one request's reservation. Every reservation covering what its request is billed, not even that.
+      expect(spent).toBeLessThanOrEqual(LIMIT + reservation);
+      expect(spent).toBeLessThanOrEqual(LIMIT);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("a 402 while reservations are what block names spent, reserved and the limit", async () => {
+    gw = await startGateway(
+      {
+        accounts: [account("biller", upstream.url, 1)],
+        routes: [{ model: "pricey", targets: [{ account: "biller" }] }],
+        pricing: { pricey: { input_per_mtok_usd: 10, output_per_mtok_usd: 10 } },
+        virtual_keys: [{ id: "burst", key: "${GWC_KEY_BURST}", budget: { daily_limit_usd: LIMIT } }],
+      },
+      { OPENAI_API_KEY: "sk-test", GWC_KEY_BURST: KEY },
+    );
+    try {
+      const send = () =>
+        fetch(`${gw.v1}/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${KEY}` },
+          body: JSON.stringify({ model: "pricey", messages: [{ role: "user", content: "hi" }], max_tokens: 600 }),
+        });
+      // The first holds about $0.0067 of the $0.01 while its upstream takes 200 ms; nothing is spent yet.
+      const seen = upstream.requests.length;
+      const first = send();
+      await until(() => upstream.requests.length > seen);
+      const refused = await send();
+      expect(refused.status).toBe(402);
+      const { error } = (await refused.json()) as { error: { message: string } };
+      expect(error.message).toMatch(/\$0\.00 spent and \$0\.0067\d+ reserved by requests in flight, of \$0\.01/);
+      expect((await first).status).toBe(200);
+    } finally {
+      await gw.close();
+    }
   });
 });

@@ -31,7 +31,7 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const runtime = new Runtime(store);
   const plan = compile(config);
-  const server = createGatewayServer(runtime, runtime.load(plan, env));
+  const server = createGatewayServer(runtime, runtime.load(plan, env, JSON.stringify(config, null, 2)));
   await new Promise<void>((ok) => server.server.listen(0, "127.0.0.1", ok));
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
   return {

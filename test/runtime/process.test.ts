@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { tempDir } from "../helpers.ts";
+import { buildBundle, tempDir } from "../helpers.ts";
 import { account } from "./harness.ts";
 
 const GWC = resolve("build/gwc.mjs");
@@ -39,13 +39,7 @@ const ask = async (p: number) => {
   return { status: res.status, account: res.headers.get("x-gwc-account") };
 };
 
-function build(config: object): string {
-  const dir = tempDir();
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
-  const r = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
-  expect(r.status, r.stderr).toBe(0);
-  return dir;
-}
+const build = buildBundle;
 
 describe("node gateway.mjs", () => {
   it("refuses to start without a secret, naming the variable and the account", () => {
