@@ -9,6 +9,7 @@ export default defineConfig({
   test: {
     // Generous: CI runs the projects side by side on 2 cores.
     testTimeout: 60_000,
+    hookTimeout: 120_000,
     projects: [
       { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: SLOW.map((s) => `test/${s}/**`) } },
       ...SLOW.map((name) => ({ extends: true, test: { name, include: [`test/${name}/**/*.test.ts`], testTimeout: 120_000 } })),

@@ -196,6 +196,7 @@ export function check(config: Config, bag: DiagnosticBag): void {
 
   if (config.server?.admin_key !== undefined) envRef(config.server.admin_key, "/server/admin_key", "admin_key", bag);
   duration(config.server?.shutdown_timeout, "/server/shutdown_timeout", bag);
+  for (const key of ["header_timeout", "body_timeout", "keep_alive_timeout"] as const) duration(config.server?.[key], `/server/${key}`, bag);
   duration(config.state?.snapshot_interval, "/state/snapshot_interval", bag);
   checkPrices(config, accountIds, bag);
 }

@@ -17,7 +17,7 @@ const USAGE = `gwc ${GWC_VERSION}: compile an LLM gateway from one JSON config
 
 usage:
   gwc check <config> [--format text|json]   validate; exit 1 listing every problem
-  gwc build <config> [-o dir]               write dir/gateway.mjs and dir/manifest.json (default dir: dist)
+  gwc build <config> [-o dir]               write dir/gateway.mjs, its plan and manifest.json (default dir: dist)
   gwc explain <config>                      print each route's exact split, failover chains, budgets
   gwc diff <old> <new> [--format text|markdown|json] [--exit-code]
                                             what a config change does: splits, accounts, keys, budgets,

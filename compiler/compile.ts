@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Plan } from "../runtime/plan.ts";
+import { planPathOf, planToJson } from "../runtime/plan-json.ts";
 import type { Diagnostic } from "./diagnostics.ts";
 import { compileWith, GWC_VERSION, type CompileResult } from "./pipeline.ts";
 
@@ -31,12 +32,12 @@ export interface Manifest {
 
 export interface BuildOutput {
   diagnostics: Diagnostic[];
-  files?: { bundle: string; manifest: string };
+  files?: { bundle: string; manifest: string; plan: string };
 }
 
 /**
- * The whole build: compile, emit, bundle, then write `gateway.mjs` and
- * `manifest.json` into `outDir`. Everything is produced in memory first and
+ * The whole build: compile, emit, bundle, then write `gateway.plan.json` (the
+ * plan as data, which a reload reads), `gateway.mjs` and `manifest.json` into `outDir`. Everything is produced in memory first and
  * renamed into place, so a failed build writes nothing and an old build stays.
  */
 export async function buildToDir(configPath: string, outDir: string): Promise<BuildOutput> {
@@ -60,7 +61,9 @@ export async function buildToDir(configPath: string, outDir: string): Promise<Bu
   };
   const dir = resolve(outDir);
   mkdirSync(dir, { recursive: true });
-  const files = { bundle: join(dir, "gateway.mjs"), manifest: join(dir, "manifest.json") };
+  const files = { bundle: join(dir, "gateway.mjs"), manifest: join(dir, "manifest.json"), plan: planPathOf(join(dir, "gateway.mjs")) };
+  // The plan first: a reload checks it against the bundle's header, so a reload between the two writes is refused, not mixed.
+  writeFileAtomically(files.plan, planToJson(plan, source));
   writeFileAtomically(files.bundle, bundle);
   writeFileAtomically(files.manifest, JSON.stringify(manifest, null, 2) + "\n");
   return { diagnostics, files };

@@ -11,7 +11,15 @@ export interface Config {
   virtual_keys?: VirtualKeyConfig[];
   pricing?: Record<string, PriceConfig>;
   state?: { dir?: string; snapshot_interval?: string };
-  server?: { max_body_bytes?: number; shutdown_timeout?: string; admin_key?: string; ui_apply?: boolean };
+  server?: {
+    max_body_bytes?: number;
+    shutdown_timeout?: string;
+    admin_key?: string;
+    ui_apply?: boolean;
+    header_timeout?: string;
+    body_timeout?: string;
+    keep_alive_timeout?: string;
+  };
 }
 
 export interface AccountConfig {

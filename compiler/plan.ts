@@ -207,6 +207,9 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
     server: {
       maxBodyBytes: config.server?.max_body_bytes ?? 4 * 1024 * 1024,
       shutdownTimeoutMs: ms(config.server?.shutdown_timeout ?? "30s"),
+      headerTimeoutMs: ms(config.server?.header_timeout ?? "10s"),
+      bodyTimeoutMs: ms(config.server?.body_timeout ?? "30s"),
+      keepAliveTimeoutMs: ms(config.server?.keep_alive_timeout ?? "65s"),
       adminKeyEnv: config.server?.admin_key === undefined ? null : parseEnvRef(config.server.admin_key)!,
       uiApply: config.server?.ui_apply ?? false,
     },

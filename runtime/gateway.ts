@@ -155,7 +155,8 @@ function retire(pool: ProviderPool): void {
   const timer = setInterval(() => {
     if (pool.active === 0 && pool.queued === 0) {
       clearInterval(timer);
-      void pool.close();
+      // A pool that fails to close is gone anyway; its rejection must not end the process.
+      pool.close().catch(() => undefined);
     }
   }, 100);
   timer.unref();

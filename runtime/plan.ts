@@ -180,5 +180,16 @@ export interface Plan {
   virtualKeys: PlanVirtualKey[];
   prices: [string, PlanPrice][];
   state: { dir: string; snapshotIntervalMs: number };
-  server: { maxBodyBytes: number; shutdownTimeoutMs: number; adminKeyEnv: string | null; uiApply: boolean };
+  server: {
+    maxBodyBytes: number;
+    shutdownTimeoutMs: number;
+    adminKeyEnv: string | null;
+    uiApply: boolean;
+    /** From a connection's first byte to its request's last header. */
+    headerTimeoutMs: number;
+    /** From the last header to the body's last byte. */
+    bodyTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open. */
+    keepAliveTimeoutMs: number;
+  };
 }

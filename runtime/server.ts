@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { AnthropicSink, anthropicError, toOpenAI } from "./anthropic-inbound.ts";
+import { readBody, tooLarge } from "./body-reader.ts";
 import { CallerSignal } from "./caller-signal.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
@@ -9,7 +12,8 @@ import type { Endpoint } from "./providers/adapter.ts";
 import { adminApi } from "./admin-api.ts";
 import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
-import { storeHealth } from "./state-store.ts";
+import { anthropicMessage, findProblem, validateRequest } from "./request-validate.ts";
+import { storeHealth, type StoreHealth } from "./state-store.ts";
 
 const ENDPOINTS: Record<string, Endpoint> = {
   "/v1/chat/completions": "chat",
@@ -21,53 +25,183 @@ const OPERATIONS: Record<Endpoint, Operation> = { chat: "chat", completions: "te
 
 export interface GatewayServer {
   server: Server;
-  /** The gateway new requests go to; swapping it is a reload. */
+  /** The gateway new requests go to; swapping it is a reload (its server settings apply to new connections). */
   gateway: Gateway;
-  /** Stops accepting, lets in-flight requests finish (up to the plan's shutdown timeout), closes pools. */
+  /** Why the gateway is not ready, by cause (e.g. `accept`: descriptors exhausted); empty when ready. */
+  readonly unready: Map<string, string>;
+  /**
+   * Drains: stops accepting, closes idle connections at once, answers every
+   * request with `Connection: close`, and resolves as soon as the last request
+   * has ended. Requests still running at the plan's shutdown timeout are cut:
+   * a stream gets an error event (`shutting_down`), a pending answer a 503.
+   * Then the pools and the store close (the store's final snapshot).
+   */
   shutdown(): Promise<void>;
 }
+
+/** One request in flight, for the drain: its response, how to stop it, and whether it streams. */
+interface Live {
+  res: ServerResponse;
+  signal: CallerSignal;
+  record: RequestRecord;
+  surface: "openai" | "anthropic";
+}
+
+/** How long requests cut at the shutdown timeout get to settle their budgets before the final snapshot. */
+const SETTLE_GRACE_MS = 2000;
+/** How often node checks connections against the header timeout. */
+const CONNECTION_CHECK_MS = 500;
 
 /**
  * The HTTP face: OpenAI-compatible endpoints over node:http. A request reads
  * `state.gateway` once when it starts, so a reload never disturbs it.
  */
 export function createGatewayServer(runtime: Runtime, gateway: Gateway): GatewayServer {
-  let inFlight = 0;
+  const live = new Set<Live>();
   let draining = false;
   let idle: (() => void) | undefined;
-  const state: GatewayServer = {
-    server: createServer((req, res) => {
-      inFlight++;
-      const signal = new CallerSignal();
-      const record = newRecord(requestIdOf(req), req.method ?? "GET", pathOf(req.url ?? "/"));
-      res.once("close", () => {
-        if (!res.writableFinished) {
-          signal.abort();
-          record.errorType ??= "cancelled";
-        }
-        if (--inFlight === 0) idle?.();
-        finish(runtime, record, res.statusCode);
+  let current = gateway;
+  const unready = new Map<string, string>();
+  const server = createServer({ requestTimeout: 0, connectionsCheckingInterval: CONNECTION_CHECK_MS }, (req, res) => {
+    const signal = new CallerSignal();
+    const record = newRecord(requestIdOf(req), req.method ?? "GET", pathOf(req.url ?? "/"));
+    const entry: Live = { res, signal, record, surface: record.path.startsWith("/anthropic/") ? "anthropic" : "openai" };
+    live.add(entry);
+    // A write after the response ended (a relay racing a cut) must not become an uncaught 'error'.
+    res.on("error", ignore);
+    if (draining) res.shouldKeepAlive = false;
+    res.once("close", () => {
+      if (!res.writableFinished) {
+        signal.abort();
+        record.errorType ??= "cancelled";
+      }
+      finish(runtime, record, res.statusCode);
+    });
+    handle(runtime, current, req, res, signal, draining, record, unready)
+      .catch(() => res.destroy())
+      .finally(() => {
+        // Counted until the handler is done, not the socket: a budget settles after the response ends.
+        live.delete(entry);
+        if (draining) setImmediate(() => server.closeIdleConnections());
+        if (live.size === 0) idle?.();
       });
-      handle(runtime, state.gateway, req, res, signal, draining, record).catch(() => res.destroy());
-    }),
-    gateway,
+  });
+  // `Expect: 100-continue`: an oversized body is refused before its sender sends it.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    const limit = current.plan.server.maxBodyBytes;
+    if (Number(req.headers["content-length"] ?? 0) <= limit) {
+      res.writeContinue();
+      server.emit("request", req, res);
+      return;
+    }
+    const err = tooLarge(limit);
+    res.writeHead(err.status, { "content-type": "application/json", ...err.headers });
+    res.end(JSON.stringify(err.body()));
+  });
+  server.on("clientError", (e: NodeJS.ErrnoException, socket: Duplex) => clientError(e, socket, current.plan.server));
+  // Accept failures arrive here once listening. Out of descriptors (EMFILE), libuv itself accepts
+  // and closes what it cannot hold and reports nothing; any other accept failure lands here: the
+  // gateway stays up, says so on /readyz, and recovers with the next accepted connection.
+  let refused = 0;
+  server.on("error", (e: NodeJS.ErrnoException) => {
+    if (!server.listening) return; // a listen failure: whoever called listen() handles it
+    if (refused++ === 0) console.error(`gwc: refusing new connections: accept failed (${e.code ?? e.message}); serving the open ones`);
+    unready.set("accept", `new connections are being refused: ${e.code ?? e.message}`);
+  });
+  server.on("connection", () => {
+    if (refused === 0) return;
+    console.error(`gwc: accepting connections again (${refused} refused)`);
+    refused = 0;
+    unready.delete("accept");
+  });
+  const apply = (g: Gateway) => {
+    const s = g.plan.server;
+    server.headersTimeout = s.headerTimeoutMs;
+    server.keepAliveTimeout = s.keepAliveTimeoutMs;
+  };
+  apply(gateway);
+  return {
+    server,
+    unready,
+    get gateway() {
+      return current;
+    },
+    set gateway(g: Gateway) {
+      current = g;
+      apply(g);
+    },
     async shutdown() {
       draining = true;
-      const closed = new Promise<void>((ok) => state.server.close(() => ok()));
-      state.server.closeIdleConnections();
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((ok) => (idle = ok)),
-          new Promise<void>((ok) => setTimeout(ok, state.gateway.plan.server.shutdownTimeoutMs).unref()),
+      const closed = new Promise<void>((ok) => server.close(() => ok()));
+      server.closeIdleConnections();
+      // Answers not yet begun say `Connection: close`; the rest close when they end.
+      for (const { res } of live) if (!res.headersSent) res.shouldKeepAlive = false;
+      if (live.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const done = new Promise<void>((ok) => (idle = ok));
+        const timedOut = await Promise.race([
+          done.then(() => false),
+          new Promise<boolean>((ok) => (timer = setTimeout(ok, current.plan.server.shutdownTimeoutMs, true))),
         ]);
+        clearTimeout(timer);
+        if (timedOut) {
+          for (const entry of live) cut(entry);
+          await Promise.race([done, new Promise<void>((ok) => setTimeout(ok, SETTLE_GRACE_MS).unref())]);
+        }
       }
-      state.server.closeAllConnections();
+      server.closeAllConnections();
       await closed;
       await runtime.close();
     },
   };
-  state.server.keepAliveTimeout = 65_000;
-  return state;
+}
+
+const ignore = () => {};
+
+/**
+ * A request still running at the shutdown timeout: a stream ends with an
+ * error event in its surface's shape (never a clean finish), an answer not
+ * yet begun is a 503; then the upstream is abandoned, and the attempt
+ * settles its budget to the usage the stream reported.
+ */
+function cut({ res, signal, record, surface }: Live): void {
+  const message = "The gateway is shutting down; the answer is incomplete.";
+  if (res.headersSent) {
+    if (record.stream && !res.writableEnded) {
+      res.end(
+        surface === "anthropic"
+          ? `event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "overloaded_error", message } })}\n\n`
+          : `data: ${JSON.stringify({ error: { message, type: "server_error", code: "shutting_down", param: null } })}\n\n`,
+      );
+    }
+  } else {
+    const body = surface === "anthropic" ? anthropicError(503, "The gateway is shutting down.") : { error: { message: "The gateway is shutting down.", type: "server_error", code: "shutting_down", param: null } };
+    record.errorType = "cancelled";
+    res.writeHead(503, { "content-type": "application/json", connection: "close", "x-request-id": record.id });
+    res.end(JSON.stringify(body));
+  }
+  signal.abort();
+}
+
+/**
+ * A connection that never made a whole request: its headers did not arrive in
+ * time (408), were too large (431), or did not parse (400). Answered in JSON
+ * when the socket can still take it, then closed; never thrown.
+ */
+function clientError(e: NodeJS.ErrnoException, socket: Duplex, settings: Gateway["plan"]["server"]): void {
+  if (e.code === "ECONNRESET" || !socket.writable || (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message] =
+    e.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, "Request Timeout", "request_timeout", `The request headers did not arrive within ${settings.headerTimeoutMs} ms (server.header_timeout).`]
+      : e.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "Request Header Fields Too Large", "headers_too_large", "The request headers are too large."]
+        : [400, "Bad Request", "malformed_request", "The request is not valid HTTP/1.1."];
+  const body = JSON.stringify({ error: { message, type: "invalid_request_error", code, param: null } });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  (socket as Socket).destroySoon();
 }
 
 /** The caller's own `x-request-id` when it is a plain token, else a new one. */
@@ -95,18 +229,22 @@ function finish(runtime: Runtime, record: RequestRecord, status: number): void {
   }
 }
 
-async function handle(runtime: Runtime, gateway: Gateway, req: IncomingMessage, res: ServerResponse, signal: CallerSignal, draining: boolean, record: RequestRecord): Promise<void> {
+async function handle(
+  runtime: Runtime,
+  gateway: Gateway,
+  req: IncomingMessage,
+  res: ServerResponse,
+  signal: CallerSignal,
+  draining: boolean,
+  record: RequestRecord,
+  unready: ReadonlyMap<string, string>,
+): Promise<void> {
   const requestId = record.id;
   const path = record.path;
   try {
     if (req.method === "GET") {
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
-      if (path === "/readyz") {
-        // A store that cannot write its snapshots degrades readiness, never liveness.
-        const state = storeHealth(gateway.governance.store);
-        const status = draining ? "draining" : state?.ok === false ? "degraded" : "ready";
-        return json(res, status === "ready" ? 200 : 503, state === undefined ? { status } : { status, state }, requestId);
-      }
+      if (path === "/readyz") return readyz(res, draining, unready, storeHealth(gateway.governance.store), requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
       if (path === "/ui" || path === "/ui/") return ui(res);
       if (path === "/ui/compiler.js") return uiScript(res);
@@ -127,19 +265,20 @@ async function handle(runtime: Runtime, gateway: Gateway, req: IncomingMessage, 
     record.operation = OPERATIONS[endpoint];
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
-    const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
+    const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
     const parsed = parseJson(raw);
-    if (typeof parsed.model !== "string" || parsed.model === "") throw badRequest("You must provide a model parameter.", "missing_model", "model");
-    if (parsed.stream !== undefined && typeof parsed.stream !== "boolean") throw badRequest("'stream' must be true or false.", "invalid_type", "stream");
+    validateRequest(endpoint, parsed);
     const stream = parsed.stream === true && endpoint !== "embeddings";
-    record.model = parsed.model;
+    record.model = parsed.model as string;
     record.stream = stream;
     await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk);
   } catch (e) {
     if (res.headersSent) {
-      res.destroy();
+      // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
+      if (!res.writableEnded) res.destroy();
       return;
     }
+    await unreadBody(req, res, gateway.plan.server);
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
     record.errorType = err.errorType;
     if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
@@ -154,17 +293,22 @@ async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResp
   try {
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
-    const raw = await readBody(req, gateway.plan.server.maxBodyBytes);
-    const json = toOpenAI(parseJson(raw));
+    const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
+    const parsed = parseJson(raw);
+    const problem = findProblem("anthropic", parsed);
+    if (problem !== undefined) throw badRequest(anthropicMessage(problem), problem.code, problem.param);
+    const json = toOpenAI(parsed);
     const body = Buffer.from(JSON.stringify(json));
     record.model = typeof json.model === "string" ? json.model : null;
     record.stream = json.stream === true;
     await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk);
   } catch (e) {
     if (res.headersSent) {
-      res.destroy();
+      // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
+      if (!res.writableEnded) res.destroy();
       return;
     }
+    await unreadBody(req, res, gateway.plan.server);
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request.");
     record.errorType = err.errorType;
     res.writeHead(err.status, { "content-type": "application/json", "x-request-id": requestId, ...err.headers });
@@ -207,28 +351,29 @@ function json(res: ServerResponse, status: number, body: unknown, requestId: str
   res.end(JSON.stringify(body));
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = () => new HttpError(413, "invalid_request_error", "request_too_large", `The request body is larger than ${limit} bytes.`);
-  if (Number(req.headers["content-length"] ?? 0) > limit) {
-    req.resume();
-    return Promise.reject(tooLarge());
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners("data");
-        req.resume();
-        reject(tooLarge());
-      } else {
-        chunks.push(c);
-      }
-    });
-    req.on("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
+/**
+ * Answered before its body was read (401, 404, a refused model): the body is
+ * read and discarded first, within the same bounds as any body, so a client
+ * still sending it reads the answer instead of a reset, and the connection
+ * closes after it.
+ */
+async function unreadBody(req: IncomingMessage, res: ServerResponse, s: Gateway["plan"]["server"]): Promise<void> {
+  if (req.readableEnded || !res.shouldKeepAlive) return;
+  await readBody(req, res, 0, s.bodyTimeoutMs).catch(ignore);
+}
+
+const bodyTimeoutMs = (gateway: Gateway) => gateway.plan.server.bodyTimeoutMs;
+
+/**
+ * Ready unless draining, something listed in `unready` (each cause with its
+ * reason), or a store that cannot write its snapshots: these degrade
+ * readiness, never liveness.
+ */
+function readyz(res: ServerResponse, draining: boolean, unready: ReadonlyMap<string, string>, state: StoreHealth | undefined, requestId: string): void {
+  const body = (status: string) => ({ status, ...(unready.size > 0 ? { reasons: Object.fromEntries(unready) } : {}), ...(state === undefined ? {} : { state }) });
+  if (draining) return json(res, 503, body("draining"), requestId);
+  if (unready.size > 0 || state?.ok === false) return json(res, 503, body("degraded"), requestId);
+  json(res, 200, body("ready"), requestId);
 }
 
 function parseJson(raw: Buffer): Record<string, unknown> {

@@ -1,4 +1,5 @@
-import { PLAN_VERSION, type Plan } from "./plan.ts";
+import type { Plan } from "./plan.ts";
+import { nextPlan } from "./reload.ts";
 import { Runtime, type Gateway } from "./gateway.ts";
 import { StartupError } from "./secrets.ts";
 import { ipcApplier } from "./apply-ipc.ts";
@@ -26,21 +27,24 @@ export function start(plan: Plan, bundleUrl: string, configSource: string | null
   const gs = createGatewayServer(runtime, gateway);
   const port = Number(process.env.PORT ?? 8080);
   const host = process.env.HOST ?? "127.0.0.1";
-  gs.server.on("error", (e) => {
+  // Only a listen failure ends the process; once listening, the server's own handler takes errors (an accept failure under EMFILE).
+  const cannotListen = (e: Error) => {
     log(`cannot listen on ${host}:${port}: ${e.message}`);
     process.exit(1);
+  };
+  gs.server.once("error", cannotListen);
+  gs.server.listen(port, host, () => {
+    gs.server.off("error", cannotListen);
+    log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`);
   });
-  gs.server.listen(port, host, () => log(`listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`));
 
   let generation = 0;
   process.on("SIGHUP", () => {
-    const url = `${bundleUrl.split("?")[0]}?reload=${++generation}`;
-    import(url)
-      .then((mod: { plan: Plan; configSource?: string | null }) => {
-        if (mod.plan.version !== PLAN_VERSION) throw new StartupError(`the new bundle's plan version ${mod.plan.version} is not ${PLAN_VERSION}`);
-        gs.gateway = runtime.load(mod.plan, process.env, mod.configSource ?? null);
+    nextPlan(bundleUrl, ++generation, log)
+      .then((next) => {
+        gs.gateway = runtime.load(next.plan, process.env, next.configSource);
         describe(gs.gateway);
-        log(`reloaded (config sha256 ${mod.plan.configSha256.slice(0, 12)})`);
+        log(`reloaded (config sha256 ${next.plan.configSha256.slice(0, 12)})`);
       })
       .catch((e: unknown) => {
         runtime.noteLoad({ at: Date.now(), version: null, ok: false, message: (e as Error).message });
@@ -57,6 +61,15 @@ export function start(plan: Plan, bundleUrl: string, configSource: string | null
       () => process.exit(1),
     );
   };
+  // A promise nobody awaited failing is a bug to log, not a reason to drop every request in flight.
+  const seen = new Set<string>();
+  process.on("unhandledRejection", (e) => {
+    const why = (e as Error)?.message ?? String(e);
+    if (seen.size < 100 && !seen.has(why)) {
+      seen.add(why);
+      log(`BUG: an unhandled failure, logged once and survived: ${(e as Error)?.stack ?? why}`);
+    }
+  });
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }

@@ -98,7 +98,7 @@ describe("gwc build", () => {
     const b = tempDir();
     expect(gwc("build", "examples/routes-and-fallbacks.json", "-o", a).status).toBe(0);
     expect(gwc("build", "examples/routes-and-fallbacks.json", "-o", b).status).toBe(0);
-    for (const f of ["gateway.mjs", "manifest.json"]) expect(readFileSync(join(a, f))).toEqual(readFileSync(join(b, f)));
+    for (const f of ["gateway.mjs", "gateway.plan.json", "manifest.json"]) expect(readFileSync(join(a, f))).toEqual(readFileSync(join(b, f)));
     const manifest = JSON.parse(readFileSync(join(a, "manifest.json"), "utf8"));
     expect(manifest).toMatchObject({ gwcVersion: expect.any(String), planVersion: 1, configSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(manifest.environment).toEqual(["ANTHROPIC_API_KEY", "GROQ_API_KEY", "OPENAI_API_KEY", "OPENAI_BACKUP_API_KEY"]);

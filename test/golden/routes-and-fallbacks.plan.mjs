@@ -196,6 +196,9 @@ export const plan = {
     server: {
         maxBodyBytes: 4194304,
         shutdownTimeoutMs: 30000,
+        headerTimeoutMs: 10000,
+        bodyTimeoutMs: 30000,
+        keepAliveTimeoutMs: 65000,
         adminKeyEnv: null,
         uiApply: false
     }

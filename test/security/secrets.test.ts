@@ -53,7 +53,7 @@ async function buildAll(configPath: string): Promise<{ files: Map<string, string
   expect(result.files).toBeDefined();
   const files = new Map<string, string>();
   for (const name of await readdir(out)) files.set(name, await readFile(join(out, name), "utf8"));
-  expect([...files.keys()].sort()).toEqual(["gateway.mjs", "manifest.json"]);
+  expect([...files.keys()].sort()).toEqual(["gateway.mjs", "gateway.plan.json", "manifest.json"]);
   return { files, manifest: JSON.parse(files.get("manifest.json")!) as Manifest };
 }
 
