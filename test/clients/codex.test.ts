@@ -23,7 +23,7 @@ beforeAll(async () => {
   viaOpenAI = await startGatewayFor("openai", openai.url);
   viaAnthropic = await startGatewayFor("anthropic", claude.url);
   recorder = await startRecorder(viaOpenAI.url);
-}, 60_000);
+});
 
 afterAll(async () => {
   await recorder?.close();

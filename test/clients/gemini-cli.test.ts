@@ -22,7 +22,7 @@ beforeAll(async () => {
   viaGemini = await startGatewayFor("gemini", gemini.url);
   viaOpenAI = await startGatewayFor("openai", openai.url);
   recorder = await startRecorder(viaGemini.url);
-}, 60_000);
+});
 
 afterAll(async () => {
   await recorder?.close();
