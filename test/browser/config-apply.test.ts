@@ -4,24 +4,15 @@
 // changes nothing.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers.ts";
+import { freePort, tempDir } from "../helpers.ts";
 
 const ADMIN = "admin-apply-test-key";
 let serve: ChildProcess | undefined;
 
 afterAll(() => serve?.kill("SIGTERM"));
 
-function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
 
 const config = (weight: number, uiApply = true) =>
   JSON.stringify(

@@ -1,9 +1,9 @@
 // `gwc demo` as a newcomer runs it: the built CLI, traffic flowing, the
 // dashboard showing it in a real browser, and Ctrl-C leaving nothing behind.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { chromium } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let demo: ChildProcess | undefined;
@@ -12,14 +12,6 @@ afterAll(() => {
   if (demo?.exitCode === null) demo.kill("SIGKILL");
 });
 
-function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
 
 function alive(pid: number): boolean {
   try {
