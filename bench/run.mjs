@@ -21,11 +21,12 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCompileBench } from "./compile.mjs";
 import { GOV_ENV, GOV_KEY, governed } from "./lib/governance.mjs";
+import { observabilitySupported, REAL_KEYS, realisticConfig, realKey } from "./lib/realistic.mjs";
 import { summarizeProfile } from "./lib/profile-summary.mjs";
 import { runSse } from "./lib/sse.mjs";
 
@@ -34,6 +35,7 @@ const benchDir = join(root, "bench");
 const resultsDir = join(benchDir, "results");
 const gwc = join(root, "build", "gwc.mjs");
 const LUA = join(benchDir, "lib", "post.lua");
+const KEYS_LUA = join(benchDir, "lib", "post-keys.lua");
 
 // ---------------------------------------------------------------------------
 // Options
@@ -254,10 +256,11 @@ async function startGateway(bundle, env = {}, nodeFlags = PROCESS_FLAGS) {
 // ---------------------------------------------------------------------------
 
 /** One wrk run; resolves with its WRKJSON line. Bounded by wrk's own -d, plus a kill deadline. */
-function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10, core = 1 }) {
-  const child = spawnPinned(core, "wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", `${timeoutSec}s`, "-s", LUA, url], {
+function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10, core = 1, script = LUA }) {
+  const child = spawnPinned(core, "wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", `${timeoutSec}s`, "-s", script, url], {
     BENCH_MODEL: model,
     BENCH_AUTH: auth,
+    BENCH_KEYS: String(REAL_KEYS),
   });
   const deadline = setTimeout(() => child.kill("SIGKILL"), (seconds + timeoutSec + 15) * 1000);
   const done = new Promise((resolve, reject) => {
@@ -362,6 +365,8 @@ const meta = {
   commit: git(["rev-parse", "--short", "HEAD"]) || "unknown",
   runtimeChangesNotCommitted: git(["status", "--porcelain", "--", "runtime", "compiler"]).split("\n").filter(Boolean).length,
   date: new Date().toISOString(),
+  // The 1/5/15-minute load averages (as `uptime` prints them) when the run started; loadAvgAtEnd is added at the end.
+  loadAvgAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
   quick: QUICK,
   processFlags: PROCESS_FLAGS,
   node: process.version,
@@ -401,12 +406,12 @@ function layout(kind) {
 const governedConfig = (url) => governed({ accounts: [account("mock", url, { model: "gpt-4o" })] });
 
 /** Whether the governed gateway enforces: no key → 401, the key → 200 with x-ratelimit headers. */
-async function verifyGovernance(url, startupLog) {
+async function verifyGovernance(url, startupLog, key = GOV_KEY) {
   const body = JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 16 });
   const post = (headers) => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body, signal: AbortSignal.timeout(5000) });
   const anonymous = await post({});
   await anonymous.arrayBuffer();
-  const keyed = await post({ authorization: `Bearer ${GOV_KEY}` });
+  const keyed = await post({ authorization: `Bearer ${key}` });
   await keyed.arrayBuffer();
   const notEnforced = startupLog.split("\n").find((l) => /NOT ENFORCED/i.test(l));
   const enforced = notEnforced === undefined && anonymous.status === 401 && keyed.status === 200 && keyed.headers.has("x-ratelimit-remaining-requests");
@@ -419,9 +424,26 @@ async function verifyGovernance(url, startupLog) {
   };
 }
 
+// Item 9 (issue #17): the configuration people actually run (lib/realistic.mjs): 70/30 split,
+// organization, 4 teams, 1,000 keys with budgets, limits and a concurrency cap, a key picked per
+// request, and /metrics and the access log on once the runtime has them.
+const OBSERVABILITY = observabilitySupported(join(root, "schemas", "gateway.schema.json"));
+const realisticTarget = (url) => realisticConfig({ primary: url, observability: OBSERVABILITY });
+
+/** Whether the realistic gateway enforces its keys (as verifyGovernance) and, when on, serves /metrics. */
+async function verifyRealistic(url, startupLog) {
+  const v = await verifyGovernance(url, startupLog, realKey(REAL_KEYS - 1));
+  if (!OBSERVABILITY) return { ...v, observability: false, metricsStatus: null };
+  const metrics = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
+  await metrics.arrayBuffer();
+  const available = v.available && metrics.status === 200;
+  return { ...v, available, observability: true, metricsStatus: metrics.status, reason: available ? undefined : v.reason ?? `GET /metrics answered ${metrics.status}` };
+}
+
 const targets = [];
 let plainBundle;
 let governance = { available: false, reason: "not measured (no traffic items selected)" };
+let realistic = { available: false, reason: "not measured (no traffic items selected)" };
 if (needTraffic) {
   const floor = await startFloor(mock.fast);
   plainBundle = build("plain", { accounts: [account("mock", mock.fast)] });
@@ -432,6 +454,11 @@ if (needTraffic) {
   governance = await verifyGovernance(gov.url, gov.child.err);
   if (governance.available) targets.push({ name: "gateway+gov", url: gov.url, child: gov.child, auth: `Bearer ${GOV_KEY}` });
   else await stop(gov.child);
+  const real = await startGateway(build("realistic", realisticTarget(mock.fast)));
+  realistic = { keys: REAL_KEYS, ...(await verifyRealistic(real.url, real.child.err)) };
+  // SSE and the checks send key 0; wrk's load picks one of the 1,000 keys per request (post-keys.lua).
+  if (realistic.available) targets.push({ name: "realistic", url: real.url, child: real.child, auth: `Bearer ${realKey(0)}`, script: KEYS_LUA });
+  else await stop(real.child);
 }
 const authHeaders = (t) => (t.auth ? { authorization: t.auth } : {});
 
@@ -444,9 +471,9 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
   log("warming up every target (JIT, connection pools)");
   for (const t of targets) {
     let core = layout("load");
-    await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: t.auth, core });
+    await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: t.auth, script: t.script, core });
     core = layout("serial");
-    await wrk(t.url, { connections: 1, seconds: S.warmSec, auth: t.auth, core });
+    await wrk(t.url, { connections: 1, seconds: S.warmSec, auth: t.auth, script: t.script, core });
     if (ONLY.has("sse")) await runSse(t.url, { ...SSE, waves: 1, headers: authHeaders(t) });
   }
   for (let r = 0; r < S.rounds; r++) {
@@ -457,7 +484,7 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
       const core = layout("serial");
       if (ONLY.has("latency")) {
         for (const t of order) {
-          const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth: t.auth, core });
+          const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth: t.auth, script: t.script, core });
           round.latency[t.name] = { p50Us: w.p50_us, p99Us: w.p99_us, p999Us: w.p999_us, rps: w.rps, requests: w.requests, errors: w.errorCount };
         }
       }
@@ -468,7 +495,7 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
     if (ONLY.has("throughput")) {
       const core = layout("load");
       for (const t of order) {
-        const load = () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: t.auth, core });
+        const load = () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: t.auth, script: t.script, core });
         const idleKiB = t.child ? rssKiB(t.child.pid) : NaN;
         const [w, peakKiB] = t.child ? await withRss(t.child.pid, load) : [await load(), NaN];
         round.throughput[t.name] = { rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, requests: w.requests, errors: w.errorCount, rssBeforeMiB: idleKiB / 1024, rssPeakMiB: peakKiB / 1024 };
@@ -488,7 +515,8 @@ const TUNED_FLAGS = ["--max-semi-space-size=2"];
 const tuned = { flags: TUNED_FLAGS, runs: [] };
 if (ONLY.has("throughput")) {
   const floor = await startFloor(mock.fast, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
-  const gateway = await startGateway(plainBundle, {}, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
+  // Its own build directory: a second gateway on the plain bundle's state dir is refused (the state-dir lock).
+  const gateway = await startGateway(build("tuned", { accounts: [account("mock", mock.fast)] }), {}, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
   const pair = [
     { name: "floor", url: floor.url, child: floor.child },
     { name: "gateway", url: gateway.url, child: gateway.child },
@@ -626,18 +654,22 @@ if (PROFILE) {
   layout("load");
   const plainBundle = build("profile", { accounts: [account("mock", mock.fast)] });
   const govBundle = build("profile-governed", governedConfig(mock.fast));
-  for (const who of ["gateway", "gateway+gov", "floor"]) {
+  const realBundle = build("profile-realistic", realisticTarget(mock.fast));
+  for (const who of ["gateway", "gateway+gov", "realistic", "floor"]) {
     const flags = [...PROCESS_FLAGS, "--cpu-prof", `--cpu-prof-dir=${join(dir, who)}`];
     const p =
       who === "gateway"
         ? await startGateway(plainBundle, {}, flags)
         : who === "gateway+gov"
           ? await startGateway(govBundle, GOV_ENV, flags)
-          : await startFloor(mock.fast, flags);
+          : who === "realistic"
+            ? await startGateway(realBundle, {}, flags)
+            : await startFloor(mock.fast, flags);
     const auth = who === "gateway+gov" ? `Bearer ${GOV_KEY}` : "";
+    const script = who === "realistic" ? KEYS_LUA : LUA;
     // The throughput load only (item 2's), after a short warm-up, so the profile is mostly the busy gateway.
-    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: 1, auth });
-    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: QUICK ? 3 : 6, auth });
+    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: 1, auth, script });
+    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: QUICK ? 3 : 6, auth, script });
     await stop(p.child, "SIGTERM", 15_000);
     const file = readdirSync(join(dir, who)).find((f) => f.endsWith(".cpuprofile"));
     profiles[who] = file === undefined ? { error: "no profile written" } : { file: join("bench", "results", "profiles", who, file), ...summarizeProfile(join(dir, who, file), 25) };
@@ -723,9 +755,43 @@ if (ONLY.has("isolation")) {
   };
 }
 
+// Item 9: the realistic gateway against the floor, the same figures as the plain gateway's.
+if (names.includes("realistic")) {
+  const R = "realistic";
+  const L = summary.latency;
+  const T = summary.throughput;
+  const E = summary.sse;
+  summary.realistic = {
+    keys: REAL_KEYS,
+    observability: realistic.observability,
+    addedP50Us: L ? L.addedP50Us[R] : NaN,
+    addedP99Us: L ? L.addedP99Us[R] : NaN,
+    p50RatioToFloor: L ? L.addedP50Us[R] / L.addedP50Us.floor : NaN,
+    p99RatioToFloor: L ? L.addedP99Us[R] / L.addedP99Us.floor : NaN,
+    rps: T ? T.rps[R] : NaN,
+    throughputToFloor: T ? T.rps[R] / T.rps.floor : NaN,
+    throughputToGateway: T ? T.rps[R] / T.rps.gateway : NaN,
+    rssPeakMiB: T ? T.rssPeakMiB[R] : NaN,
+    addedTtfcP50Ms: E ? E.addedTtfcP50Ms[R] : NaN,
+    sseChunks: E ? `${E.chunksReceived[R]}/${E.chunksExpected[R]}` : undefined,
+  };
+}
+
 // Targets from the issue: [label, value, limit, met]
 const checks = [];
 const check = (label, value, limit, ok) => checks.push({ label, value, limit, met: ok === null ? null : Boolean(ok) });
+if (summary.realistic) {
+  const R = summary.realistic;
+  if (summary.latency) {
+    check("realistic: added latency p50 vs floor's", `${fx(R.p50RatioToFloor)}x`, "≤ 1.25x", R.p50RatioToFloor <= 1.25);
+    check("realistic: added latency p99 vs floor's", `${fx(R.p99RatioToFloor)}x`, "≤ 1.5x", R.p99RatioToFloor <= 1.5);
+  }
+  if (summary.throughput) {
+    check("realistic: throughput vs floor's", `${fx(R.throughputToFloor)}x`, "≥ 0.8x", R.throughputToFloor >= 0.8);
+    check("realistic: peak RSS under load", `${fx(R.rssPeakMiB, 0)} MiB`, "≤ 100 MiB", R.rssPeakMiB <= 100);
+  }
+  if (summary.sse) check("realistic: SSE added TTFC p50", `${fx(R.addedTtfcP50Ms, 3)} ms`, "≤ 0.3 ms", R.addedTtfcP50Ms <= 0.3);
+}
 if (summary.latency) {
   const L = summary.latency;
   check("added latency p50 vs floor's", `${fx(L.p50RatioToFloor)}x`, "≤ 1.25x", L.p50RatioToFloor <= 1.25);
@@ -842,6 +908,14 @@ if (compile) {
   row(6, "gwc build (accounts/keys)", {}, compile.rows.map((r) => `${r.accounts}/${r.virtualKeys}: ${fx(r.buildMsMedian / 1000)} s, ${fx(r.bundleBytes / 1024, 0)} KiB`).join("; "));
 }
 row(7, "governance on (virtual key, budgets, rate limits)", {}, governance.available ? `the gateway+gov column (enforced: ${governance.withoutKey} without the key, ${governance.withKey} with it)` : `not available: ${governance.reason}`, "governance on (items 1–3)");
+if (summary.realistic) {
+  const R = summary.realistic;
+  const rc = (label) => mark(findCheck(label));
+  const what = `${R.keys} keys rotating, ${R.observability ? "/metrics and access log on" : "no /metrics or access log in this runtime yet"}`;
+  row(9, `realistic (${what}): added p50 / p99 vs floor's`, {}, `${us(R.addedP50Us)} = ${fx(R.p50RatioToFloor)}x (${rc("realistic: added latency p50 vs floor's")}); ${us(R.addedP99Us)} = ${fx(R.p99RatioToFloor)}x (${rc("realistic: added latency p99 vs floor's")})`, "realistic: added latency p50 vs floor's");
+  row(9, "realistic: throughput vs floor's, peak RSS", {}, `${fx(R.rps, 0)} req/s = ${fx(R.throughputToFloor)}x (${rc("realistic: throughput vs floor's")}; ${fx(R.throughputToGateway)}x the plain gateway's); peak RSS ${fx(R.rssPeakMiB, 0)} MiB (${rc("realistic: peak RSS under load")})`, "realistic: throughput vs floor's");
+  row(9, "realistic: SSE added time to first chunk", {}, `${ms(R.addedTtfcP50Ms)}, ${R.sseChunks} chunks`, "realistic: SSE added TTFC p50");
+}
 out(table(cols, main));
 
 if (names.includes("gateway+gov")) {
@@ -907,6 +981,9 @@ if (foreign.length > 0) {
   out(`other processes on the machine, per round (% of one core): ${rounds.map((r) => r.foreignCpuPct).join(", ")}${isolation.rounds.length > 0 ? `; isolation rounds: ${isolation.rounds.map((r) => r.foreignCpuPct).join(", ")}` : ""}`);
   if (Math.max(...foreign) > 10) out("WARNING: something else was busy on this machine during some rounds; their p99 rows are suspect (medians across rounds soften this; rerun on a quiet machine)");
 }
+meta.loadAvgAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+out();
+out(`load average (1/5/15 min) at start ${meta.loadAvgAtStart.join(", ")}; at end ${meta.loadAvgAtEnd.join(", ")}`);
 const missed = checks.filter((c) => c.met === false);
 out();
 out(checks.every((c) => c.met === null) ? "targets: none measured" : missed.length === 0 ? "targets: all measured targets met" : `targets MISSED: ${missed.map((c) => `${c.label} (${c.value}, target ${c.limit})`).join("; ")}`);
@@ -917,6 +994,6 @@ console.log(lines.join("\n"));
 
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${NAME}.json`);
-writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, rounds, isolation, micro, compile, profiles, table: lines }, null, 2) + "\n");
+writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, realistic, rounds, isolation, micro, compile, profiles, table: lines }, null, 2) + "\n");
 log(`wrote ${file.slice(root.length + 1)}`);
 process.exit(0);
