@@ -19,14 +19,15 @@
 //                  the gateway's own cost; see bench/README.md).
 // The micro benchmarks run on core 0; `gwc build` is left unpinned, as in CI.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCompileBench } from "./compile.mjs";
 import { GOV_ENV, GOV_KEY, governed } from "./lib/governance.mjs";
-import { observabilitySupported, REAL_KEYS, realisticConfig, realKey } from "./lib/realistic.mjs";
+import { openLoop } from "./lib/open-loop.mjs";
+import { observabilitySupported, REAL_KEYS, realisticConfig, realKey, scaleConfig } from "./lib/realistic.mjs";
 import { summarizeProfile } from "./lib/profile-summary.mjs";
 import { runSse } from "./lib/sse.mjs";
 
@@ -45,7 +46,7 @@ const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(`--${name}`);
 const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const QUICK = flag("quick");
-const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile"];
+const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile", "scale"];
 const ONLY = new Set((option("only") ?? ALL.join(",")).split(","));
 for (const o of ONLY) if (!ALL.includes(o) && o !== "profile") usage(`unknown --only item '${o}'`);
 for (const a of argv) if (!/^--(quick|profile|steady-heap|(rounds|name|only)=.+)$/.test(a)) usage(`unknown option '${a}'`);
@@ -214,11 +215,11 @@ function freePort() {
   });
 }
 
-async function startMock() {
+async function startMock(slowDelayMs = ISO.slowDelayMs) {
   const child = spawnPinned(1, process.execPath, [join(benchDir, "lib", "mock.mjs")], {
     SSE_CHUNKS: String(SSE.chunks),
     SSE_INTERVAL_MS: String(SSE.intervalMs),
-    SLOW_DELAY_MS: String(ISO.slowDelayMs),
+    SLOW_DELAY_MS: String(slowDelayMs),
   });
   const m = await waitFor(child, "stdout", /\{"fast":(\d+),"slow":(\d+)\}/, 10_000, "mock upstream");
   return { child, fast: `http://127.0.0.1:${m[1]}`, slow: `http://127.0.0.1:${m[2]}` };
@@ -256,11 +257,11 @@ async function startGateway(bundle, env = {}, nodeFlags = PROCESS_FLAGS) {
 // ---------------------------------------------------------------------------
 
 /** One wrk run; resolves with its WRKJSON line. Bounded by wrk's own -d, plus a kill deadline. */
-function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10, core = 1, script = LUA }) {
+function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10, core = 1, script = LUA, keys = REAL_KEYS }) {
   const child = spawnPinned(core, "wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", `${timeoutSec}s`, "-s", script, url], {
     BENCH_MODEL: model,
     BENCH_AUTH: auth,
-    BENCH_KEYS: String(REAL_KEYS),
+    BENCH_KEYS: String(keys),
   });
   const deadline = setTimeout(() => child.kill("SIGKILL"), (seconds + timeoutSec + 15) * 1000);
   const done = new Promise((resolve, reject) => {
@@ -288,12 +289,29 @@ function rssKiB(pid) {
   }
 }
 
-/** Runs `work` while sampling the process's RSS every 100 ms; returns [result, peak KiB]. */
+/** A process's CPU time so far (user + system), in ms; NaN once it is gone. */
+function cpuMs(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Runs `work` while sampling the process's RSS every 100 ms; returns [result,
+ * peak KiB, CPU ms the process used meanwhile]. CPU per request is the figure a
+ * shared machine disturbs least: time other processes hold the core is not in it.
+ */
 async function withRss(pid, work) {
   let peak = rssKiB(pid);
+  const cpu0 = cpuMs(pid);
   const timer = setInterval(() => (peak = Math.max(peak, rssKiB(pid))), 100);
   try {
-    return [await work(), peak];
+    const result = await work();
+    return [result, peak, cpuMs(pid) - cpu0];
   } finally {
     clearInterval(timer);
     peak = Math.max(peak, rssKiB(pid));
@@ -389,7 +407,7 @@ log(`${QUICK ? "quick" : "full"} run: ${S.rounds} rounds; ${meta.cpu}, ${CORES} 
   if (meta.otherCpuBeforeStartPct > 10) log(`WARNING: other processes are using ${meta.otherCpuBeforeStartPct}% of a core right now; results will be noisy`);
 }
 
-const needTraffic = ["latency", "throughput", "sse", "isolation"].some((o) => ONLY.has(o));
+const needTraffic = ["latency", "throughput", "sse", "isolation", "scale"].some((o) => ONLY.has(o));
 const mock = needTraffic || PROFILE ? await startMock() : undefined;
 const account = (id, url, extra = {}) => ({ id, provider: "openai", base_url: `${url}/v1`, api_key: "${OPENAI_API_KEY}", ...extra });
 
@@ -444,7 +462,7 @@ const targets = [];
 let plainBundle;
 let governance = { available: false, reason: "not measured (no traffic items selected)" };
 let realistic = { available: false, reason: "not measured (no traffic items selected)" };
-if (needTraffic) {
+if (["latency", "throughput", "sse"].some((o) => ONLY.has(o))) {
   const floor = await startFloor(mock.fast);
   plainBundle = build("plain", { accounts: [account("mock", mock.fast)] });
   const gateway = await startGateway(plainBundle);
@@ -497,8 +515,9 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
       for (const t of order) {
         const load = () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: t.auth, script: t.script, core });
         const idleKiB = t.child ? rssKiB(t.child.pid) : NaN;
-        const [w, peakKiB] = t.child ? await withRss(t.child.pid, load) : [await load(), NaN];
-        round.throughput[t.name] = { rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, requests: w.requests, errors: w.errorCount, rssBeforeMiB: idleKiB / 1024, rssPeakMiB: peakKiB / 1024 };
+        const [w, peakKiB, cpu] = t.child ? await withRss(t.child.pid, load) : [await load(), NaN, NaN];
+        const cpuUsPerRequest = (cpu * 1000) / w.requests;
+        round.throughput[t.name] = { rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, requests: w.requests, errors: w.errorCount, rssBeforeMiB: idleKiB / 1024, rssPeakMiB: peakKiB / 1024, cpuUsPerRequest };
       }
     }
     round.foreignCpuPct = foreignCpuPct(cpuStart, cpuSnapshot());
@@ -595,6 +614,90 @@ if (ONLY.has("isolation")) {
   }
   await stop(gw.child);
   log(`isolation done (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+// ---------------------------------------------------------------------------
+// Item 10: at scale (issue #17): 1,000 accounts and 10,000 keys (build, start, memory, load,
+// SIGHUP reload), and 5x saturation of a small pool (open-loop load, lib/open-loop.mjs).
+// Bounded: 2 builds, 3 + 1 reloads, ~20 s of load; loopback only.
+// ---------------------------------------------------------------------------
+
+let scale;
+if (ONLY.has("scale")) {
+  scale = {};
+  const core = layout("load");
+  const SCALE = { accounts: 1000, keys: 10_000 };
+  const timed = (f) => {
+    const t0 = performance.now();
+    const v = f();
+    return [v, performance.now() - t0];
+  };
+  const [bundle, buildMs] = timed(() => build("scale", scaleConfig({ url: mock.fast, ...SCALE })));
+  const t0 = performance.now();
+  const gw = await startGateway(bundle);
+  const startMs = performance.now() - t0;
+  const idleMiB = rssKiB(gw.child.pid) / 1024;
+  const scaleLoad = (seconds) => wrk(gw.url, { connections: THROUGHPUT_CONNECTIONS, seconds, model: "model-7", script: KEYS_LUA, keys: SCALE.keys, core });
+  // 3 s each even with --quick: the first seconds carry every key's first SHA-256 and the JIT.
+  await scaleLoad(3);
+  const [w, peakKiB, cpu] = await withRss(gw.child.pid, () => scaleLoad(3));
+  scale.large = { ...SCALE, buildMs, bundleBytes: statSync(bundle).size, planBytes: statSync(join(dirname(bundle), "gateway.plan.json")).size, startMs, rssIdleMiB: idleMiB, rssPeakMiB: peakKiB / 1024, rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, errors: w.errorCount, cpuUsPerRequest: (cpu * 1000) / w.requests };
+  // Reload: `gwc build` of a changed config (every weight moved) over the running bundle's dir,
+  // then SIGHUP; timed until the gateway logs that it serves the new config. 3 idle, 1 under load.
+  const reloads = [];
+  for (let i = 1; i <= 4; i++) {
+    const [, rebuildMs] = timed(() => build("scale", scaleConfig({ url: mock.fast, ...SCALE, weightSeed: i })));
+    const underLoad = i === 4 ? scaleLoad(3) : undefined;
+    if (underLoad) await sleep(500);
+    const r0 = performance.now();
+    const seen = await reloadGateway(gw);
+    reloads.push({ rebuildMs, reloadMs: performance.now() - r0, underLoad: underLoad !== undefined, log: seen });
+    if (underLoad) {
+      const wl = await underLoad;
+      reloads.at(-1).loadErrors = wl.errorCount;
+      reloads.at(-1).loadRequests = wl.requests;
+    }
+  }
+  scale.reloads = reloads;
+  scale.rssAfterReloadsMiB = rssKiB(gw.child.pid) / 1024;
+  await stop(gw.child);
+  log(`scale: 1,000 accounts / 10,000 keys done (${Math.round((Date.now() - started) / 1000)} s)`);
+
+  // 5x saturation: two accounts (70/30) of 8 connections and a queue of 8 each, refusing beyond
+  // (backpressure "error"), on an upstream that answers in 200 ms: 16 / 0.2 s = 80 req/s of
+  // capacity. Open-loop phases: half of it, then 5x three times (memory must not grow), then half
+  // again. A small capacity keeps the offered 400 req/s far below what the gateway and this
+  // script's client can do, so what saturates is the pool, not the CPU.
+  const SAT = { delayMs: 200, pool: { max_connections: 8, queue_size: 8, backpressure: "error" }, seconds: QUICK ? 3 : 5 };
+  const capacity = (2 * SAT.pool.max_connections * 1000) / SAT.delayMs;
+  const slowMock = await startMock(SAT.delayMs);
+  const satBundle = build("saturation", realisticConfig({ primary: slowMock.slow, accountExtra: { pool: SAT.pool } }));
+  const sg = await startGateway(satBundle);
+  const phases = [];
+  for (const [name, factor] of [["0.5x", 0.5], ["5x", 5], ["5x", 5], ["5x", 5], ["0.5x again", 0.5]]) {
+    const result = await openLoop(sg.url, { rate: capacity * factor, seconds: SAT.seconds, keys: (n) => realKey(n % REAL_KEYS), model: "gpt-4o", maxInFlight: 512 });
+    phases.push({ name, ...result, rssAfterMiB: rssKiB(sg.child.pid) / 1024 });
+  }
+  scale.saturation = { ...SAT, capacityRps: capacity, phases };
+  await stop(sg.child);
+  await stop(slowMock.child);
+  log(`scale: saturation done (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+/** SIGHUP, then wait (≤ 60 s) for the gateway to say it reloaded (or failed to); resolves with that line. */
+async function reloadGateway(gw) {
+  const text = () => gw.child.err + gw.child.out + (gw.logFile && existsSync(gw.logFile) ? readFileSync(gw.logFile, "utf8") : "");
+  const re = /reloaded|reload failed/g;
+  const before = (text().match(re) ?? []).length;
+  gw.child.kill("SIGHUP");
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const all = text();
+    const hits = all.match(re) ?? [];
+    if (hits.length > before) return hits.at(-1);
+    await sleep(5);
+  }
+  throw new Error("the gateway did not reload within 60 s of SIGHUP");
 }
 
 // ---------------------------------------------------------------------------
@@ -708,6 +811,7 @@ if (ONLY.has("throughput")) {
   summary.throughput = {
     connections: THROUGHPUT_CONNECTIONS,
     rps,
+    cpuUsPerRequest: med((r, n) => r.throughput[n]?.cpuUsPerRequest),
     gatewayToFloor: rps.gateway / rps.floor,
     rssPeakMiB: rss,
     rssBeforeFirstLoadMiB: rssBefore,
@@ -772,6 +876,8 @@ if (names.includes("realistic")) {
     throughputToFloor: T ? T.rps[R] / T.rps.floor : NaN,
     throughputToGateway: T ? T.rps[R] / T.rps.gateway : NaN,
     rssPeakMiB: T ? T.rssPeakMiB[R] : NaN,
+    cpuUsPerRequest: T ? T.cpuUsPerRequest[R] : NaN,
+    cpuToFloor: T ? T.cpuUsPerRequest[R] / T.cpuUsPerRequest.floor : NaN,
     addedTtfcP50Ms: E ? E.addedTtfcP50Ms[R] : NaN,
     sseChunks: E ? `${E.chunksReceived[R]}/${E.chunksExpected[R]}` : undefined,
   };
@@ -868,6 +974,7 @@ if (summary.latency) {
 if (summary.throughput) {
   const T = summary.throughput;
   row(2, `throughput, ${T.connections} connections`, Object.fromEntries(names.map((n) => [n, `${fx(T.rps[n], 0)} req/s`])), `gateway/floor = ${fx(T.gatewayToFloor)}x`, "throughput vs floor's");
+  row(2, "CPU per request under load (the process's user + system time / requests)", Object.fromEntries(names.slice(1).map((n) => [n, us(T.cpuUsPerRequest[n])])), `gateway ${fx(T.cpuUsPerRequest.gateway / T.cpuUsPerRequest.floor)}x the floor's`);
   row(2, "RSS: before the first load run → peak under load", Object.fromEntries(names.slice(1).map((n) => [n, `${fx(T.rssBeforeFirstLoadMiB[n], 0)} → ${fx(T.rssPeakMiB[n], 0)} MiB`])), `gateway peak ${fx(T.rssPeakMiB.gateway, 0)} MiB (floor's ${fx(T.rssPeakMiB.floor, 0)})`, "gateway RSS under load");
   const tn = T.tuned;
   if (Number.isFinite(tn.rssPeakMiB.gateway)) {
@@ -907,13 +1014,28 @@ if (micro) {
 if (compile) {
   row(6, "gwc build (accounts/keys)", {}, compile.rows.map((r) => `${r.accounts}/${r.virtualKeys}: ${fx(r.buildMsMedian / 1000)} s, ${fx(r.bundleBytes / 1024, 0)} KiB`).join("; "));
 }
+if (micro && Array.isArray(micro.scale) && micro.scale.length > 0) {
+  row(5, "full decision, a different key each time (CPU time)", {}, micro.scale.map((d) => `${fx(d.cpuNs / 1000)} µs (${d.accounts} accounts, ${d.keys} keys; plan + governance ${fx(d.planAndGovernanceHeapMiB, 1)} MiB of heap)`).join("; "));
+}
+if (scale?.large) {
+  const L = scale.large;
+  row(10, `${L.accounts} accounts, ${L.keys} keys: build, start, memory, load`, {}, `build ${fx(L.buildMs / 1000)} s (bundle ${fx(L.bundleBytes / 1048576, 1)} MiB, plan ${fx(L.planBytes / 1048576, 1)} MiB); ready in ${fx(L.startMs / 1000)} s; RSS ${fx(L.rssIdleMiB, 0)} MiB idle → ${fx(L.rssPeakMiB, 0)} MiB peak; ${fx(L.rps, 0)} req/s at ${THROUGHPUT_CONNECTIONS} conns, p50 ${us(L.p50Us)}, p99 ${us(L.p99Us)}, CPU ${us(L.cpuUsPerRequest)} a request, ${L.errors} errors`);
+  const idle = scale.reloads.filter((r) => !r.underLoad);
+  const loaded = scale.reloads.find((r) => r.underLoad);
+  row(10, "the same: rebuild and SIGHUP reload", {}, `rebuild ${idle.map((r) => fx(r.rebuildMs / 1000)).join("/")} s; reload ${idle.map((r) => fx(r.reloadMs, 0)).join("/")} ms idle, ${fx(loaded?.reloadMs, 0)} ms under load (${loaded?.loadErrors} errors in ${loaded?.loadRequests} requests); RSS after ${fx(scale.rssAfterReloadsMiB, 0)} MiB`);
+}
+if (scale?.saturation) {
+  const Z = scale.saturation;
+  const f = (p) => `${p.name}: ${p.admitted.count} admitted (p50 ${fx(p.admitted.p50Ms, 1)} ms, p99 ${fx(p.admitted.p99Ms, 1)} ms), ${p.shed.count} shed (p50 ${fx(p.shed.p50Ms, 2)} ms, p99 ${fx(p.shed.p99Ms, 2)} ms), RSS ${fx(p.rssAfterMiB, 0)} MiB`;
+  row(10, `saturation: ${fx(Z.capacityRps, 0)} req/s capacity (2 × ${Z.pool.max_connections} connections, ${Z.delayMs} ms upstream), open loop`, {}, Z.phases.map(f).join("; "));
+}
 row(7, "governance on (virtual key, budgets, rate limits)", {}, governance.available ? `the gateway+gov column (enforced: ${governance.withoutKey} without the key, ${governance.withKey} with it)` : `not available: ${governance.reason}`, "governance on (items 1–3)");
 if (summary.realistic) {
   const R = summary.realistic;
   const rc = (label) => mark(findCheck(label));
   const what = `${R.keys} keys rotating, ${R.observability ? "/metrics and access log on" : "no /metrics or access log in this runtime yet"}`;
   row(9, `realistic (${what}): added p50 / p99 vs floor's`, {}, `${us(R.addedP50Us)} = ${fx(R.p50RatioToFloor)}x (${rc("realistic: added latency p50 vs floor's")}); ${us(R.addedP99Us)} = ${fx(R.p99RatioToFloor)}x (${rc("realistic: added latency p99 vs floor's")})`, "realistic: added latency p50 vs floor's");
-  row(9, "realistic: throughput vs floor's, peak RSS", {}, `${fx(R.rps, 0)} req/s = ${fx(R.throughputToFloor)}x (${rc("realistic: throughput vs floor's")}; ${fx(R.throughputToGateway)}x the plain gateway's); peak RSS ${fx(R.rssPeakMiB, 0)} MiB (${rc("realistic: peak RSS under load")})`, "realistic: throughput vs floor's");
+  row(9, "realistic: throughput vs floor's, peak RSS", {}, `${fx(R.rps, 0)} req/s = ${fx(R.throughputToFloor)}x (${rc("realistic: throughput vs floor's")}; ${fx(R.throughputToGateway)}x the plain gateway's); peak RSS ${fx(R.rssPeakMiB, 0)} MiB (${rc("realistic: peak RSS under load")}); CPU ${us(R.cpuUsPerRequest)} a request = ${fx(R.cpuToFloor)}x the floor's`, "realistic: throughput vs floor's");
   row(9, "realistic: SSE added time to first chunk", {}, `${ms(R.addedTtfcP50Ms)}, ${R.sseChunks} chunks`, "realistic: SSE added TTFC p50");
 }
 out(table(cols, main));
@@ -994,6 +1116,6 @@ console.log(lines.join("\n"));
 
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${NAME}.json`);
-writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, realistic, rounds, isolation, micro, compile, profiles, table: lines }, null, 2) + "\n");
+writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, realistic, rounds, isolation, micro, compile, scale, profiles, table: lines }, null, 2) + "\n");
 log(`wrote ${file.slice(root.length + 1)}`);
 process.exit(0);

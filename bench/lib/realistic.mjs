@@ -49,3 +49,24 @@ export function realisticConfig({ primary, secondary, keys = REAL_KEYS, teams = 
     ...(observability ? { observability: { metrics: true }, server: { access_log: true } } : {}),
   };
 }
+
+/**
+ * The at-scale config (item 10): `accounts` accounts at `url` in routes of 10
+ * (model-0, model-1, ...), an organization, `keys / 100` teams and `keys`
+ * virtual keys governed as in realisticConfig. `pool` (optional) is every
+ * account's pool.
+ */
+export function scaleConfig({ url, accounts = 1000, keys = 10_000, pool, weightSeed = 0 }) {
+  const base = realisticConfig({ primary: url, keys, teams: Math.max(1, Math.ceil(keys / 100)) });
+  const accountList = Array.from({ length: accounts }, (_, i) => ({
+    id: `acct-${i}`,
+    provider: "openai",
+    base_url: `${url}/v1`,
+    api_key: "${OPENAI_API_KEY}",
+    model: "gpt-4o",
+    weight: 1 + ((i * 7919 + weightSeed) % 100),
+    ...(pool ? { pool } : {}),
+  }));
+  const routes = Array.from({ length: Math.ceil(accounts / 10) }, (_, r) => ({ model: `model-${r}`, targets: accountList.slice(r * 10, r * 10 + 10).map((a) => ({ account: a.id })) }));
+  return { ...base, accounts: accountList, routes };
+}
