@@ -19,6 +19,8 @@ export interface Config {
     header_timeout?: string;
     body_timeout?: string;
     keep_alive_timeout?: string;
+    max_event_bytes?: number;
+    max_upstream_body_bytes?: number;
   };
 }
 

@@ -212,6 +212,8 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       keepAliveTimeoutMs: ms(config.server?.keep_alive_timeout ?? "65s"),
       adminKeyEnv: config.server?.admin_key === undefined ? null : parseEnvRef(config.server.admin_key)!,
       uiApply: config.server?.ui_apply ?? false,
+      maxEventBytes: config.server?.max_event_bytes ?? 1024 * 1024,
+      maxUpstreamBodyBytes: config.server?.max_upstream_body_bytes ?? 64 * 1024 * 1024,
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { CallerSignal } from "./caller-signal.ts";
+import type { ErrorType } from "./error-type.ts";
 import { HttpError } from "./errors.ts";
 import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./governance.ts";
 import { AccountHealth, HealthBoard } from "./health.ts";
@@ -6,16 +7,18 @@ import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./providers/adapter.ts";
 import { adapterFor } from "./providers/index.ts";
+import { jsonObject } from "./providers/classify.ts";
+import { isOpenAIAnswer } from "./providers/openai.ts";
 import { Router } from "./router.ts";
+import { scrubberFor, type Scrubber } from "./scrub.ts";
 import { resolveSecrets } from "./secrets.ts";
-import { errorTypeOfStatus } from "./error-type.ts";
 import type { AttemptRecord, RequestObserver, RequestRecord } from "./request-record.ts";
 import type { ApplyResult } from "./admin-api.ts";
 import { LiveStats } from "./live-stats.ts";
 import { MemoryStore, type StateStore } from "./state-store.ts";
 import { withOutputLimit } from "./request-bound.ts";
 import { relayStream, translateStream } from "./stream-relay.ts";
-import { isTimeout, parseJson, parseRetryAfter, upstreamMessage, usageView } from "./upstream.ts";
+import { decodedBody, parseJson, readLimited, thrownType } from "./upstream.ts";
 
 export interface AccountRuntime {
   id: string;
@@ -24,6 +27,15 @@ export interface AccountRuntime {
   pool: ProviderPool;
   context: AccountContext;
   health: AccountHealth;
+  edge: Edge;
+}
+
+/** How the gateway reads upstream answers, from the plan: one per load, shared by its accounts. */
+export interface Edge {
+  /** Applied to every upstream text before a caller, a log line or a metric sees it. */
+  scrub: Scrubber;
+  maxEventBytes: number;
+  maxUpstreamBodyBytes: number;
 }
 
 export interface ConfigLoad {
@@ -38,8 +50,10 @@ export interface ConfigLoad {
 export interface Failure {
   account: string;
   status?: number;
+  /** What went wrong, classified once at the adapter's edge. */
+  errorType: ErrorType;
   retryAfterMs?: number;
-  timeout?: boolean;
+  /** In words, scrubbed of secrets. */
   reason: string;
 }
 
@@ -107,6 +121,7 @@ export class Runtime {
     this.#store ??= new MemoryStore(plan.state.dir, plan.state.snapshotIntervalMs);
     const governance = new Governance(plan, this.#store, this.inflight, env);
     const used = new Set<string>();
+    const edge: Edge = { scrub: scrubberFor(plan, env), maxEventBytes: plan.server.maxEventBytes, maxUpstreamBodyBytes: plan.server.maxUpstreamBodyBytes };
     const accounts = plan.accounts.map((a, i): AccountRuntime => {
       const config = plan.pools[a.pool];
       const url = new URL(a.baseUrl);
@@ -125,7 +140,7 @@ export class Runtime {
         apiKey: secrets[i].apiKey,
         options: Object.freeze({ ...Object.fromEntries(a.options), ...secrets[i].options }),
       };
-      return { id: a.id, provider: a.provider, adapter: adapterFor(a.wire), pool, context, health };
+      return { id: a.id, provider: a.provider, adapter: adapterFor(a.wire), pool, context, health, edge };
     });
     for (const [id, pool] of this.pools) {
       if (!used.has(id)) {
@@ -335,7 +350,7 @@ export class Gateway {
       const failure = await this.#try(route, p, ctx, attempt, begin);
       if (failure !== undefined) {
         attempt.status ??= failure.status ?? null;
-        attempt.errorType ??= failure.timeout ? "timeout" : failure.status !== undefined ? errorTypeOfStatus(failure.status) : "connection_error";
+        attempt.errorType ??= failure.errorType;
       }
       return failure;
     } catch (e) {
@@ -354,7 +369,7 @@ export class Gateway {
     const target = route.targets[p];
     const acct = this.accounts[target.account];
     const adapter = acct.adapter!;
-    if (!adapter.supports(req.endpoint)) return { account: acct.id, reason: `its provider has no ${req.endpoint} endpoint` };
+    if (!adapter.supports(req.endpoint)) return { account: acct.id, errorType: "invalid_request", reason: `its provider has no ${req.endpoint} endpoint` };
     const upstreamModel = target.model ?? model;
 
     // Budgets: reserve the most this request can cost before any upstream work.
@@ -372,7 +387,7 @@ export class Gateway {
         reservation = reserved instanceof Promise ? await reserved : reserved;
       } catch (e) {
         // A key's provider budget only takes that provider out of this request.
-        if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return { account: acct.id, reason: e.message };
+        if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return { account: acct.id, errorType: "budget_exceeded", reason: e.message };
         throw e;
       }
     }
@@ -399,7 +414,7 @@ export class Gateway {
       if (reservation !== undefined) await gov.cancel(reservation);
       if (e instanceof PoolBusyError) {
         if (e.terminal) throw new HttpError(503, "server_error", "pool_full", `Request dropped: ${e.message}.`, {}, null, "pool_full");
-        return { account: acct.id, reason: e.message };
+        return { account: acct.id, errorType: "pool_full", reason: e.message };
       }
       throw e;
     }
@@ -412,66 +427,78 @@ export class Gateway {
       const r = await acct.pool.dispatcher.request({ method: "POST", path: upstream.path, headers: upstream.headers, body: upstream.body, signal });
       const status = r.statusCode;
       attempt.status = status;
-      // A 400 may be the provider refusing our credentials: read it now to tell.
-      const early = status === 400 && adapter.rejectsCredentials !== undefined ? Buffer.from(await r.body.arrayBuffer()) : undefined;
-      if (status === 401 || status === 403 || (early !== undefined && adapter.rejectsCredentials!(early.toString()))) {
-        if (early === undefined) await r.body.dump();
+      const { edge } = acct;
+      const body = decodedBody(r.body, r.headers);
+      if (body === undefined) {
+        await r.body.dump();
         acct.health.failure();
-        // The upstream's text may quote our key: never pass it on.
-        return { account: acct.id, status, reason: `${status}: the provider rejected the gateway's credentials for this account` };
+        return { account: acct.id, status, errorType: "server_error", reason: `${status}: the answer came in an encoding the gateway cannot read (${edge.scrub.say(String(r.headers["content-encoding"]))})` };
       }
-      const retryable = fallback.enabled && (fallback.statuses.includes(status) || adapter.retryableStatuses?.includes(status) === true);
-      if (status >= 500 || status === 429 || retryable) {
-        const text = retryable ? await readLimited(r.body) : undefined;
-        const retryAfterMs = status === 429 ? (parseRetryAfter(r.headers["retry-after"]) ?? (text === undefined ? undefined : adapter.retryAfterMs?.(text))) : undefined;
-        acct.health.failure(retryAfterMs);
-        if (text !== undefined) {
-          return { account: acct.id, status, retryAfterMs, reason: `${status}: ${upstreamMessage(adapter.errorMessage?.(text) ?? text)}` };
+      if (status >= 300 || !req.stream) {
+        const bytes = await readLimited(body, edge.maxUpstreamBodyBytes);
+        if (bytes === undefined) {
+          acct.health.failure();
+          return { account: acct.id, status, errorType: "server_error", reason: `${status}: the answer is larger than ${edge.maxUpstreamBodyBytes} bytes (server.max_upstream_body_bytes)` };
         }
-      } else {
-        // 2xx, and 4xx that are the caller's own (bad request, unknown model).
-        acct.health.success();
-      }
-      if (!req.stream || status !== 200) {
-        let body: Buffer = early ?? Buffer.from(await r.body.arrayBuffer());
-        let contentType = String(r.headers["content-type"] ?? "application/json");
-        served = status < 400;
-        if (adapter.response !== undefined) {
-          // Another wire format: the caller gets OpenAI's shape either way.
-          const upstreamJson = parseJson(body);
-          let out: unknown;
+        if (status >= 300) {
+          const c = adapter.classify(status, r.headers, bytes.toString());
+          if (c.errorType === "auth") {
+            acct.health.failure();
+            // The upstream's text may quote our key: never pass it on.
+            return { account: acct.id, status, errorType: "auth", reason: `${status}: the provider rejected the gateway's credentials for this account` };
+          }
+          if (ACCOUNT_FAILURES.has(c.errorType)) acct.health.failure(c.retryAfterMs);
+          else acct.health.success();
+          const message = edge.scrub.say(c.message);
+          const failure: Failure = { account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${message}` };
+          // The config's statuses, read through the classification (Anthropic's 529 is an overload, as a 503 is).
+          if (fallback.enabled && (fallback.statuses.includes(status) || fallback.statuses.includes(STATUS_OF[c.errorType] ?? status))) return failure;
+          // Not failed over (the caller's own mistake, or a status the config passes on): the caller gets the answer.
+          committed = true;
+          attempt.errorType = ctx.record.errorType = c.errorType;
+          const relayed = adapter.response === undefined;
+          res.writeHead(status, { "content-type": relayed ? String(r.headers["content-type"] ?? "application/json") : "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
+          res.end(relayed ? edge.scrub.bytes(bytes) : JSON.stringify({ error: { message, type: errorType(status), code: c.errorType, param: null } }));
+          return undefined;
+        }
+        // A 2xx is an answer only if it reads as one: HTML, broken JSON or another shape is this account failing.
+        const json = parseJson(bytes);
+        let out: Buffer | undefined;
+        if (adapter.response === undefined) out = isOpenAIAnswer(json, req.endpoint) ? bytes : undefined;
+        else if (json !== undefined) {
           try {
-            out = served
-              ? adapter.response(upstreamJson, req, upstreamModel)
-              : { error: { message: upstreamMessage(adapter.errorMessage?.(body.toString()) ?? body.toString()), type: errorType(status), code: null, param: null } };
+            const translated = adapter.response(json, req, upstreamModel);
+            if (translated !== undefined) out = Buffer.from(JSON.stringify(translated));
           } catch {
             out = undefined;
           }
-          if (out === undefined || (served && upstreamJson === undefined)) {
-            // A success we cannot read is a failure of this account, not an answer.
-            served = false;
-            acct.health.failure();
-            return { account: acct.id, status, reason: `${status}: the response could not be read as a ${acct.provider} response` };
-          }
-          if (metered && served) usage = adapter.usage(upstreamJson);
-          body = Buffer.from(JSON.stringify(out));
-          contentType = "application/json";
         }
+        if (out === undefined) {
+          // An error object under a 200 says what it is; anything else is the upstream failing.
+          const text = bytes.toString();
+          const c = adapter.classify(status, r.headers, text);
+          const said = jsonObject(text)?.error != null;
+          acct.health.failure(c.retryAfterMs);
+          return { account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${said ? edge.scrub.say(c.message) : `the answer is not a ${acct.provider} response`}` };
+        }
+        acct.health.success();
+        served = true;
         committed = true;
-        res.writeHead(status, { "content-type": contentType, "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
-        res.end(body);
-        // Relayed as it came: read the usage only once the caller has the answer.
-        if (adapter.response === undefined && metered && served) usage = adapter.usage(usageView(body));
+        res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...ctx.headers });
+        res.end(out);
+        // The one parse of the answer, read again for its usage.
+        if (metered) usage = adapter.usage(json);
         return undefined;
       }
+      acct.health.success();
       const commit = () => {
         committed = true;
         ctx.record.ttftMs = performance.now() - ctx.record.startMono;
       };
       const streamed =
         adapter.stream !== undefined
-          ? await translateStream(r.body, acct, ctx, upstreamModel, commit)
-          : await relayStream(r.body, acct, ctx, inbound.injectUsage === true, commit);
+          ? await translateStream(body, acct, ctx, upstreamModel, commit)
+          : await relayStream(body, acct, ctx, inbound.injectUsage === true, commit);
       if (streamed.failure !== undefined) return streamed.failure;
       served = true;
       usage = streamed.usage;
@@ -483,12 +510,13 @@ export class Gateway {
         return undefined;
       }
       acct.health.failure();
-      const timeout = isTimeout(e);
-      const reason = timeout
-        ? `timed out after ${acct.pool.config.requestTimeoutMs} ms`
-        : `connection failed (${(e as { code?: string }).code ?? (e as Error).message})`;
-      const failure: Failure = { account: acct.id, timeout, reason };
-      if ((timeout && !fallback.onTimeout) || (!timeout && !fallback.onConnectionError)) {
+      const kind = thrownType(e);
+      const reason =
+        kind === "timeout" ? `timed out after ${acct.pool.config.requestTimeoutMs} ms`
+        : kind === "server_error" ? `the answer could not be read (${acct.edge.scrub.say((e as Error).message)})`
+        : `connection failed (${(e as { code?: string }).code ?? acct.edge.scrub.say((e as Error).message)})`;
+      const failure: Failure = { account: acct.id, errorType: kind, reason };
+      if ((kind === "timeout" && !fallback.onTimeout) || (kind === "connection_error" && !fallback.onConnectionError)) {
         throw allFailed(model, [failure]);
       }
       return failure;
@@ -522,15 +550,21 @@ function allFailed(model: string, failures: Failure[]): HttpError {
   }
   const tried = failures.map((f) => `${f.account} (${f.reason})`).join("; ");
   const message = `Every account tried for model '${model}' failed: ${tried}.`;
-  if (failures.every((f) => f.status === 429)) {
+  if (failures.every((f) => f.errorType === "rate_limited")) {
     const wait = Math.min(...failures.map((f) => f.retryAfterMs ?? 1000));
     return new HttpError(429, "rate_limit_error", "all_accounts_rate_limited", message, { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) });
   }
-  if (failures.every((f) => f.timeout)) return new HttpError(504, "server_error", "all_accounts_timed_out", message);
+  if (failures.every((f) => f.errorType === "timeout")) return new HttpError(504, "server_error", "all_accounts_timed_out", message);
   return new HttpError(502, "server_error", "all_accounts_failed", message);
 }
 
 
+
+/** Failures that count against the account's breaker; the others are the request's own. */
+const ACCOUNT_FAILURES: ReadonlySet<ErrorType> = new Set<ErrorType>(["rate_limited", "server_error", "overloaded", "timeout"]);
+
+/** The status a classified failure stands for, so `on_status_codes` reads it whatever the provider sent (529, a 200 error event). */
+const STATUS_OF: Partial<Record<ErrorType, number>> = { rate_limited: 429, server_error: 500, overloaded: 503, timeout: 504 };
 
 function errorType(status: number): string {
   if (status === 429) return "rate_limit_error";
@@ -538,19 +572,3 @@ function errorType(status: number): string {
   if (status === 403) return "permission_error";
   return status >= 500 ? "server_error" : "invalid_request_error";
 }
-
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
-  let text = "";
-  for await (const chunk of body) {
-    text += chunk.toString("utf8");
-    if (text.length > 4096) {
-      body.destroy();
-      break;
-    }
-  }
-  return text;
-}
-
-
-
-

@@ -191,5 +191,9 @@ export interface Plan {
     bodyTimeoutMs: number;
     /** How long an idle keep-alive connection stays open. */
     keepAliveTimeoutMs: number;
+    /** Largest upstream stream event (SSE event, Bedrock frame); past it the stream fails. */
+    maxEventBytes: number;
+    /** Largest upstream JSON answer (or error body) read; past it the account fails. */
+    maxUpstreamBodyBytes: number;
   };
 }

@@ -1,34 +1,62 @@
-// Reading what an upstream answered: its error text, its Retry-After, whether
-// a failure was a timeout.
+// Reading what an upstream answered, as bytes: its content-encoding undone,
+// its size bounded, and what a thrown read means.
+import { pipeline, type Readable } from "node:stream";
+import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
 import { errors as undiciErrors } from "undici";
+import type { ErrorType } from "./error-type.ts";
+import { EventTooLarge } from "./providers/sse.ts";
 
-const ERROR_TEXT_LIMIT = 300;
+export type UpstreamBody = AsyncIterable<Buffer> & { destroy(): void };
 
 export function isTimeout(e: unknown): boolean {
   return e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError;
 }
 
-export function parseRetryAfter(value: string | string[] | undefined): number | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (text === undefined) return undefined;
-  const seconds = Number(text);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+/** What a read that threw means: the clock ran out, the bytes could not be decoded or were too many, or the connection broke. */
+export function thrownType(e: unknown): ErrorType {
+  if (isTimeout(e)) return "timeout";
+  if (e instanceof EventTooLarge) return "server_error";
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("Z_") ? "server_error" : "connection_error";
 }
 
-/** The message of an OpenAI-shaped error body, shortened; the raw text otherwise. */
-export function upstreamMessage(text: string): string {
-  let message = text;
-  try {
-    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
-    const m = typeof parsed.error === "object" ? parsed.error?.message : (parsed.error ?? parsed.message);
-    if (typeof m === "string") message = m;
-  } catch {
-    // not JSON: keep the text
+const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
+  gzip: createGunzip,
+  "x-gzip": createGunzip,
+  br: createBrotliDecompress,
+  deflate: createInflate,
+};
+
+/**
+ * The body with its `content-encoding` undone. Every upstream request asks
+ * for `identity`; a provider (or a proxy in front of it) that compresses
+ * anyway is decoded here, so compressed bytes never reach a caller without
+ * their header. Undefined for an encoding the gateway cannot read.
+ */
+export function decodedBody(body: Readable, headers: Record<string, string | string[] | undefined>): UpstreamBody | undefined {
+  const header = headers["content-encoding"];
+  const encoding = (Array.isArray(header) ? header.join(",") : (header ?? "")).trim().toLowerCase();
+  if (encoding === "" || encoding === "identity") return body;
+  const decoder = DECODERS[encoding];
+  if (decoder === undefined) return undefined;
+  // pipeline carries a broken upstream or corrupt data to the decoder's reader as an error,
+  // and destroying the decoder destroys the upstream body with it.
+  return pipeline(body, decoder(), () => {}) as unknown as Readable;
+}
+
+/** The whole body, or undefined once it passes `limit` bytes (the rest is not read). */
+export async function readLimited(body: UpstreamBody, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
   }
-  message = message.replace(/\s+/g, " ").trim();
-  return message.length > ERROR_TEXT_LIMIT ? `${message.slice(0, ERROR_TEXT_LIMIT)}…` : message || "no message";
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
 }
 
 export function parseJson(text: string | Buffer): unknown {
@@ -37,58 +65,4 @@ export function parseJson(text: string | Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-const USAGE_KEY = Buffer.from('"usage"');
-/** What may follow a top-level member: more members with scalar values, then the document's closing brace. */
-const SCALAR_TAIL = /^\s*(?:,\s*"(?:[^"\\]|\\.)*"\s*:\s*(?:"(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*|true|false|null)\s*)*\}\s*$/;
-
-/**
- * An OpenAI-shaped response with its top-level `usage` readable, for metering.
- * The usage object sits near the end, after the choices; when only scalar
- * members follow it, it alone is parsed (a few hundred bytes, however long the
- * answer). Anything else falls back to parsing the whole document, so the
- * result's `usage` is always what `JSON.parse(body).usage` would be.
- */
-export function usageView(body: Buffer): unknown {
-  const at = body.lastIndexOf(USAGE_KEY);
-  if (at > 0) {
-    // A raw quote cannot occur inside a JSON string, so `"usage"` after `{` or `,` is a key.
-    let before = at - 1;
-    while (before > 0 && isSpace(body[before])) before--;
-    let i = at + USAGE_KEY.length;
-    while (isSpace(body[i])) i++;
-    if ((body[before] === 0x7b || body[before] === 0x2c) && body[i] === 0x3a) {
-      i++;
-      while (isSpace(body[i])) i++;
-      const end = body[i] === 0x7b ? containerEnd(body, i) : -1;
-      // Only scalars, then one closing brace, after it: a member of the top-level object.
-      if (end > 0 && SCALAR_TAIL.test(body.toString("latin1", end))) {
-        try {
-          return { usage: JSON.parse(body.toString("utf8", i, end)) };
-        } catch {
-          // not JSON after all: the whole document decides
-        }
-      }
-    }
-  }
-  return parseJson(body);
-}
-
-function isSpace(b: number | undefined): boolean {
-  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-}
-
-/** The index just past the object or array opening at `start`, or -1 if it does not close. */
-function containerEnd(body: Buffer, start: number): number {
-  let depth = 0;
-  for (let i = start; i < body.length; i++) {
-    const b = body[i];
-    if (b === 0x22) {
-      // Skip the string, escapes included.
-      for (i++; i < body.length && body[i] !== 0x22; i++) if (body[i] === 0x5c) i++;
-    } else if (b === 0x7b || b === 0x5b) depth++;
-    else if ((b === 0x7d || b === 0x5d) && --depth === 0) return i + 1;
-  }
-  return -1;
 }

@@ -3,10 +3,13 @@
 // and the provider's answer (JSON or stream) back into OpenAI's.
 //
 //   caller (OpenAI JSON) ─► request() ─► provider ─► response() / stream() ─► caller (OpenAI JSON / SSE)
-//                                                 └► usage() for budgets and token limits
+//                                                 ├► usage() for budgets and token limits
+//                                                 └► classify() for every failure: one error_type
 //
 // Adapters are pure: no I/O, no state outside a StreamTranslator; the clock only
 // for timestamps (`created`) and request signing.
+import type { ErrorType } from "../error-type.ts";
+import type { Classified, UpstreamHeaders } from "./classify.ts";
 
 export type Endpoint = "chat" | "completions" | "embeddings";
 
@@ -55,12 +58,15 @@ export interface Translated {
   /** `chat.completion.chunk` (or `text_completion`) objects to send, in order. */
   chunks: object[];
   usage?: Usage;
-  /** The upstream signalled an error in-stream. */
+  /** The upstream signalled an error in-stream: its words, and what it was (the adapter's classify()). */
   error?: string;
+  errorType?: ErrorType;
+  retryAfterMs?: number;
 }
 
 /** Stateful: one per upstream stream. Input may be split anywhere. */
 export interface StreamTranslator {
+  /** Throws EventTooLarge (runtime/providers/sse.ts) once one event passes the bound: the stream is failed, not buffered. */
   push(bytes: Buffer): Translated;
   /** The upstream ended; `complete` is false when it ended before its own end marker. */
   end(): Translated & { complete: boolean };
@@ -71,22 +77,23 @@ export interface Adapter {
   supports(endpoint: Endpoint): boolean;
   /** The upstream request for `model` (already resolved); may sign, hence a promise is allowed. */
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest | Promise<UpstreamRequest>;
-  /** A successful JSON response in OpenAI's shape; undefined for OpenAI-format upstreams (sent as is). */
+  /**
+   * A successful JSON response in OpenAI's shape, or undefined (or a throw) when the body is not
+   * this provider's answer: the account then failed (server_error). Absent for OpenAI-format
+   * upstreams, whose answers are relayed as they came.
+   */
   response?(json: unknown, req: InboundRequest, model: string): unknown;
-  /** A translator for streams; undefined for upstreams that stream OpenAI's SSE (relayed as is). */
-  stream?(req: InboundRequest, model: string): StreamTranslator;
+  /**
+   * A translator for streams; undefined for upstreams that stream OpenAI's SSE (relayed as is).
+   * One event (or frame) larger than `maxEventBytes` is an error, not a buffer that grows.
+   */
+  stream?(req: InboundRequest, model: string, maxEventBytes?: number): StreamTranslator;
   /** Usage from a whole JSON response, or from one OpenAI SSE event's data. */
   usage(json: unknown): Usage | undefined;
-  /** The human message inside an error body of this provider; the text itself when there is none. */
-  errorMessage?(text: string): string;
-  /** Statuses this provider uses for "try elsewhere" beyond the config's list (Anthropic's 529 overloaded). */
-  retryableStatuses?: readonly number[];
   /**
-   * Whether a 400 answer is this provider refusing the gateway's own credentials (the Gemini API
-   * answers a bad key with 400 API_KEY_INVALID, not 401). Treated as a 401: the account fails, the
-   * request fails over, and the text is never passed on.
+   * What a failed answer means, in the one error vocabulary, with the wait the provider asked
+   * for and its message. `status` is 2xx for an error carried inside a successful answer (a JSON
+   * error object, an SSE error event). Never throws, whatever the body.
    */
-  rejectsCredentials?(text: string): boolean;
-  /** How long a 429's body asks the gateway to wait (Google's RetryInfo), for providers that send no Retry-After. */
-  retryAfterMs?(text: string): number | undefined;
+  classify(status: number, headers: UpstreamHeaders, body: string): Classified;
 }

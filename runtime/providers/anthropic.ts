@@ -12,6 +12,8 @@
 
 import { DEFAULT_MAX_OUTPUT_TOKENS } from "../governance.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
+import { classifyAnthropic, streamError, type Classified } from "./classify.ts";
+import { SseDecoder, type SseEvent } from "./sse.ts";
 
 export const ANTHROPIC_VERSION = "2023-06-01";
 
@@ -251,66 +253,8 @@ export function toOpenAIResponse(json: unknown, model: string, now = Date.now())
 // Streams: Anthropic SSE → chat.completion.chunk objects
 // ---------------------------------------------------------------------------
 
-/**
- * Server-sent events from bytes split anywhere (mid-line, mid-character):
- * lines end in LF, CRLF or CR; an event ends at a blank line.
- */
-class SseParser {
-  #decoder = new TextDecoder("utf-8");
-  #text = "";
-  #event = "";
-  #data: string[] = [];
-
-  push(bytes: Uint8Array, last = false): { event: string; data: string }[] {
-    this.#text += this.#decoder.decode(bytes, { stream: !last });
-    const out: { event: string; data: string }[] = [];
-    let at = 0;
-    for (;;) {
-      let nl = at;
-      while (nl < this.#text.length && this.#text[nl] !== "\n" && this.#text[nl] !== "\r") nl++;
-      if (nl === this.#text.length) break;
-      // A CR at the very end may be the first half of a CRLF.
-      if (this.#text[nl] === "\r" && nl + 1 === this.#text.length && !last) break;
-      const line = this.#text.slice(at, nl);
-      at = nl + (this.#text[nl] === "\r" && this.#text[nl + 1] === "\n" ? 2 : 1);
-      this.#line(line, out);
-    }
-    this.#text = this.#text.slice(at);
-    if (last) {
-      if (this.#text !== "") this.#line(this.#text, out);
-      this.#text = "";
-      // A final event without its blank line still counts.
-      this.#line("", out);
-    }
-    return out;
-  }
-
-  #line(line: string, out: { event: string; data: string }[]): void {
-    if (line === "") {
-      if (this.#data.length > 0 || this.#event !== "") out.push({ event: this.#event, data: this.#data.join("\n") });
-      this.#event = "";
-      this.#data = [];
-      return;
-    }
-    if (line.startsWith(":")) return;
-    const colon = line.indexOf(":");
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? "" : line.slice(colon + 1);
-    if (value.startsWith(" ")) value = value.slice(1);
-    if (field === "event") this.#event = value;
-    else if (field === "data") this.#data.push(value);
-  }
-}
-
-/** The human message of an Anthropic error object (`{type, message}`), with its type. */
-function describeError(error: unknown, fallback: string): string {
-  if (!isObject(error)) return fallback;
-  const message = typeof error.message === "string" ? error.message : fallback;
-  return typeof error.type === "string" ? `${message} (${error.type})` : message;
-}
-
 class AnthropicStream implements StreamTranslator {
-  readonly #sse = new SseParser();
+  readonly #sse: SseDecoder;
   readonly #created: number;
   #id = "";
   #model: string;
@@ -324,7 +268,8 @@ class AnthropicStream implements StreamTranslator {
   #tools = new Map<number, { index: number; args: string; input: unknown }>();
   #toolCount = 0;
 
-  constructor(model: string, now: number) {
+  constructor(model: string, now: number, maxEventBytes?: number) {
+    this.#sse = new SseDecoder(maxEventBytes);
     this.#model = model;
     this.#created = Math.floor(now / 1000);
   }
@@ -334,8 +279,8 @@ class AnthropicStream implements StreamTranslator {
   }
 
   end(): Translated & { complete: boolean } {
-    const t = this.#translate(this.#sse.push(new Uint8Array(0), true));
-    return { ...t, complete: this.#stopped };
+    const t = this.#translate(this.#sse.end());
+    return { ...t, complete: this.#stopped && t.error === undefined };
   }
 
   #chunk(delta: Json, finish: string | null = null): Json {
@@ -361,7 +306,7 @@ class AnthropicStream implements StreamTranslator {
   #translate(events: { event: string; data: string }[]): Translated {
     const chunks: Json[] = [];
     let usageChanged = false;
-    let error: string | undefined;
+    let error: Classified | undefined;
     for (const { event, data } of events) {
       let json: Json | undefined;
       try {
@@ -372,7 +317,8 @@ class AnthropicStream implements StreamTranslator {
       }
       const type = event !== "" ? event : String(json?.type ?? "");
       if (type === "error") {
-        error = describeError(json?.error, data.trim() || "unknown error");
+        // `event: error` with overloaded_error, api_error, …: classified as the same body over HTTP would be.
+        error = classifyAnthropic(200, {}, data);
         continue;
       }
       if (json === undefined) continue;
@@ -441,7 +387,7 @@ class AnthropicStream implements StreamTranslator {
       const u = this.#usage;
       out.usage = { input: u.input + u.cacheRead + u.cacheWrite, output: u.output, cached: u.cacheRead, cacheWrite: u.cacheWrite };
     }
-    if (error !== undefined) out.error = error;
+    if (error !== undefined) Object.assign(out, streamError(error));
     return out;
   }
 
@@ -464,17 +410,6 @@ class AnthropicStream implements StreamTranslator {
 // The adapter
 // ---------------------------------------------------------------------------
 
-/** The message of Anthropic's `{"type":"error","error":{"type","message"}}`; the text itself otherwise. */
-export function anthropicErrorMessage(text: string): string {
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (isObject(parsed) && isObject(parsed.error) && typeof parsed.error.message === "string") return parsed.error.message;
-  } catch {
-    // not JSON: the text is the message
-  }
-  return text;
-}
-
 export const anthropicAdapter: Adapter = {
   supports: (endpoint: Endpoint) => endpoint === "chat",
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
@@ -482,16 +417,17 @@ export const anthropicAdapter: Adapter = {
       "content-type": "application/json",
       accept: req.stream ? "text/event-stream" : "application/json",
       "anthropic-version": ANTHROPIC_VERSION,
+      "accept-encoding": "identity",
     };
     if (account.apiKey !== null) headers["x-api-key"] = account.apiKey;
     return { path: `${account.basePath}/v1/messages`, headers, body: JSON.stringify(toAnthropicRequest(req.json, model, req.stream)) };
   },
   // OpenAI's `created` needs a clock: Anthropic's answers carry no time.
-  response: (json: unknown, _req: InboundRequest, model: string) => toOpenAIResponse(json, model),
-  stream: (_req: InboundRequest, model: string) => new AnthropicStream(model, Date.now()),
+  // Anything but a Message (`{"type":"message",…}`) is not an answer: undefined, and the account has failed.
+  response: (json: unknown, _req: InboundRequest, model: string) => (isObject(json) && json.type === "message" ? toOpenAIResponse(json, model) : undefined),
+  stream: (_req: InboundRequest, model: string, maxEventBytes?: number) => new AnthropicStream(model, Date.now(), maxEventBytes),
   usage: (json: unknown) => (isObject(json) ? usageOf(json.usage) : undefined),
-  errorMessage: anthropicErrorMessage,
-  retryableStatuses: [529],
+  classify: classifyAnthropic,
 };
 
 /** For tests: a translator with a fixed clock. */

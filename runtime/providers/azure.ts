@@ -1,4 +1,5 @@
 import type { AccountContext, Adapter, InboundRequest, UpstreamRequest } from "./adapter.ts";
+import { classifyOpenAI, tidy } from "./classify.ts";
 import { OPENAI_PATHS, openaiAdapter } from "./openai.ts";
 
 /**
@@ -19,7 +20,7 @@ import { OPENAI_PATHS, openaiAdapter } from "./openai.ts";
 export const azureAdapter: Adapter = {
   supports: () => true,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
-    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
+    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
     if (account.apiKey !== null) headers["api-key"] = account.apiKey;
     const version = account.options.api_version;
     const root = account.basePath.endsWith("/openai") ? account.basePath : `${account.basePath}/openai`;
@@ -31,7 +32,9 @@ export const azureAdapter: Adapter = {
     return { path, headers, body };
   },
   usage: openaiAdapter.usage,
-  errorMessage: azureErrorMessage,
+  // OpenAI's codes (content_filter with innererror ResponsibleAIPolicyViolation, context_length_exceeded),
+  // with Azure's message, which names the inner code, and its API Management front's shape.
+  classify: (status, headers, body) => ({ ...classifyOpenAI(status, headers, body), message: tidy(azureErrorMessage(body)) }),
 };
 
 /**

@@ -5,6 +5,8 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { badRequest } from "../errors.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
+import { classifyBedrock, streamError } from "./classify.ts";
+import { DEFAULT_MAX_EVENT_BYTES, EventTooLarge } from "./sse.ts";
 
 /**
  * AWS Bedrock's Converse API (bedrock-runtime, API version 2023-09-30).
@@ -33,23 +35,6 @@ type Json = Record<string, unknown>;
 const sha256 = Hash.bind(null, "sha256");
 type Message = ReturnType<EventStreamCodec["decode"]>;
 type MessageHeaders = Message["headers"];
-
-/**
- * Bedrock errors are restJson1: the type in `x-amzn-ErrorType`, the body
- * `{"message": "..."}` (some front ends, e.g. IAM denials, say `Message`).
- */
-export function bedrockErrorMessage(text: string): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return text;
-  }
-  if (parsed === null || typeof parsed !== "object") return text;
-  const body = parsed as { message?: unknown; Message?: unknown };
-  const message = typeof body.message === "string" ? body.message : typeof body.Message === "string" ? body.Message : undefined;
-  return message !== undefined && message !== "" ? message : text;
-}
 
 /** The path label as the AWS SDKs encode it (`encodeURIComponent`, plus `!'()*`). */
 function encodeLabel(value: string): string {
@@ -88,25 +73,23 @@ export const bedrockAdapter: Adapter = {
       },
       body,
     });
-    return { path, headers: { ...signed.headers }, body };
+    // Not signed: the encoding asked for does not change what is sent.
+    return { path, headers: { ...signed.headers, "accept-encoding": "identity" }, body };
   },
 
   response(json: unknown, _req: InboundRequest, model: string): unknown {
     return fromConverse(json, model);
   },
 
-  stream(_req: InboundRequest, model: string): StreamTranslator {
-    return new ConverseStreamTranslator(model);
+  stream(_req: InboundRequest, model: string, maxEventBytes?: number): StreamTranslator {
+    return new ConverseStreamTranslator(model, maxEventBytes);
   },
 
   usage(json: unknown): Usage | undefined {
     return converseUsage((json as { usage?: unknown } | null | undefined)?.usage);
   },
 
-  errorMessage: bedrockErrorMessage,
-
-  // ModelTimeoutException (408) and ModelErrorException (424): the model, not the caller, failed.
-  retryableStatuses: [408, 424],
+  classify: classifyBedrock,
 };
 
 // ---------------------------------------------------------------------------
@@ -366,8 +349,6 @@ export function fromConverse(json: unknown, model: string): Json {
 
 /** Prelude (total length, headers length, prelude CRC) and message CRC. */
 const MIN_FRAME = 16;
-/** The event-stream limit is 16 MiB of payload plus 128 KiB of headers; anything far past it is garbage. */
-const MAX_FRAME = 24 * 1024 * 1024;
 
 function header(headers: MessageHeaders, name: string): string | undefined {
   const h = headers[name];
@@ -393,7 +374,9 @@ export class ConverseStreamTranslator implements StreamTranslator {
   readonly #codec = new EventStreamCodec(toUtf8, fromUtf8);
   readonly #id = `chatcmpl-${randomUUID()}`;
   readonly #created = Math.floor(Date.now() / 1000);
-  #pending: Buffer = Buffer.alloc(0);
+  /** Bytes of the frame not yet whole, as the slices they came in (joined once the frame is complete). */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
   #started = false;
   /** contentBlockIndex → index in OpenAI's tool_calls. */
   readonly #tools = new Map<number, number>();
@@ -401,18 +384,33 @@ export class ConverseStreamTranslator implements StreamTranslator {
   #metadata = false;
   #failed = false;
 
-  constructor(private readonly model: string) {}
+  constructor(
+    private readonly model: string,
+    /** One frame larger than this is an error (Bedrock's own limit is 16 MiB of payload; a chat event is far smaller). */
+    private readonly maxFrameBytes = DEFAULT_MAX_EVENT_BYTES,
+  ) {}
 
   push(bytes: Buffer): Translated {
     const out: Translated = { chunks: [] };
     if (this.#failed || bytes.length === 0) return out;
-    this.#pending = this.#pending.length === 0 ? bytes : Buffer.concat([this.#pending, bytes]);
-    while (this.#pending.length >= 4) {
-      const total = this.#pending.readUInt32BE(0);
-      if (total < MIN_FRAME || total > MAX_FRAME) return this.#fail(out, `malformed event stream (a frame of ${total} bytes)`);
-      if (this.#pending.length < total) break;
-      const frame = this.#pending.subarray(0, total);
-      this.#pending = this.#pending.subarray(total);
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+    while (this.#pendingBytes >= 4) {
+      if (this.#pending[0].length < 4) this.#pending = [Buffer.concat(this.#pending)];
+      const total = this.#pending[0].readUInt32BE(0);
+      if (total < MIN_FRAME) return this.#fail(out, `malformed event stream (a frame of ${total} bytes)`);
+      if (total > this.maxFrameBytes) {
+        this.#failed = true;
+        this.#pending = [];
+        this.#pendingBytes = 0;
+        throw new EventTooLarge(this.maxFrameBytes);
+      }
+      // Joined only once the whole frame is here: a large frame costs its size once, not once per read.
+      if (this.#pendingBytes < total) break;
+      const all = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending);
+      const frame = all.subarray(0, total);
+      this.#pending = total < all.length ? [all.subarray(total)] : [];
+      this.#pendingBytes -= total;
       let message: Message;
       try {
         message = this.#codec.decode(frame);
@@ -426,13 +424,16 @@ export class ConverseStreamTranslator implements StreamTranslator {
   }
 
   end(): Translated & { complete: boolean } {
-    return { chunks: [], complete: !this.#failed && this.#stopped && this.#metadata && this.#pending.length === 0 };
+    return { chunks: [], complete: !this.#failed && this.#stopped && this.#metadata && this.#pendingBytes === 0 };
   }
 
+  /** A frame that cannot be read is the upstream failing (server_error); an exception frame says what it was. */
   #fail(out: Translated, error: string): Translated {
     this.#failed = true;
-    this.#pending = Buffer.alloc(0);
-    out.error = error;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (out.errorType === undefined) Object.assign(out, streamError({ errorType: "server_error", message: error }));
+    else out.error = error;
     return out;
   }
 
@@ -457,11 +458,16 @@ export class ConverseStreamTranslator implements StreamTranslator {
     const type = header(message.headers, ":message-type");
     const text = toUtf8(message.body);
     if (type === "exception") {
-      out.error = `${header(message.headers, ":exception-type") ?? "exception"}: ${bedrockErrorMessage(text)}`;
+      // throttlingException, modelStreamErrorException, …: classified as the same exception over HTTP.
+      const exception = header(message.headers, ":exception-type") ?? "exception";
+      const c = classifyBedrock(200, { "x-amzn-errortype": exception }, text);
+      Object.assign(out, streamError({ ...c, message: `${exception}: ${c.message}` }));
       return;
     }
     if (type === "error") {
-      out.error = `${header(message.headers, ":error-code") ?? "error"}: ${header(message.headers, ":error-message") ?? text}`;
+      const code = header(message.headers, ":error-code") ?? "error";
+      const c = classifyBedrock(200, { "x-amzn-errortype": code }, text);
+      Object.assign(out, streamError({ ...c, message: `${code}: ${header(message.headers, ":error-message") ?? c.message}` }));
       return;
     }
     if (type !== "event") return;

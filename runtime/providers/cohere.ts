@@ -1,5 +1,8 @@
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
+import type { ErrorType } from "../error-type.ts";
+import { classifyCohere, streamError } from "./classify.ts";
 import { openaiAdapter } from "./openai.ts";
+import { SseDecoder, type SseEvent } from "./sse.ts";
 
 // Cohere's Chat API v2 (https://docs.cohere.com/reference/chat) and Embed API
 // v2 (https://docs.cohere.com/reference/embed), both under the SDK's base URL
@@ -45,19 +48,29 @@ function isErrorFinish(reason: unknown): boolean {
   return typeof reason === "string" && reason.toLowerCase().startsWith("error");
 }
 
+/** What an error finish means: ERROR_TOXIC the content filter, ERROR_LIMIT the context window, ERROR the model failing. */
+function errorFinishType(reason: unknown): ErrorType {
+  const r = String(reason).toLowerCase();
+  return r === "error_toxic" ? "content_filter" : r === "error_limit" ? "context_length_exceeded" : "server_error";
+}
+
 export const cohereAdapter: Adapter = {
   supports: (endpoint) => PATHS[endpoint] !== undefined,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
-    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
+    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
     if (account.apiKey !== null) headers.authorization = `Bearer ${account.apiKey}`;
     const body = req.endpoint === "embeddings" ? embedRequest(req.json, model) : chatRequest(req.json, model, req.stream);
     return { path: account.basePath + PATHS[req.endpoint]!, headers, body: JSON.stringify(body) };
   },
   response(json: unknown, req: InboundRequest, model: string): unknown {
-    return req.endpoint === "embeddings" ? embedResponse(json, req.json, model) : chatResponse(json, model, nowSeconds());
+    // Not Cohere's answer (no message, no embeddings): undefined, and the account has failed.
+    if (json === null || typeof json !== "object") return undefined;
+    const j = json as Json;
+    if (req.endpoint === "embeddings") return j.embeddings !== undefined ? embedResponse(json, req.json, model) : undefined;
+    return j.message !== null && typeof j.message === "object" ? chatResponse(json, model, nowSeconds()) : undefined;
   },
-  stream(_req: InboundRequest, model: string): StreamTranslator {
-    return new CohereStream(model, nowSeconds());
+  stream(_req: InboundRequest, model: string, maxEventBytes?: number): StreamTranslator {
+    return new CohereStream(model, nowSeconds(), maxEventBytes);
   },
   usage(json: unknown): Usage | undefined {
     if (json === null || typeof json !== "object") return undefined;
@@ -67,26 +80,12 @@ export const cohereAdapter: Adapter = {
     if (typeof embedTokens === "number") return { input: embedTokens, output: 0, cached: 0 };
     return undefined;
   },
-  errorMessage: cohereErrorMessage,
+  classify: classifyCohere,
 };
 
 /** `created` for OpenAI's shape: Cohere's answers carry no timestamp. */
 function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
-}
-
-/** Cohere error bodies are `{"id"?, "message": "…"}`. */
-export function cohereErrorMessage(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { message?: unknown; error?: unknown } | null;
-    if (typeof parsed?.message === "string") return parsed.message;
-    if (typeof parsed?.error === "string") return parsed.error;
-    const nested = (parsed?.error as { message?: unknown } | undefined)?.message;
-    if (typeof nested === "string") return nested;
-  } catch {
-    // not JSON
-  }
-  return text;
 }
 
 /** Cohere's usage block (`{billed_units, tokens, cached_tokens}`) in the gateway's terms. */
@@ -293,10 +292,7 @@ export function embedResponse(json: unknown, request: Json, model: string): Json
  * read. Also reads newline-delimited JSON (v1's default framing), one event a line.
  */
 export class CohereStream implements StreamTranslator {
-  #decoder = new TextDecoder("utf-8");
-  #pending = "";
-  #data: string[] = [];
-  #event = "";
+  readonly #sse: SseDecoder;
   #id = "";
   #started = false;
   #ended = false;
@@ -307,49 +303,24 @@ export class CohereStream implements StreamTranslator {
   constructor(
     private readonly model: string,
     private readonly created: number,
-  ) {}
+    maxEventBytes?: number,
+  ) {
+    this.#sse = new SseDecoder(maxEventBytes, { ndjson: true });
+  }
 
   push(bytes: Buffer): Translated {
-    this.#pending += this.#decoder.decode(bytes, { stream: true });
-    return this.#drain(false);
+    return this.#read(this.#sse.push(bytes));
   }
 
   end(): Translated & { complete: boolean } {
-    this.#pending += this.#decoder.decode();
-    const t = this.#drain(true);
-    return { ...t, complete: this.#ended };
+    const t = this.#read(this.#sse.end());
+    return { ...t, complete: this.#ended && t.error === undefined };
   }
 
-  #drain(final: boolean): Translated {
+  #read(events: SseEvent[]): Translated {
     const out: Translated = { chunks: [] };
-    let nl: number;
-    while ((nl = this.#pending.indexOf("\n")) >= 0) {
-      let line = this.#pending.slice(0, nl);
-      this.#pending = this.#pending.slice(nl + 1);
-      if (line.endsWith("\r")) line = line.slice(0, -1);
-      this.#line(line, out);
-    }
-    if (final) {
-      if (this.#pending !== "") this.#line(this.#pending, out);
-      this.#pending = "";
-      this.#line("", out);
-    }
+    for (const e of events) if (e.hasData) this.#dispatch(e.data, e.event, out);
     return out;
-  }
-
-  #line(line: string, out: Translated): void {
-    if (line === "") {
-      if (this.#data.length > 0) this.#dispatch(this.#data.join("\n"), this.#event, out);
-      this.#data = [];
-      this.#event = "";
-    } else if (line.startsWith("data:")) {
-      this.#data.push(line.slice(5).replace(/^ /, ""));
-    } else if (line.startsWith("event:")) {
-      this.#event = line.slice(6).trim();
-    } else if (line.startsWith("{") && this.#data.length === 0) {
-      this.#dispatch(line, "", out);
-    }
-    // comments (":"), id: and retry: lines carry nothing here
   }
 
   #chunk(delta: Json, finish: string | null = null): object {
@@ -425,7 +396,8 @@ export class CohereStream implements StreamTranslator {
         const usage = cohereUsage(delta.usage);
         if (usage !== undefined) out.usage = usage;
         if (isErrorFinish(delta.finish_reason) || (typeof delta.error === "string" && delta.error !== "")) {
-          out.error = typeof delta.error === "string" && delta.error !== "" ? delta.error : "the generation failed";
+          const message = typeof delta.error === "string" && delta.error !== "" ? delta.error : "the generation failed";
+          Object.assign(out, streamError({ errorType: errorFinishType(delta.finish_reason), message }));
           return;
         }
         this.#start(out);

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { badRequest } from "../errors.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
+import { classifyGoogle, isObject, streamError } from "./classify.ts";
+import { SseDecoder, type SseEvent } from "./sse.ts";
 
 // Google's Generative Language API ("Gemini API", generativelanguage.googleapis.com)
 // and, through the helpers exported here, Vertex AI's Gemini endpoints, which
@@ -413,18 +415,12 @@ export function fromGenerateContent(upstream: unknown, model: string): Json {
 // Streams: SSE of GenerateContentResponse -> chat.completion.chunk
 // ---------------------------------------------------------------------------
 
-const LF = 0x0a;
-const CR = 0x0d;
-
 /**
- * Translates `streamGenerateContent?alt=sse`. Bytes are cut into lines before
- * any decoding (a line ends at an ASCII byte, so a multibyte character is never
- * split), lines into events (CRLF, LF or CR line ends, as SSE allows), events
- * into chunks.
+ * Translates `streamGenerateContent?alt=sse`: SSE events (runtime/providers/sse.ts,
+ * bounded, each byte scanned once) whose data is a GenerateContentResponse, into chunks.
  */
 export class GeminiStreamTranslator implements StreamTranslator {
-  #pending: Buffer = Buffer.alloc(0);
-  #data: string[] = [];
+  readonly #sse: SseDecoder;
   #id: string | undefined;
   #created: number | undefined;
   #model: string;
@@ -435,62 +431,28 @@ export class GeminiStreamTranslator implements StreamTranslator {
   #calls = new Map<number, number>();
   #blocked = false;
 
-  constructor(model: string) {
+  constructor(model: string, maxEventBytes?: number) {
     this.#model = model;
+    this.#sse = new SseDecoder(maxEventBytes);
   }
 
   push(bytes: Buffer): Translated {
-    return this.#feed(bytes, false);
+    return this.#read(this.#sse.push(bytes));
   }
 
   end(): Translated & { complete: boolean } {
-    const t = this.#feed(Buffer.alloc(0), true);
+    const t = this.#read(this.#sse.end());
     const complete = t.error === undefined && (this.#blocked || (this.#finished.size > 0 && [...this.#opened].every((i) => this.#finished.has(i))));
     return { ...t, complete };
   }
 
-  #feed(bytes: Buffer, final: boolean): Translated {
-    const buf = this.#pending.length === 0 ? bytes : Buffer.concat([this.#pending, bytes]);
+  #read(events: SseEvent[]): Translated {
     const out: Translated = { chunks: [] };
-    let start = 0;
-    let i = 0;
-    for (; i < buf.length; i++) {
-      const b = buf[i];
-      if (b !== LF && b !== CR) continue;
-      let next = i + 1;
-      if (b === CR) {
-        if (next === buf.length && !final) break; // a CR whose LF may be in the next slice
-        if (buf[next] === LF) next++;
-      }
-      this.#line(buf.toString("utf8", start, i), out);
-      start = next;
-      i = next - 1;
-    }
-    this.#pending = buf.subarray(start);
-    if (final) {
-      // The SSE spec drops an unterminated event; an event whose JSON is whole is kept.
-      if (this.#pending.length > 0) this.#line(this.#pending.toString("utf8"), out);
-      this.#pending = Buffer.alloc(0);
-      this.#dispatch(out);
-    }
+    for (const { data, hasData } of events) if (hasData) this.#dispatch(data, out);
     return out;
   }
 
-  #line(line: string, out: Translated): void {
-    if (line === "") return this.#dispatch(out);
-    if (line.startsWith(":")) return;
-    const colon = line.indexOf(":");
-    const field = colon < 0 ? line : line.slice(0, colon);
-    if (field !== "data") return;
-    let value = colon < 0 ? "" : line.slice(colon + 1);
-    if (value.startsWith(" ")) value = value.slice(1);
-    this.#data.push(value);
-  }
-
-  #dispatch(out: Translated): void {
-    if (this.#data.length === 0) return;
-    const data = this.#data.join("\n");
-    this.#data = [];
+  #dispatch(data: string, out: Translated): void {
     let json: unknown;
     try {
       json = JSON.parse(data);
@@ -503,7 +465,8 @@ export class GeminiStreamTranslator implements StreamTranslator {
 
   #event(json: Json, out: Translated): void {
     if (json.error !== undefined) {
-      out.error ??= googleErrorMessage(JSON.stringify(json));
+      // An error event (`{"error":{"code":503,"status":"UNAVAILABLE",…}}`), read as the same body over HTTP.
+      if (out.error === undefined) Object.assign(out, streamError(classifyGoogle(200, {}, JSON.stringify(json))));
       return;
     }
     this.#id ??= completionId(json);
@@ -556,24 +519,6 @@ export class GeminiStreamTranslator implements StreamTranslator {
 }
 
 // ---------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------
-
-/** The message of Google's error body `{"error":{"code","message","status"}}` (also inside a JSON array); the text itself otherwise. */
-export function googleErrorMessage(text: string): string {
-  try {
-    let parsed = JSON.parse(text) as unknown;
-    if (Array.isArray(parsed)) parsed = parsed[0];
-    const error = (parsed as { error?: { message?: unknown; status?: unknown } } | null)?.error;
-    if (typeof error?.message === "string" && error.message !== "") return error.message;
-    if (typeof error?.status === "string") return error.status;
-  } catch {
-    // not JSON
-  }
-  return text;
-}
-
-// ---------------------------------------------------------------------------
 // Embeddings: OpenAI embeddings <-> batchEmbedContents
 // ---------------------------------------------------------------------------
 
@@ -622,7 +567,7 @@ export function googleAdapter(wire: GoogleWire): Adapter {
   return {
     supports: (endpoint: Endpoint) => endpoint === "chat" || endpoint === "embeddings",
     request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
-      const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", ...wire.auth(account.apiKey) };
+      const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity", ...wire.auth(account.apiKey) };
       if (req.endpoint === "embeddings") {
         return { path: wire.methodPath(account, model, wire.embeddings.method), headers, body: JSON.stringify(wire.embeddings.body(req.json, model)) };
       }
@@ -630,44 +575,17 @@ export function googleAdapter(wire: GoogleWire): Adapter {
       return { path: wire.methodPath(account, model, method), headers, body: JSON.stringify(toGenerateContent(req.json)) };
     },
     response(json: unknown, req: InboundRequest, model: string): unknown {
-      return req.endpoint === "embeddings" ? wire.embeddings.response(json, req, model) : fromGenerateContent(json, model);
+      // Not Google's answer (no candidates, no block, no vectors): undefined, and the account has failed.
+      if (!isObject(json)) return undefined;
+      if (req.endpoint === "embeddings") return Array.isArray(json.embeddings) || Array.isArray(json.predictions) ? wire.embeddings.response(json, req, model) : undefined;
+      return Array.isArray(json.candidates) || isObject(json.promptFeedback) ? fromGenerateContent(json, model) : undefined;
     },
-    stream: (_req: InboundRequest, model: string) => new GeminiStreamTranslator(model),
+    stream: (_req: InboundRequest, model: string, maxEventBytes?: number) => new GeminiStreamTranslator(model, maxEventBytes),
     usage(json: unknown): Usage | undefined {
       return usageOf((json as { usageMetadata?: unknown } | null)?.usageMetadata) ?? wire.embeddings.usage(json);
     },
-    errorMessage: googleErrorMessage,
-    rejectsCredentials: isApiKeyInvalid,
-    retryAfterMs: retryDelayMs,
+    classify: classifyGoogle,
   };
-}
-
-type ErrorDetail = { "@type"?: unknown; reason?: unknown; retryDelay?: unknown };
-
-/** The `details` of a Google error body (an object, or a one-element array as streams send it). */
-function errorDetails(text: string): ErrorDetail[] {
-  try {
-    let parsed = JSON.parse(text) as unknown;
-    if (Array.isArray(parsed)) parsed = parsed[0];
-    const details = (parsed as { error?: { details?: unknown } } | null)?.error?.details;
-    return Array.isArray(details) ? details.filter((d): d is ErrorDetail => d !== null && typeof d === "object") : [];
-  } catch {
-    return [];
-  }
-}
-
-/** Google's answer to a bad API key: 400 INVALID_ARGUMENT with an ErrorInfo whose reason is API_KEY_INVALID. */
-export function isApiKeyInvalid(text: string): boolean {
-  return errorDetails(text).some((d) => d.reason === "API_KEY_INVALID");
-}
-
-/** The `retryDelay` of a google.rpc.RetryInfo detail ("37s", "1.5s"), in milliseconds. */
-export function retryDelayMs(text: string): number | undefined {
-  for (const d of errorDetails(text)) {
-    const m = typeof d.retryDelay === "string" ? /^(\d+(?:\.\d+)?)s$/.exec(d.retryDelay) : null;
-    if (m !== null && String(d["@type"]).endsWith("google.rpc.RetryInfo")) return Math.round(Number(m[1]) * 1000);
-  }
-  return undefined;
 }
 
 /** `models/{model}` unless the name already is a resource (`models/...`, `tunedModels/...`); each segment URL-encoded. */

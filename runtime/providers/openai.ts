@@ -1,4 +1,5 @@
 import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./adapter.ts";
+import { classifyOpenAI, isObject } from "./classify.ts";
 
 const PATHS: Record<Endpoint, string> = {
   chat: "/chat/completions",
@@ -13,7 +14,7 @@ const PATHS: Record<Endpoint, string> = {
 export const openaiAdapter: Adapter = {
   supports: () => true,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
-    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json" };
+    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
     if (account.apiKey !== null) headers.authorization = `Bearer ${account.apiKey}`;
     const body = req.json.model === model && !req.injectUsage ? req.raw : JSON.stringify(withModel(req, model));
     return { path: account.basePath + PATHS[req.endpoint], headers, body };
@@ -27,7 +28,18 @@ export const openaiAdapter: Adapter = {
       cached: typeof u.prompt_tokens_details?.cached_tokens === "number" ? u.prompt_tokens_details.cached_tokens : 0,
     };
   },
+  classify: classifyOpenAI,
 };
+
+/**
+ * Whether a parsed 2xx body is an OpenAI answer for the endpoint: a list of
+ * choices (chat, completions) or of embeddings. Anything else (an HTML page
+ * parsed by luck, `{}`, an error object under a 200) is the upstream failing.
+ */
+export function isOpenAIAnswer(json: unknown, endpoint: Endpoint): boolean {
+  if (!isObject(json) || json.error != null) return false;
+  return Array.isArray(endpoint === "embeddings" ? json.data : json.choices);
+}
 
 export const OPENAI_PATHS = PATHS;
 

@@ -189,6 +189,8 @@ export const plan = {
         bodyTimeoutMs: 30000,
         keepAliveTimeoutMs: 65000,
         adminKeyEnv: null,
-        uiApply: false
+        uiApply: false,
+        maxEventBytes: 1048576,
+        maxUpstreamBodyBytes: 67108864
     }
 };

@@ -198,6 +198,8 @@ export const plan = {
         bodyTimeoutMs: 30000,
         keepAliveTimeoutMs: 65000,
         adminKeyEnv: "GWC_ADMIN_KEY",
-        uiApply: false
+        uiApply: false,
+        maxEventBytes: 1048576,
+        maxUpstreamBodyBytes: 67108864
     }
 };

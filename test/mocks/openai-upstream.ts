@@ -19,13 +19,26 @@
  * Chat with `response_format` json_schema (or json_object) answers JSON.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import { mockServer } from "./mock-server.ts";
 import { responsesApi, responsesRouteOf } from "./openai-responses.ts";
 import { sampleOf } from "./sample-json.ts";
 
+const COMPRESS: Record<string, (b: Buffer) => Buffer> = { gzip: gzipSync, br: brotliCompressSync, deflate: deflateSync, zstd: (b) => gzipSync(b) };
+
 export type Behavior =
-  /** `tool`: on the Responses API, call this function with these arguments (when declared and the last input is the user's). */
-  | { kind: "ok"; delayMs?: number; tool?: { name: string; input: Record<string, unknown> } }
+  /**
+   * A real answer. `tool`: on the Responses API, call this function with these arguments (when declared
+   * and the last input is the user's). `encoding` compresses it (and says so in `content-encoding`)
+   * though the gateway asked for identity.
+   */
+  | { kind: "ok"; delayMs?: number; tool?: { name: string; input: Record<string, unknown> }; encoding?: "gzip" | "br" | "deflate" | "zstd" }
+  /** An upstream that lies: this status (200 by default) with a body that is not the protocol (HTML, broken JSON, another shape). */
+  | { kind: "lie"; status?: number; contentType?: string; headers?: Record<string, string>; body: string }
+  /** The real stream's first `chunks` content events, then `text` as sent (garbage, an unterminated event), then the end. */
+  | { kind: "stream-then"; chunks: number; text: string }
+  /** After `afterEvents` events of the real stream (its role chunk first), one event that never ends: `bytes` of data with no line end (default 50 MB), then a close. */
+  | { kind: "endless-event"; afterEvents?: number; bytes?: number }
   | { kind: "status"; status: number; retryAfterSeconds?: number; body?: unknown }
   | { kind: "reset" }
   | { kind: "hang" }
@@ -775,6 +788,36 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
         return;
       }
 
+      case "lie": {
+        if (gone(res)) return;
+        res.writeHead(behavior.status ?? 200, { ...baseHeaders(), "content-type": behavior.contentType ?? "text/html; charset=utf-8", ...behavior.headers });
+        res.end(behavior.body);
+        return;
+      }
+
+      case "stream-then":
+      case "endless-event": {
+        // Chat and legacy completions streams only; the Responses API's events are not played here.
+        if (route === "create" || route === "read") return sendJson(res, 501, { error: { message: `the mock plays ${behavior.kind} on chat streams only`, type: "server_error", param: null, code: null } });
+        const prepared = prepare(route, body);
+        if (!prepared.stream || !startSse(res)) return;
+        const events = [prepared.stream.head, ...prepared.stream.content].filter((e) => e !== null);
+        const n = behavior.kind === "stream-then" ? behavior.chunks + 1 : (behavior.afterEvents ?? 0);
+        for (const e of events.slice(0, n)) if (!sse(res, e)) return;
+        if (behavior.kind === "stream-then") {
+          res.end(behavior.text);
+          return;
+        }
+        // One event that never ends: data with no line end at all, written until the budget or the client goes.
+        res.write("data: ");
+        const piece = "x".repeat(64 * 1024);
+        for (let sent = 0; sent < (behavior.bytes ?? 50 * 1024 * 1024) && !gone(res); sent += piece.length) {
+          if (!res.write(piece)) await new Promise<void>((ok) => { res.once("drain", ok); res.once("close", ok); });
+        }
+        res.end();
+        return;
+      }
+
       case "ok": {
         if (behavior.delayMs && behavior.delayMs > 0) await sleep(behavior.delayMs);
         if (gone(res)) return;
@@ -792,6 +835,19 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
           return;
         }
         const prepared = prepare(route, body);
+        if (behavior.encoding !== undefined) {
+          // The whole answer (JSON, or the full SSE text) compressed in one piece.
+          const plain = prepared.stream
+            ? [prepared.stream.head, ...prepared.stream.content, ...prepared.stream.tail].filter((c) => c !== null).map((c) => `data: ${JSON.stringify(c)}\n\n`).join("") + "data: [DONE]\n\n"
+            : JSON.stringify(prepared.json.body);
+          res.writeHead(prepared.json.status, {
+            ...baseHeaders(),
+            "content-type": prepared.stream ? "text/event-stream; charset=utf-8" : "application/json",
+            "content-encoding": behavior.encoding,
+          });
+          res.end(COMPRESS[behavior.encoding](Buffer.from(plain)));
+          return;
+        }
         if (!prepared.stream) return sendJson(res, prepared.json.status, prepared.json.body);
         if (!startSse(res)) return;
         if (prepared.stream.head) sse(res, prepared.stream.head);

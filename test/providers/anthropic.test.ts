@@ -288,15 +288,15 @@ describe("response mapping", () => {
     expect(anthropicAdapter.usage(undefined)).toBeUndefined();
     expect(anthropicAdapter.usage({ usage: { input_tokens: 5, output_tokens: 2 } })).toEqual({ input: 5, output: 2, cached: 0, cacheWrite: 0 });
     const body = JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "max_tokens: Field required" }, request_id: "req_1" });
-    expect(anthropicAdapter.errorMessage!(body)).toBe("max_tokens: Field required");
-    expect(anthropicAdapter.errorMessage!("<html>Bad gateway</html>")).toBe("<html>Bad gateway</html>");
+    expect(anthropicAdapter.classify(400, {}, body).message).toBe("max_tokens: Field required");
+    expect(anthropicAdapter.classify(502, {}, "<html>Bad gateway</html>").message).toBe("<html>Bad gateway</html>");
   });
 
   it("serves chat only, and treats 529 (overloaded) as try-elsewhere", () => {
     expect(anthropicAdapter.supports("chat")).toBe(true);
     expect(anthropicAdapter.supports("embeddings")).toBe(false);
     expect(anthropicAdapter.supports("completions")).toBe(false);
-    expect(anthropicAdapter.retryableStatuses).toContain(529);
+    expect(anthropicAdapter.classify(529, {}, "").errorType).toBe("overloaded");
   });
 });
 
@@ -333,8 +333,10 @@ describe("stream translation", () => {
   it("reports an error event that opens the stream, with nothing to send", () => {
     const r = translate([Buffer.from(sse([{ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }]))]);
     expect(r.chunks).toEqual([]);
-    expect(r.errors).toEqual(["Overloaded (overloaded_error)"]);
+    expect(r.errors).toEqual(["Overloaded"]);
     expect(r.complete).toBe(false);
+    const t = anthropicStream("m", 0);
+    expect(t.push(Buffer.from(sse([{ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }]))).errorType).toBe("overloaded");
   });
 
   it("holds the role chunk back until content, so an error right after message_start can still fail over", () => {

@@ -74,7 +74,7 @@ describe("the Azure adapter", () => {
   });
 
   it("finds the message in Azure error bodies", () => {
-    const msg = azureAdapter.errorMessage!;
+    const msg = (body: string) => azureAdapter.classify(400, {}, body).message;
     expect(msg('{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation have exceeded token rate limit."}}')).toBe(
       "Requests to the ChatCompletions_Create Operation have exceeded token rate limit.",
     );

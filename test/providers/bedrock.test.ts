@@ -6,7 +6,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpError } from "../../runtime/errors.ts";
 import type { AccountContext, InboundRequest, Usage } from "../../runtime/providers/adapter.ts";
-import { bedrockAdapter, bedrockErrorMessage, ConverseStreamTranslator, fromConverse, toConverse } from "../../runtime/providers/bedrock.ts";
+import { bedrockAdapter, ConverseStreamTranslator, fromConverse, toConverse } from "../../runtime/providers/bedrock.ts";
 import { encodeEvent, encodeException, startBedrockUpstream, verifySignature, type BedrockMock } from "../mocks/bedrock-upstream.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { startGateway, type RunningGateway } from "../runtime/harness.ts";
@@ -240,6 +240,7 @@ describe("Converse response → OpenAI", () => {
   });
 
   it("reads Bedrock's error bodies", () => {
+    const bedrockErrorMessage = (body: string) => bedrockAdapter.classify(400, {}, body).message;
     expect(bedrockErrorMessage('{"message":"Too many requests, please wait before trying again."}')).toBe("Too many requests, please wait before trying again.");
     expect(bedrockErrorMessage('{"Message":"User: arn:aws:iam::1:user/x is not authorized"}')).toBe("User: arn:aws:iam::1:user/x is not authorized");
     expect(bedrockErrorMessage("<html>Bad Gateway</html>")).toBe("<html>Bad Gateway</html>");

@@ -203,9 +203,10 @@ describe("the Cohere adapter: responses", () => {
   });
 
   it("finds the message in Cohere error bodies", () => {
-    expect(cohereAdapter.errorMessage!('{"id":"1","message":"invalid request: bad"}')).toBe("invalid request: bad");
-    expect(cohereAdapter.errorMessage!("upstream connect error")).toBe("upstream connect error");
-    expect(cohereAdapter.errorMessage!('{"error":{"message":"nested"}}')).toBe("nested");
+    const message = (body: string) => cohereAdapter.classify(400, {}, body).message;
+    expect(message('{"id":"1","message":"invalid request: bad"}')).toBe("invalid request: bad");
+    expect(message("upstream connect error")).toBe("upstream connect error");
+    expect(message('{"error":{"message":"nested"}}')).toBe("nested");
   });
 });
 

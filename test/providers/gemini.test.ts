@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpError } from "../../runtime/errors.ts";
 import type { AccountContext, InboundRequest, Translated, Usage } from "../../runtime/providers/adapter.ts";
 import * as gemini from "../../runtime/providers/gemini.ts";
-import { geminiAdapter, GeminiStreamTranslator, googleErrorMessage, SKIP_THOUGHT_SIGNATURE, usageOf } from "../../runtime/providers/gemini.ts";
+import { geminiAdapter, GeminiStreamTranslator, SKIP_THOUGHT_SIGNATURE, usageOf } from "../../runtime/providers/gemini.ts";
 import { vertexAdapter } from "../../runtime/providers/vertex.ts";
 import { embeddingFor, googleError, startGeminiUpstream, type GeminiMock } from "../mocks/gemini-upstream.ts";
 import { startGateway, type RunningGateway } from "../runtime/harness.ts";
@@ -325,11 +325,12 @@ describe("response mapping", () => {
   });
 
   it("reads Google's error body", () => {
+    const googleErrorMessage = (body: string) => geminiAdapter.classify(400, {}, body).message;
     const body = JSON.stringify(googleError(429, "Resource has been exhausted (e.g. check quota)."));
     expect(googleErrorMessage(body)).toBe("Resource has been exhausted (e.g. check quota).");
     expect(googleErrorMessage(`[${body}]`)).toBe("Resource has been exhausted (e.g. check quota).");
     expect(googleErrorMessage("<html>502</html>")).toBe("<html>502</html>");
-    expect(geminiAdapter.errorMessage!(JSON.stringify({ error: { code: 503, status: "UNAVAILABLE" } }))).toBe("UNAVAILABLE");
+    expect(googleErrorMessage(JSON.stringify({ error: { code: 503, status: "UNAVAILABLE" } }))).toBe("UNAVAILABLE");
   });
 });
 
