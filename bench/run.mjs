@@ -665,16 +665,16 @@ if (ONLY.has("scale")) {
 
   // 5x saturation: two accounts (70/30) of 8 connections and a queue of 8 each, refusing beyond
   // (backpressure "error"), on an upstream that answers in 200 ms: 16 / 0.2 s = 80 req/s of
-  // capacity. Open-loop phases: half of it, then 5x three times (memory must not grow), then half
-  // again. A small capacity keeps the offered 400 req/s far below what the gateway and this
+  // capacity. Open-loop phases: half of it, then 5x five times (resident memory must level off,
+  // not climb phase after phase), then half again. A small capacity keeps the offered 400 req/s far below what the gateway and this
   // script's client can do, so what saturates is the pool, not the CPU.
-  const SAT = { delayMs: 200, pool: { max_connections: 8, queue_size: 8, backpressure: "error" }, seconds: QUICK ? 3 : 5 };
+  const SAT = { delayMs: 200, pool: { max_connections: 8, queue_size: 8, backpressure: "error" }, seconds: QUICK ? 3 : 4 };
   const capacity = (2 * SAT.pool.max_connections * 1000) / SAT.delayMs;
   const slowMock = await startMock(SAT.delayMs);
   const satBundle = build("saturation", realisticConfig({ primary: slowMock.slow, accountExtra: { pool: SAT.pool } }));
   const sg = await startGateway(satBundle);
   const phases = [];
-  for (const [name, factor] of [["0.5x", 0.5], ["5x", 5], ["5x", 5], ["5x", 5], ["0.5x again", 0.5]]) {
+  for (const [name, factor] of [["0.5x", 0.5], ["5x", 5], ["5x", 5], ["5x", 5], ["5x", 5], ["5x", 5], ["0.5x again", 0.5]]) {
     const result = await openLoop(sg.url, { rate: capacity * factor, seconds: SAT.seconds, keys: (n) => realKey(n % REAL_KEYS), model: "gpt-4o", maxInFlight: 512 });
     phases.push({ name, ...result, rssAfterMiB: rssKiB(sg.child.pid) / 1024 });
   }
