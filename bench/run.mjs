@@ -36,7 +36,6 @@ const benchDir = join(root, "bench");
 const resultsDir = join(benchDir, "results");
 const gwc = join(root, "build", "gwc.mjs");
 const LUA = join(benchDir, "lib", "post.lua");
-const KEYS_LUA = join(benchDir, "lib", "post-keys.lua");
 
 // ---------------------------------------------------------------------------
 // Options
@@ -257,11 +256,12 @@ async function startGateway(bundle, env = {}, nodeFlags = PROCESS_FLAGS) {
 // ---------------------------------------------------------------------------
 
 /** One wrk run; resolves with its WRKJSON line. Bounded by wrk's own -d, plus a kill deadline. */
-function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10, core = 1, script = LUA, keys = REAL_KEYS }) {
-  const child = spawnPinned(core, "wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", `${timeoutSec}s`, "-s", script, url], {
+function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10, core = 1, keys = 0 }) {
+  const child = spawnPinned(core, "wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", `${timeoutSec}s`, "-s", LUA, url], {
     BENCH_MODEL: model,
     BENCH_AUTH: auth,
-    BENCH_KEYS: String(keys),
+    // keys > 0: a key picked per request from the first `keys` of lib/realistic.mjs (post.lua)
+    BENCH_KEYS: keys > 0 ? String(keys) : "",
   });
   const deadline = setTimeout(() => child.kill("SIGKILL"), (seconds + timeoutSec + 15) * 1000);
   const done = new Promise((resolve, reject) => {
@@ -474,8 +474,8 @@ if (["latency", "throughput", "sse"].some((o) => ONLY.has(o))) {
   else await stop(gov.child);
   const real = await startGateway(build("realistic", realisticTarget(mock.fast)));
   realistic = { keys: REAL_KEYS, ...(await verifyRealistic(real.url, real.child.err)) };
-  // SSE and the checks send key 0; wrk's load picks one of the 1,000 keys per request (post-keys.lua).
-  if (realistic.available) targets.push({ name: "realistic", url: real.url, child: real.child, auth: `Bearer ${realKey(0)}`, script: KEYS_LUA });
+  // SSE and the checks send key 0; wrk's load picks one of the 1,000 keys per request (post.lua).
+  if (realistic.available) targets.push({ name: "realistic", url: real.url, child: real.child, auth: `Bearer ${realKey(0)}`, keys: REAL_KEYS });
   else await stop(real.child);
 }
 const authHeaders = (t) => (t.auth ? { authorization: t.auth } : {});
@@ -489,9 +489,9 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
   log("warming up every target (JIT, connection pools)");
   for (const t of targets) {
     let core = layout("load");
-    await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: t.auth, script: t.script, core });
+    await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: t.auth, keys: t.keys, core });
     core = layout("serial");
-    await wrk(t.url, { connections: 1, seconds: S.warmSec, auth: t.auth, script: t.script, core });
+    await wrk(t.url, { connections: 1, seconds: S.warmSec, auth: t.auth, keys: t.keys, core });
     if (ONLY.has("sse")) await runSse(t.url, { ...SSE, waves: 1, headers: authHeaders(t) });
   }
   for (let r = 0; r < S.rounds; r++) {
@@ -502,7 +502,7 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
       const core = layout("serial");
       if (ONLY.has("latency")) {
         for (const t of order) {
-          const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth: t.auth, script: t.script, core });
+          const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth: t.auth, keys: t.keys, core });
           round.latency[t.name] = { p50Us: w.p50_us, p99Us: w.p99_us, p999Us: w.p999_us, rps: w.rps, requests: w.requests, errors: w.errorCount };
         }
       }
@@ -513,7 +513,7 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
     if (ONLY.has("throughput")) {
       const core = layout("load");
       for (const t of order) {
-        const load = () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: t.auth, script: t.script, core });
+        const load = () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: t.auth, keys: t.keys, core });
         const idleKiB = t.child ? rssKiB(t.child.pid) : NaN;
         const [w, peakKiB, cpu] = t.child ? await withRss(t.child.pid, load) : [await load(), NaN, NaN];
         const cpuUsPerRequest = (cpu * 1000) / w.requests;
@@ -637,7 +637,7 @@ if (ONLY.has("scale")) {
   const gw = await startGateway(bundle);
   const startMs = performance.now() - t0;
   const idleMiB = rssKiB(gw.child.pid) / 1024;
-  const scaleLoad = (seconds) => wrk(gw.url, { connections: THROUGHPUT_CONNECTIONS, seconds, model: "model-7", script: KEYS_LUA, keys: SCALE.keys, core });
+  const scaleLoad = (seconds) => wrk(gw.url, { connections: THROUGHPUT_CONNECTIONS, seconds, model: "model-7", keys: SCALE.keys, core });
   // 3 s each even with --quick: the first seconds carry every key's first SHA-256 and the JIT.
   await scaleLoad(3);
   const [w, peakKiB, cpu] = await withRss(gw.child.pid, () => scaleLoad(3));
@@ -769,10 +769,10 @@ if (PROFILE) {
             ? await startGateway(realBundle, {}, flags)
             : await startFloor(mock.fast, flags);
     const auth = who === "gateway+gov" ? `Bearer ${GOV_KEY}` : "";
-    const script = who === "realistic" ? KEYS_LUA : LUA;
+    const keys = who === "realistic" ? REAL_KEYS : 0;
     // The throughput load only (item 2's), after a short warm-up, so the profile is mostly the busy gateway.
-    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: 1, auth, script });
-    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: QUICK ? 3 : 6, auth, script });
+    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: 1, auth, keys });
+    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: QUICK ? 3 : 6, auth, keys });
     await stop(p.child, "SIGTERM", 15_000);
     const file = readdirSync(join(dir, who)).find((f) => f.endsWith(".cpuprofile"));
     profiles[who] = file === undefined ? { error: "no profile written" } : { file: join("bench", "results", "profiles", who, file), ...summarizeProfile(join(dir, who, file), 25) };
@@ -1034,9 +1034,9 @@ if (summary.realistic) {
   const R = summary.realistic;
   const rc = (label) => mark(findCheck(label));
   const what = `${R.keys} keys rotating, ${R.observability ? "/metrics and access log on" : "no /metrics or access log in this runtime yet"}`;
-  row(9, `realistic (${what}): added p50 / p99 vs floor's`, {}, `${us(R.addedP50Us)} = ${fx(R.p50RatioToFloor)}x (${rc("realistic: added latency p50 vs floor's")}); ${us(R.addedP99Us)} = ${fx(R.p99RatioToFloor)}x (${rc("realistic: added latency p99 vs floor's")})`, "realistic: added latency p50 vs floor's");
-  row(9, "realistic: throughput vs floor's, peak RSS", {}, `${fx(R.rps, 0)} req/s = ${fx(R.throughputToFloor)}x (${rc("realistic: throughput vs floor's")}; ${fx(R.throughputToGateway)}x the plain gateway's); peak RSS ${fx(R.rssPeakMiB, 0)} MiB (${rc("realistic: peak RSS under load")}); CPU ${us(R.cpuUsPerRequest)} a request = ${fx(R.cpuToFloor)}x the floor's`, "realistic: throughput vs floor's");
-  row(9, "realistic: SSE added time to first chunk", {}, `${ms(R.addedTtfcP50Ms)}, ${R.sseChunks} chunks`, "realistic: SSE added TTFC p50");
+  if (summary.latency) row(9, `realistic (${what}): added p50 / p99 vs floor's`, {}, `${us(R.addedP50Us)} = ${fx(R.p50RatioToFloor)}x (${rc("realistic: added latency p50 vs floor's")}); ${us(R.addedP99Us)} = ${fx(R.p99RatioToFloor)}x (${rc("realistic: added latency p99 vs floor's")})`, "realistic: added latency p50 vs floor's");
+  if (summary.throughput) row(9, `realistic (${what}): throughput vs floor's, peak RSS`, {}, `${fx(R.rps, 0)} req/s = ${fx(R.throughputToFloor)}x (${rc("realistic: throughput vs floor's")}; ${fx(R.throughputToGateway)}x the plain gateway's); peak RSS ${fx(R.rssPeakMiB, 0)} MiB (${rc("realistic: peak RSS under load")}); CPU ${us(R.cpuUsPerRequest)} a request = ${fx(R.cpuToFloor)}x the floor's`, "realistic: throughput vs floor's");
+  if (summary.sse) row(9, "realistic: SSE added time to first chunk", {}, `${ms(R.addedTtfcP50Ms)}, ${R.sseChunks} chunks`, "realistic: SSE added TTFC p50");
 }
 out(table(cols, main));
 

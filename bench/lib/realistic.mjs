@@ -4,7 +4,7 @@
 // monthly budgets, request and token rate limits and a concurrency cap, and
 // (when the runtime has them) /metrics and the JSON access log on. Keys are
 // configured by SHA-256 (`key_sha256`), as a deployment that keeps keys off
-// the gateway's machine would; the load generator (post-keys.lua) sends a key
+// the gateway's machine would; the load generator (post.lua with BENCH_KEYS) sends a key
 // picked at random per request, so every request takes the key lookup,
 // admission and budget path of a different key. Limits are far above what a
 // run can reach, so nothing is refused: the bench prices the checks, not 429s.
@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 
 export const REAL_KEYS = 1000;
 export const REAL_KEY_PREFIX = "gwc-bench-vk-";
-/** The i-th key's secret, as post-keys.lua builds it. */
+/** The i-th key's secret, as post.lua builds it with BENCH_KEYS. */
 export const realKey = (i) => `${REAL_KEY_PREFIX}${String(i).padStart(5, "0")}`;
 
 /** Whether the runtime's schema has `observability` (metrics) and `server.access_log` yet. */
