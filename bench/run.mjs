@@ -5,7 +5,12 @@
 //   npm run bench -- --quick           ~80 s: 3 shorter rounds, 1 build per size
 //   npm run bench -- --profile         also --cpu-prof the gateway (plain and governed) and the floor under load
 //   npm run bench -- --steady-heap     floor and gateways with V8's memory reducer off (see below)
-//   npm run bench -- --only=latency,throughput,sse,isolation,micro,compile   (a subset; --only=profile profiles alone)
+//   npm run bench -- --only=latency,throughput,sse,isolation,micro,compile,scale   (a subset; --only=profile profiles alone)
+//
+// Targets: direct, floor, gateway, gateway+gov and realistic (issue #17, lib/realistic.mjs: 70/30,
+// org, 4 teams, 1,000 keys rotating per request, metrics and access log on once the runtime has
+// them). Item 10 (scale): 1,000 accounts / 10,000 keys (build, start, memory, load, SIGHUP reload)
+// and 5x saturation of a small pool under an open-loop client (lib/open-loop.mjs).
 //
 // Every process is its own, pinned with taskset (on a machine with 2+ cores),
 // in one of two layouts that this script switches between (taskset -p):
