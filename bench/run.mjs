@@ -24,7 +24,7 @@
 //                  the gateway's own cost; see bench/README.md).
 // The micro benchmarks run on core 0; `gwc build` is left unpinned, as in CI.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -50,7 +50,7 @@ const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(`--${name}`);
 const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const QUICK = flag("quick");
-const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile", "scale"];
+const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile", "instances", "scale"];
 const ONLY = new Set((option("only") ?? ALL.join(",")).split(","));
 for (const o of ONLY) if (!ALL.includes(o) && o !== "profile") usage(`unknown --only item '${o}'`);
 for (const a of argv) if (!/^--(quick|profile|steady-heap|(rounds|name|only)=.+)$/.test(a)) usage(`unknown option '${a}'`);
@@ -151,17 +151,20 @@ setTimeout(() => {
  * whole Node process squeezed onto one core has its event loop preempted by its
  * own GC threads for whole scheduler slices, which adds milliseconds to p99.
  */
-function spawnPinned(core, cmd, args, env = {}, cwd = undefined, { mainThread = false } = {}) {
+function spawnPinned(core, cmd, args, env = {}, cwd = undefined, { mainThread = false, stdoutFile = undefined } = {}) {
   // Children inherit this script's affinity; a main-thread-pinned process starts on every core.
   const cpuList = mainThread ? `0-${CORES - 1}` : String(core);
   const [file, full] = PIN ? ["taskset", ["-c", cpuList, cmd, ...args]] : [cmd, args];
-  const child = spawn(file, full, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, cwd });
+  // A gateway's stdout (its JSON access log) goes to a file, as in production; nothing is held in this process.
+  const stdout = stdoutFile === undefined ? "pipe" : openSync(stdoutFile, "a");
+  const child = spawn(file, full, { stdio: ["ignore", stdout, "pipe"], env: { ...process.env, ...env }, cwd });
+  if (typeof stdout === "number") closeSync(stdout);
   // With `mainThread`, the caller pins the main thread once the process is up (pinMainThread), after taskset's own exec.
   children.add(child);
   child.on("exit", () => children.delete(child));
   child.out = "";
   child.err = "";
-  child.stdout.on("data", (d) => (child.out += d));
+  child.stdout?.on("data", (d) => (child.out += d));
   child.stderr.on("data", (d) => (child.err += d));
   return child;
 }
@@ -247,13 +250,31 @@ function build(name, config) {
   return join(dir, "dist", "gateway.mjs");
 }
 
-/** Runs a built bundle with its event loop on core 0, from its own temporary directory (where its state snapshots go). */
+/**
+ * Runs a built bundle with its event loop on core 0, from its own temporary
+ * directory (where its state snapshots go); its stdout, the JSON access log
+ * and events, goes to `gateway.log` there.
+ */
 async function startGateway(bundle, env = {}, nodeFlags = PROCESS_FLAGS) {
   const port = await freePort();
-  const child = spawnPinned(0, process.execPath, [...nodeFlags, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, dirname(bundle), { mainThread: true });
-  await waitFor(child, "stderr", /listening on/, 15_000, "gateway");
+  const logFile = join(dirname(bundle), "gateway.log");
+  const child = spawnPinned(0, process.execPath, [...nodeFlags, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, dirname(bundle), { mainThread: true, stdoutFile: logFile });
+  const url = `http://127.0.0.1:${port}`;
+  await ready(child, url, 15_000);
   pinMainThread(child.pid, 0);
-  return { child, url: `http://127.0.0.1:${port}` };
+  return { child, url, logFile };
+}
+
+/** Resolves once GET /readyz answers 200 (stdout is a file, so there is no line to wait for). */
+async function ready(child, url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`gateway exited (${child.exitCode}) before it was ready:\n${child.err}`);
+    const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`gateway not ready after ${timeoutMs} ms:\n${child.err}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -412,7 +433,7 @@ log(`${QUICK ? "quick" : "full"} run: ${S.rounds} rounds; ${meta.cpu}, ${CORES} 
   if (meta.otherCpuBeforeStartPct > 10) log(`WARNING: other processes are using ${meta.otherCpuBeforeStartPct}% of a core right now; results will be noisy`);
 }
 
-const needTraffic = ["latency", "throughput", "sse", "isolation", "scale"].some((o) => ONLY.has(o));
+const needTraffic = ["latency", "throughput", "sse", "isolation", "instances", "scale"].some((o) => ONLY.has(o));
 const mock = needTraffic || PROFILE ? await startMock() : undefined;
 const account = (id, url, extra = {}) => ({ id, provider: "openai", base_url: `${url}/v1`, api_key: "${OPENAI_API_KEY}", ...extra });
 
@@ -471,7 +492,7 @@ if (["latency", "throughput", "sse"].some((o) => ONLY.has(o))) {
   const floor = await startFloor(mock.fast);
   plainBundle = build("plain", { accounts: [account("mock", mock.fast)] });
   const gateway = await startGateway(plainBundle);
-  targets.push({ name: "direct", url: mock.fast }, { name: "floor", url: floor.url, child: floor.child }, { name: "gateway", url: gateway.url, child: gateway.child });
+  targets.push({ name: "direct", url: mock.fast }, { name: "floor", url: floor.url, child: floor.child }, { name: "gateway", url: gateway.url, child: gateway.child, logFile: gateway.logFile });
   meta.affinity = { gateway: affinityOf(gateway.child.pid), floor: affinityOf(floor.child.pid) };
   const gov = await startGateway(build("governed", governedConfig(mock.fast)), GOV_ENV);
   governance = await verifyGovernance(gov.url, gov.child.err);
@@ -482,6 +503,9 @@ if (["latency", "throughput", "sse"].some((o) => ONLY.has(o))) {
   // SSE and the checks send key 0; wrk's load picks one of the 1,000 keys per request (post.lua).
   if (realistic.available) targets.push({ name: "realistic", url: real.url, child: real.child, auth: `Bearer ${realKey(0)}`, keys: REAL_KEYS });
   else await stop(real.child);
+  // Item 8: the same gateway with metrics and the access log off (they are on by default), to price them.
+  const quiet = await startGateway(build("quiet", { accounts: [account("mock", mock.fast)], observability: { metrics: false }, server: { access_log: false } }));
+  targets.push({ name: "gateway-quiet", url: quiet.url, child: quiet.child });
 }
 const authHeaders = (t) => (t.auth ? { authorization: t.auth } : {});
 
@@ -539,8 +563,8 @@ const TUNED_FLAGS = ["--max-semi-space-size=2"];
 const tuned = { flags: TUNED_FLAGS, runs: [] };
 if (ONLY.has("throughput")) {
   const floor = await startFloor(mock.fast, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
-  // Its own build directory: a second gateway on the plain bundle's state dir is refused (the state-dir lock).
-  const gateway = await startGateway(build("tuned", { accounts: [account("mock", mock.fast)] }), {}, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
+  // A bundle of its own: the plain gateway still runs, and a state dir takes one process (its lock).
+  const gateway = await startGateway(build("plain-tuned", { accounts: [account("mock", mock.fast)] }), {}, [...PROCESS_FLAGS, ...TUNED_FLAGS]);
   const pair = [
     { name: "floor", url: floor.url, child: floor.child },
     { name: "gateway", url: gateway.url, child: gateway.child },
@@ -785,6 +809,103 @@ if (PROFILE) {
   log(`profiles done (${Math.round((Date.now() - started) / 1000)} s)`);
 }
 
+// ---------------------------------------------------------------------------
+// Item 8 (issue #16): several instances. The governed gateway over Redis beside
+// the same config over the embedded store, interleaved in the same rounds
+// (latency in the serial layout with Redis on core 0 too, throughput in the
+// load layout with Redis beside wrk and the mock on core 1); then `--workers 2`
+// against one process, everything unpinned, since two workers need both cores.
+// ---------------------------------------------------------------------------
+
+const instances = { rounds: [], workers: [] };
+if (ONLY.has("instances")) {
+  if (spawnSync("redis-server", ["--version"]).error !== undefined) {
+    instances.reason = "redis-server is not installed (apt-get install -y redis-server)";
+    log(`item 8 skipped: ${instances.reason}`);
+  } else {
+    const redisPort = await freePort();
+    const redisDir = mkdtempSync(join(tmpdir(), "gwc-bench-redis-"));
+    process.on("exit", () => rmSync(redisDir, { recursive: true, force: true }));
+    // What the README asks operators for: AOF, fsync every second.
+    const redis = spawnPinned(1, "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", redisDir, "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]);
+    await waitFor(redis, "stdout", /Ready to accept connections/, 10_000, "redis-server");
+    const REDIS_ENV = { ...GOV_ENV, REDIS_URL: `redis://127.0.0.1:${redisPort}` };
+    const withRedis = (config) => ({ ...config, state: { redis: { url: "${REDIS_URL}" } } });
+    const embedded = await startGateway(build("gov-embedded", governedConfig(mock.fast)), GOV_ENV);
+    const viaRedis = await startGateway(build("gov-redis", withRedis(governedConfig(mock.fast))), REDIS_ENV);
+    const auth = `Bearer ${GOV_KEY}`;
+    const pair = [
+      { name: "gov embedded", url: embedded.url, child: embedded.child },
+      { name: "gov redis", url: viaRedis.url, child: viaRedis.child },
+    ];
+    const redisOn = (kind) => pin(redis.pid, kind === "serial" ? 0 : 1);
+    for (const t of pair) {
+      await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth, core: layout("load") });
+      await wrk(t.url, { connections: 1, seconds: S.warmSec, auth, core: layout("serial") });
+    }
+    for (let r = 0; r < Math.min(S.rounds, 3); r++) {
+      const round = {};
+      let core = layout("serial");
+      redisOn("serial");
+      for (const t of rotate(pair, r)) {
+        const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth, core });
+        round[t.name] = { p50Us: w.p50_us, p99Us: w.p99_us, errors: w.errorCount };
+      }
+      core = layout("load");
+      redisOn("load");
+      for (const t of rotate(pair, r)) {
+        const w = await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth, core });
+        Object.assign(round[t.name], { rps: w.rps, errors: round[t.name].errors + w.errorCount });
+      }
+      instances.rounds.push(round);
+    }
+    await stop(embedded.child);
+    await stop(viaRedis.child);
+    log(`item 8, Redis beside the embedded store, done (${Math.round((Date.now() - started) / 1000)} s)`);
+
+    // --workers 2 against one process: the plain gateway, and the governed one over Redis.
+    const ALL_CORES = `0-${CORES - 1}`;
+    const startFree = async (bundle, env) => {
+      const port = await freePort();
+      // A directory of its own: its state dir (and lock) must not be another running gateway's.
+      const cwd = mkdtempSync(join(buildRoot, "run-"));
+      const child = spawnPinned(ALL_CORES, process.execPath, [...PROCESS_FLAGS, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, cwd);
+      await waitFor(child, "stderr", env.GWC_WORKERS ? /\d+ workers serving/ : /listening on/, 15_000, "gateway");
+      return { child, url: `http://127.0.0.1:${port}` };
+    };
+    if (mock) pin(mock.child.pid, ALL_CORES);
+    pin(process.pid, ALL_CORES);
+    const redisBundle = join(buildRoot, "gov-redis", "dist", "gateway.mjs");
+    const cases = [
+      { name: "plain", bundle: plainBundle ?? build("plain", { accounts: [account("mock", mock.fast)] }), env: {}, auth: "" },
+      { name: "gov redis", bundle: redisBundle, env: REDIS_ENV, auth },
+    ];
+    for (const c of cases) {
+      const one = await startFree(c.bundle, c.env);
+      const two = await startFree(c.bundle, { ...c.env, GWC_WORKERS: "2" });
+      const pairW = [
+        { name: "1 process", ...one },
+        { name: "--workers 2", ...two },
+      ];
+      for (const t of pairW) await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: c.auth, core: ALL_CORES });
+      const runs = [];
+      for (let r = 0; r < Math.min(S.rounds, 3); r++) {
+        const run = {};
+        for (const t of rotate(pairW, r)) {
+          const w = await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: c.auth, core: ALL_CORES });
+          run[t.name] = { rps: w.rps, p50Us: w.p50_us, errors: w.errorCount };
+        }
+        runs.push(run);
+      }
+      instances.workers.push({ config: c.name, runs });
+      await stop(one.child);
+      await stop(two.child);
+    }
+    await stop(redis);
+    log(`item 8, --workers 2, done (${Math.round((Date.now() - started) / 1000)} s)`);
+  }
+}
+
 for (const t of targets) if (t.child) await stop(t.child);
 if (mock) await stop(mock.child);
 
@@ -888,6 +1009,18 @@ if (names.includes("realistic")) {
   };
 }
 
+// Item 8: what metrics and the access log cost, the same gateway with them on ("gateway") and off ("gateway-quiet").
+if (names.includes("gateway-quiet") && (summary.latency || summary.throughput)) {
+  const logTarget = targets.find((t) => t.name === "gateway");
+  const logBytes = logTarget?.logFile && existsSync(logTarget.logFile) ? statSync(logTarget.logFile).size : NaN;
+  summary.observability = {
+    p50AddedUs: summary.latency ? summary.latency.p50Us.gateway - summary.latency.p50Us["gateway-quiet"] : NaN,
+    p99AddedUs: summary.latency ? summary.latency.p99Us.gateway - summary.latency.p99Us["gateway-quiet"] : NaN,
+    throughputCost: summary.throughput ? 1 - summary.throughput.rps.gateway / summary.throughput.rps["gateway-quiet"] : NaN,
+    accessLogBytes: logBytes,
+  };
+}
+
 // Targets from the issue: [label, value, limit, met]
 const checks = [];
 const check = (label, value, limit, ok) => checks.push({ label, value, limit, met: ok === null ? null : Boolean(ok) });
@@ -939,6 +1072,11 @@ if (micro) {
   } else check("full per-request decision (worst)", "not available", "≤ 2 µs", null);
 }
 check("governance on (items 1–3)", governance.available ? "measured" : "not yet available", "(visible cost)", null);
+if (summary.observability) {
+  const O = summary.observability;
+  if (summary.throughput) check("metrics + access log: throughput cost", `${fx(O.throughputCost * 100, 1)}%`, "≤ 5%", O.throughputCost <= 0.05);
+  if (summary.latency) check("metrics + access log: added p50", `${fx(O.p50AddedUs, 1)} µs`, "≤ 10 µs", O.p50AddedUs <= 10);
+}
 
 // ---------------------------------------------------------------------------
 // Output
@@ -1043,6 +1181,16 @@ if (summary.realistic) {
   if (summary.throughput) row(9, `realistic (${what}): throughput vs floor's, peak RSS`, {}, `${fx(R.rps, 0)} req/s = ${fx(R.throughputToFloor)}x (${rc("realistic: throughput vs floor's")}; ${fx(R.throughputToGateway)}x the plain gateway's); peak RSS ${fx(R.rssPeakMiB, 0)} MiB (${rc("realistic: peak RSS under load")}); CPU ${us(R.cpuUsPerRequest)} a request = ${fx(R.cpuToFloor)}x the floor's`, "realistic: throughput vs floor's");
   if (summary.sse) row(9, "realistic: SSE added time to first chunk", {}, `${ms(R.addedTtfcP50Ms)}, ${R.sseChunks} chunks`, "realistic: SSE added TTFC p50");
 }
+if (summary.observability) {
+  const O = summary.observability;
+  row(
+    8,
+    "metrics + access log on (gateway) vs off (gateway-quiet)",
+    {},
+    `throughput ${Number.isFinite(O.throughputCost) ? `${fx(O.throughputCost * 100, 1)}% lower` : "—"}, p50 ${Number.isFinite(O.p50AddedUs) ? `${fx(O.p50AddedUs, 1)} µs` : "—"} added (p99 ${Number.isFinite(O.p99AddedUs) ? `${fx(O.p99AddedUs, 0)} µs` : "—"}); ${fx(O.accessLogBytes / 1048576, 1)} MiB of access log written`,
+    summary.throughput ? "metrics + access log: throughput cost" : "metrics + access log: added p50",
+  );
+}
 out(table(cols, main));
 
 if (names.includes("gateway+gov")) {
@@ -1102,6 +1250,23 @@ if (profiles) {
     for (const t of p.inclusive.slice(0, 25)) out(`  ${String(t.totalPct).padStart(5)}%  ${t.fn}`);
   }
 }
+if (instances.rounds.length > 0) {
+  const m = (name, key) => median(instances.rounds.map((r) => r[name][key]));
+  const direct = summary.latency?.p50Us?.direct;
+  instances.summary = Object.fromEntries(["gov embedded", "gov redis"].map((n) => [n, { p50Us: m(n, "p50Us"), p99Us: m(n, "p99Us"), rps: m(n, "rps"), errors: instances.rounds.reduce((a, r) => a + r[n].errors, 0) }]));
+  const E = instances.summary["gov embedded"];
+  const R = instances.summary["gov redis"];
+  out();
+  out("Item 8, several instances: the governed gateway over Redis (one Lua script per admission, reserve, settle and token count) beside the embedded store, same rounds:");
+  out(table(["store", "latency p50", "latency p99", `throughput (${THROUGHPUT_CONNECTIONS} conns)`, "errors"], [E, R].map((x, i) => [i === 0 ? "embedded" : "redis", us(x.p50Us), us(x.p99Us), `${fx(x.rps, 0)} req/s`, x.errors])));
+  out(`  Redis adds ${us(R.p50Us - E.p50Us)} at p50 (goal ≤ +150 µs)${direct === undefined ? "" : `; added over direct: ${us(R.p50Us - direct)}`}, and serves ${fx(R.rps / E.rps)}x the embedded store's throughput (goal ≥ 0.7x)`);
+}
+for (const w of instances.workers) {
+  const one = median(w.runs.map((r) => r["1 process"].rps));
+  const two = median(w.runs.map((r) => r["--workers 2"].rps));
+  w.summary = { oneRps: one, twoRps: two, ratio: two / one };
+  out(`Item 8, ${w.config}: --workers 2 ${fx(two, 0)} req/s against one process's ${fx(one, 0)} req/s = ${fx(two / one)}x (unpinned; wrk and the mock share the ${CORES} cores)`);
+}
 const foreign = [...rounds.map((r) => r.foreignCpuPct), ...isolation.rounds.map((r) => r.foreignCpuPct)].filter((x) => Number.isFinite(x));
 if (foreign.length > 0) {
   out();
@@ -1121,6 +1286,6 @@ console.log(lines.join("\n"));
 
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${NAME}.json`);
-writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, realistic, rounds, isolation, micro, compile, scale, profiles, table: lines }, null, 2) + "\n");
+writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, realistic, rounds, isolation, micro, compile, scale, profiles, instances, table: lines }, null, 2) + "\n");
 log(`wrote ${file.slice(root.length + 1)}`);
 process.exit(0);

@@ -3,6 +3,7 @@ import type { BudgetConfig, Config, PoolConfig, RateLimitConfig } from "./config
 import { didYouMean, pointerOf, type DiagnosticBag } from "./diagnostics.ts";
 import { parseDuration, parseEnvRef } from "./durations.ts";
 import { PROVIDERS } from "./provider-defaults.ts";
+import { checkResilience } from "./resilience.ts";
 
 const MAX_TABLE_TOTAL = 0xffffffff;
 const PERIODS = ["daily_limit_usd", "weekly_limit_usd", "monthly_limit_usd"] as const;
@@ -100,8 +101,10 @@ export function check(config: Config, bag: DiagnosticBag): void {
       }
     });
     if (r.fallback_config !== undefined) checkStatuses(r.fallback_config.on_status_codes, `${at}/fallback_config/on_status_codes`, bag);
+    checkResilience(r.resilience, `${at}/resilience`, bag, config.resilience);
   });
   checkStatuses(config.fallback_config?.on_status_codes, "/fallback_config/on_status_codes", bag);
+  checkResilience(config.resilience, "/resilience", bag);
   checkFallbackCycles(config, routeIds, bag);
 
   // One model name sent as is to providers of different wire formats: one of them will not know it.
@@ -197,7 +200,16 @@ export function check(config: Config, bag: DiagnosticBag): void {
   if (config.server?.admin_key !== undefined) envRef(config.server.admin_key, "/server/admin_key", "admin_key", bag);
   duration(config.server?.shutdown_timeout, "/server/shutdown_timeout", bag);
   for (const key of ["header_timeout", "body_timeout", "keep_alive_timeout"] as const) duration(config.server?.[key], `/server/${key}`, bag);
+  checkObservability(config, bag);
   duration(config.state?.snapshot_interval, "/state/snapshot_interval", bag);
+  const redis = config.state?.redis;
+  if (redis !== undefined) {
+    envRef(redis.url, "/state/redis/url", "url", bag);
+    const ttl = duration(redis.lease_ttl, "/state/redis/lease_ttl", bag);
+    if (ttl !== undefined && ttl < 1000) {
+      bag.error("GWC_E_LEASE_TTL", "/state/redis/lease_ttl", `lease_ttl must be at least 1s: leases are renewed every third of it, and a shorter one expires under a healthy instance's feet.`);
+    }
+  }
   checkPrices(config, accountIds, bag);
 }
 
@@ -375,4 +387,20 @@ function checkPrices(config: Config, accountIds: Map<string, number>, bag: Diagn
       if (!priced(model)) noPrice(model, pointerOf("routes", i, "targets", j));
     });
   });
+}
+
+/** Settings that are valid but probably not what was meant. */
+function checkObservability(config: Config, bag: DiagnosticBag): void {
+  const o = config.observability;
+  if (o?.log_bodies === true && config.server?.access_log === false) {
+    bag.warning("GWC_W_LOG_BODIES_UNUSED", "/observability/log_bodies", "`log_bodies` writes bodies into access lines, but `server.access_log` is false, so nothing is written. Remove one of them.");
+  } else if (o?.log_bodies === true) {
+    bag.warning("GWC_W_LOG_BODIES", "/observability/log_bodies", "Access lines will hold every prompt and answer in full. Turn this off outside debugging; never ship such logs where others can read them.");
+  }
+  if (o?.per_key_metrics === true && o.metrics === false) {
+    bag.warning("GWC_W_PER_KEY_METRICS_UNUSED", "/observability/per_key_metrics", "`per_key_metrics` has no effect while `metrics` is false. Remove one of them.");
+  }
+  if (o?.per_key_metrics === true && (config.virtual_keys?.length ?? 0) > 1000) {
+    bag.warning("GWC_W_PER_KEY_METRICS_CARDINALITY", "/observability/per_key_metrics", `${config.virtual_keys!.length} virtual keys make ${config.virtual_keys!.length} sets of series per scrape; most Prometheus setups will struggle. Turn \`per_key_metrics\` off and read one key with GET /v1/usage.`);
+  }
 }

@@ -23,9 +23,12 @@ usage:
                                             what a config change does: splits, accounts, keys, budgets,
                                             limits, prices, pools (configs, bundles or manifests);
                                             --exit-code exits 1 when anything changed, 2 on an invalid input
-  gwc serve <config|bundle> [--port N] [--host H] [--watch]
+  gwc serve <config|bundle> [--port N] [--host H] [--watch] [--workers N]
                                             serve; --watch applies config edits live (a bad edit is
-                                            reported and the running config keeps serving)
+                                            reported and the running config keeps serving); --workers
+                                            runs N processes sharing one set of limits (or GWC_WORKERS)
+  gwc state import <config>                 copy the embedded store's snapshot (state.dir) into the
+                                            Redis of state.redis, once
   gwc demo [--port N] [--duration 60s]     two local stand-in providers, a gateway with a 70/30 split,
                                             teams, keys and budgets, and traffic: prints the dashboard URL;
                                             Ctrl-C stops everything
@@ -44,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       port: { type: "string" },
       host: { type: "string" },
       watch: { type: "boolean" },
+      workers: { type: "string" },
       "exit-code": { type: "boolean" },
       duration: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -51,8 +55,13 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   if (values.version) return print(GWC_VERSION), 0;
-  const [command, config, ...rest] = positionals;
+  const [command, ...more] = positionals;
   if (values.help || command === undefined || command === "help") return print(USAGE), 0;
+  if (command === "state") {
+    if (more[0] !== "import") throw new UsageError(`'gwc state' takes 'import <config>'`);
+    more.shift();
+  }
+  const [config, ...rest] = more;
   if (command === "demo") {
     if (config !== undefined) throw new UsageError(`unexpected argument '${config}'`);
     const port = Number(values.port ?? 8080);
@@ -98,8 +107,13 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(explain(plan));
       return 0;
     }
-    case "serve":
-      return serve(config, { port: values.port, host: values.host, watch: values.watch ?? false });
+    case "serve": {
+      const workers = values.workers;
+      if (workers !== undefined && !/^([1-9]\d?|1\d\d|2[0-4]\d|25[0-6])$/.test(workers)) throw new UsageError(`--workers must be a whole number from 1 to 256, not '${workers}'`);
+      return serve(config, { port: values.port, host: values.host, watch: values.watch ?? false, workers });
+    }
+    case "state":
+      return stateImport(config);
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
@@ -146,7 +160,7 @@ async function planOf(input: string): Promise<Plan | undefined> {
  * SIGHUP without dropping requests; if not, the diagnostics are printed and the
  * running config keeps serving.
  */
-async function serve(input: string, opts: { port?: string; host?: string; watch: boolean }): Promise<number> {
+async function serve(input: string, opts: { port?: string; host?: string; watch: boolean; workers?: string }): Promise<number> {
   const isBundle = /\.(mjs|js)$/.test(input);
   let bundle = resolve(input);
   const rebuild = async (): Promise<boolean> => {
@@ -164,7 +178,7 @@ async function serve(input: string, opts: { port?: string; host?: string; watch:
   } else if (!existsSync(bundle)) {
     throw new UsageError(`cannot read ${input}: no such file`);
   }
-  const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}) };
+  const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}), ...(opts.workers ? { GWC_WORKERS: opts.workers } : {}) };
   // An IPC channel lets the dashboard apply a config draft (server.ui_apply): compiled here, then reloaded.
   const child = spawn(process.execPath, [bundle], { stdio: ["inherit", "inherit", "inherit", "ipc"], env });
   child.on("message", (m: ApplyRequest) => {
@@ -200,6 +214,23 @@ async function serve(input: string, opts: { port?: string; host?: string; watch:
   const code = await new Promise<number>((ok) => child.on("exit", (c, signal) => ok(c ?? (signal ? 128 : 1))));
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   process.exit(code);
+}
+
+/** `gwc state import`: the embedded store's snapshot into Redis, once per prefix. */
+async function stateImport(config: string): Promise<number> {
+  const { diagnostics, plan } = compileSource(readConfig(config), config);
+  report(diagnostics, printErr);
+  if (plan === undefined) return 1;
+  if (plan.state.redis === undefined) return printErr(`${config}: has no state.redis to import into`), 1;
+  const { importSnapshot } = await import("../runtime/redis-import.ts");
+  try {
+    const r = await importSnapshot(plan.state.dir, plan.state.redis, process.env);
+    if (!r.imported) return printErr(`a snapshot was already imported under prefix '${plan.state.redis.prefix}'; nothing was written`), 1;
+    print(`imported ${r.money} budget counters and ${r.counts} rate-limit counters from ${join(plan.state.dir, "state.json")}`);
+    return 0;
+  } catch (e) {
+    return printErr(`gwc: ${(e as Error).message}`), 1;
+  }
 }
 
 function readConfig(path: string): string {

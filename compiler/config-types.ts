@@ -5,12 +5,13 @@ export interface Config {
   accounts?: AccountConfig[];
   routes?: RouteConfig[];
   fallback_config?: FallbackConfig;
+  resilience?: ResilienceConfig;
   providers?: Record<string, ProviderSettings>;
   organization?: { id?: string; budget?: BudgetConfig; rate_limit?: RateLimitConfig };
   teams?: TeamConfig[];
   virtual_keys?: VirtualKeyConfig[];
   pricing?: Record<string, PriceConfig>;
-  state?: { dir?: string; snapshot_interval?: string };
+  state?: { dir?: string; snapshot_interval?: string; redis?: RedisConfig };
   server?: {
     max_body_bytes?: number;
     shutdown_timeout?: string;
@@ -21,8 +22,13 @@ export interface Config {
     keep_alive_timeout?: string;
     max_event_bytes?: number;
     max_upstream_body_bytes?: number;
+    log_level?: LogLevel;
+    access_log?: boolean;
   };
+  observability?: { metrics?: boolean; per_key_metrics?: boolean; log_bodies?: boolean };
 }
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 export interface AccountConfig {
   id: string;
@@ -46,6 +52,17 @@ export interface RouteConfig {
   targets: { account: string; weight?: number; model?: string }[];
   fallbacks?: string[];
   fallback_config?: FallbackConfig;
+  drop_unsupported_params?: boolean;
+  resilience?: ResilienceConfig;
+}
+
+export interface ResilienceConfig {
+  deadline?: string;
+  first_token_timeout?: string;
+  stall_timeout?: string;
+  retries?: { max?: number; backoff?: string; max_backoff?: string; max_retry_after?: string; budget_ratio?: number };
+  failover_on?: string[];
+  mid_stream?: "error" | "continue";
 }
 
 export interface FallbackConfig {
@@ -105,4 +122,11 @@ export interface PriceConfig {
   output_per_mtok_usd: number;
   cached_input_per_mtok_usd?: number;
   cache_write_per_mtok_usd?: number;
+}
+
+export interface RedisConfig {
+  url: string;
+  prefix?: string;
+  lease_ttl?: string;
+  when_down?: "reject" | "local";
 }

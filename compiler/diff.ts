@@ -277,7 +277,7 @@ function splitLines(diff: PlanDiff, indent: string): string[] {
 // ── helpers ───────────────────────────────────────────────────────────────
 
 function chain(plan: Plan, route: PlanRoute): string {
-  if (!route.fallback.enabled) return "no failover";
+  if (route.resilience.failoverOn.length === 0) return "no failover";
   return route.order.map((p) => plan.accounts[route.targets[p].account].id).join(" → ");
 }
 

@@ -1,4 +1,5 @@
 import type { Plan, PlanBudget, PlanRateLimit, PlanRoute } from "../runtime/plan.ts";
+import { maxAttempts } from "../runtime/attempt-policy.ts";
 import { Router } from "../runtime/router.ts";
 import { exactShares, percent } from "./distribution.ts";
 import { stableKey } from "./plan.ts";
@@ -32,12 +33,13 @@ export function explain(plan: Plan): string {
         out.push(`  when ${name(down)} is down:`, ...shares(new Set([down]), "    "));
       }
     }
+    const r = route.resilience;
     out.push(`  failover ${failoverWhen(route)}:`);
     for (const p of weighted) {
-      const chain = route.fallback.enabled ? [...router.failover(route, p)].map((q) => name(route.targets[q].account)) : [];
+      const chain = r.failoverOn.length > 0 ? [...router.failover(route, p)].map((q) => name(route.targets[q].account)) : [];
       out.push(`    ${[name(route.targets[p].account), ...chain].join(" → ")}${chain.length === 0 ? " (no failover)" : ""}`);
     }
-    out.push("");
+    out.push(...policyLines(route), "");
   }
   out.push("budgets and limits (UTC calendar periods):");
   out.push(...governance(plan));
@@ -45,11 +47,28 @@ export function explain(plan: Plan): string {
 }
 
 function failoverWhen(route: PlanRoute): string {
-  if (!route.fallback.enabled) return "(disabled)";
-  const on = route.fallback.statuses.map(String);
-  if (route.fallback.onTimeout) on.push("timeout");
-  if (route.fallback.onConnectionError) on.push("connection error");
-  return `(on ${on.join(", ")})`;
+  return route.resilience.failoverOn.length === 0 ? "(disabled)" : `(on ${route.resilience.failoverOn.join(", ")})`;
+}
+
+/** The route's attempt policy and its worst case per request. */
+function policyLines(route: PlanRoute): string[] {
+  const r = route.resilience;
+  const accounts = route.order.length;
+  const attempts = maxAttempts(r, accounts);
+  // Before a stream's first token: every attempt waits out its first-token timeout, every retry its longest wait.
+  const longestWait = Math.max(r.maxBackoffMs, r.maxRetryAfterMs);
+  const firstToken = Math.min(r.deadlineMs, attempts * r.firstTokenTimeoutMs + r.retries * longestWait);
+  return [
+    `  policy: deadline ${duration(r.deadlineMs)}; first token ${duration(r.firstTokenTimeoutMs)} (streams), headers ${duration(r.headersTimeoutMs)} (JSON); stall ${duration(r.stallTimeoutMs)}`,
+    `    retries: up to ${r.retries} on the same account, backoff ${duration(r.backoffMs)} doubling to ${duration(r.maxBackoffMs)} (full jitter), Retry-After waited up to ${duration(r.maxRetryAfterMs)}, budget ${Math.round(r.budgetRatio * 100)}% of first attempts per 10s (+1)`,
+    `    mid-stream break: ${r.midStream === "continue" ? "continue on the next account that can resume a partial answer, else an error event" : "an error event"}`,
+    `  worst case: ${attempts} attempts (${accounts} account${accounts === 1 ? "" : "s"} + ${r.retries} retr${r.retries === 1 ? "y" : "ies"}), ${duration(r.deadlineMs)} in all (the deadline); a stream's first token within ${duration(firstToken)}`,
+  ];
+}
+
+function duration(ms: number): string {
+  if (ms >= 1000 && ms % 1000 === 0) return window(ms);
+  return ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 function governance(plan: Plan): string[] {

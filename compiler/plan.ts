@@ -8,19 +8,20 @@ import {
   type Plan,
   type PlanAccount,
   type PlanBudget,
-  type PlanFallback,
   type PlanPool,
   type PlanPrice,
+  type PlanRedis,
   type PlanRateLimit,
   type PlanRoute,
   type PlanTarget,
   type BudgetLevel,
 } from "../runtime/plan.ts";
 import { buildAliasTable } from "./alias-table.ts";
-import type { BudgetConfig, Config, FallbackConfig, PoolConfig, PriceConfig, RateLimitConfig, RouteConfig } from "./config-types.ts";
+import type { BudgetConfig, Config, PoolConfig, PriceConfig, RateLimitConfig, RedisConfig, RouteConfig } from "./config-types.ts";
 import { parseDuration, parseEnvRef } from "./durations.ts";
 import { flattenRoute, type RouteNode } from "./failover-graph.ts";
 import { AZURE_API_VERSION, PROVIDERS } from "./provider-defaults.ts";
+import { resolveResilience } from "./resilience.ts";
 
 export const POOL_DEFAULTS = {
   max_connections: 64,
@@ -29,13 +30,6 @@ export const POOL_DEFAULTS = {
   queue_timeout: "1s",
   request_timeout: "60s",
 } as const satisfies Required<PoolConfig>;
-
-export const FALLBACK_DEFAULTS: PlanFallback = {
-  enabled: true,
-  statuses: [429, 500, 502, 503, 504],
-  onTimeout: true,
-  onConnectionError: true,
-};
 
 const NANO = 1_000_000_000;
 
@@ -92,6 +86,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       apiKeyEnv: a.api_key !== undefined ? parseEnvRef(a.api_key)! : defaults.apiKeyEnv,
       options,
       secretOptions,
+      resume: defaults.resume ?? null,
       model: a.model ?? null,
       pool,
       rateLimit: rateLimit(stableKey("account", a.id), a.rate_limit),
@@ -132,7 +127,9 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
         members > SUBSET_MAX_MEMBERS && members <= WITHOUT_MAX_MEMBERS
           ? positions.map((down) => tableWithout((p) => p === down))
           : null,
-      fallback: fallback(r.fallback_config ?? config.fallback_config),
+      resilience: resolveResilience(config.resilience, config.fallback_config, r.resilience, r.fallback_config),
+      // Only when set, so plans (and their golden files) without it stay as they were.
+      ...(r.drop_unsupported_params === true ? { dropUnsupportedParams: true } : {}),
     };
   });
 
@@ -196,6 +193,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
     accounts,
     pools,
     routes,
+    resilience: resolveResilience(config.resilience, config.fallback_config, undefined, undefined),
     routeByModel: routes.flatMap((r, i): [string, number][] => (r.model === "*" ? [] : [[r.model, i]])),
     catchAllRoute: routes.findIndex((r) => r.model === "*"),
     organization,
@@ -203,7 +201,7 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
     budgets,
     virtualKeys,
     prices: [...priceEntries],
-    state: { dir: config.state?.dir ?? ".gwc-state", snapshotIntervalMs: ms(config.state?.snapshot_interval ?? "1s") },
+    state: { dir: config.state?.dir ?? ".gwc-state", snapshotIntervalMs: ms(config.state?.snapshot_interval ?? "1s"), ...redisPlan(config.state?.redis) },
     server: {
       maxBodyBytes: config.server?.max_body_bytes ?? 4 * 1024 * 1024,
       shutdownTimeoutMs: ms(config.server?.shutdown_timeout ?? "30s"),
@@ -214,6 +212,13 @@ export function buildPlan(config: Config, meta: { gwcVersion: string; configSha2
       uiApply: config.server?.ui_apply ?? false,
       maxEventBytes: config.server?.max_event_bytes ?? 1024 * 1024,
       maxUpstreamBodyBytes: config.server?.max_upstream_body_bytes ?? 64 * 1024 * 1024,
+      logLevel: config.server?.log_level ?? "info",
+      accessLog: config.server?.access_log ?? true,
+    },
+    observability: {
+      metrics: config.observability?.metrics ?? true,
+      perKeyMetrics: config.observability?.per_key_metrics ?? false,
+      logBodies: config.observability?.log_bodies ?? false,
     },
   };
 }
@@ -231,6 +236,14 @@ export function stableKey(...kindIdPairs: string[]): string {
   return parts.join("/");
 }
 
+/** `{ redis }` when the config shares counters through Redis; nothing otherwise, so plans without it keep their shape. */
+function redisPlan(redis: RedisConfig | undefined): { redis?: PlanRedis } {
+  if (redis === undefined) return {};
+  return {
+    redis: { urlEnv: parseEnvRef(redis.url)!, prefix: redis.prefix ?? "gwc:", leaseTtlMs: ms(redis.lease_ttl ?? "30s"), whenDown: redis.when_down ?? "reject" },
+  };
+}
+
 function ms(duration: string): number {
   return parseDuration(duration)!;
 }
@@ -245,15 +258,6 @@ function price(p: PriceConfig): PlanPrice {
     outputNano: nano(p.output_per_mtok_usd),
     cachedInputNano: nano(p.cached_input_per_mtok_usd ?? p.input_per_mtok_usd),
     cacheWriteNano: nano(p.cache_write_per_mtok_usd ?? p.input_per_mtok_usd),
-  };
-}
-
-function fallback(f: FallbackConfig | undefined): PlanFallback {
-  return {
-    enabled: f?.enabled ?? FALLBACK_DEFAULTS.enabled,
-    statuses: [...new Set(f?.on_status_codes ?? FALLBACK_DEFAULTS.statuses)].sort((a, b) => a - b),
-    onTimeout: f?.on_timeout ?? FALLBACK_DEFAULTS.onTimeout,
-    onConnectionError: f?.on_connection_error ?? FALLBACK_DEFAULTS.onConnectionError,
   };
 }
 

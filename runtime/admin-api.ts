@@ -100,9 +100,10 @@ export function snapshot(runtime: Runtime, gateway: Gateway, now: number) {
 
 export type Snapshot = ReturnType<typeof snapshot>;
 
-function breakerState(health: { settled: boolean; openUntil: number } | undefined, now: number): BreakerState {
+function breakerState(health: { settled: boolean; openUntil: number; downUntil: number } | undefined, now: number): BreakerState {
   if (health === undefined || health.settled) return "closed";
-  if (health.openUntil === 0) return "ramping";
+  // Held out for a rate limit is not a breaker state: the breaker itself is closed (outReason says why).
+  if (health.openUntil === 0) return health.downUntil > 0 ? "closed" : "ramping";
   return now < health.openUntil ? "open" : "half_open";
 }
 
@@ -113,6 +114,7 @@ function outReason(runtime: Runtime, gateway: Gateway, account: number, now: num
   if (health !== undefined && !health.settled && health.openUntil > now) {
     return `circuit open for ${Math.ceil((health.openUntil - now) / 1000)} s more`;
   }
+  if (health !== undefined && health.downUntil > now) return `rate-limited (429s in a row) for ${Math.ceil((health.downUntil - now) / 1000)} s more`;
   if (gateway.governance.accountOverLimit(account, now)) return "over its own rate limit until its window resets";
   if (gateway.unsupportedAccounts().includes(a.id)) return "its provider's wire format is not supported by this runtime";
   return null;
@@ -149,7 +151,7 @@ function routeView(gateway: Gateway, route: PlanRoute, served: Map<string, numbe
       };
     }),
     served: total,
-    failover: route.fallback.enabled ? route.order.map((p) => plan.accounts[route.targets[p].account].id) : [],
+    failover: route.resilience.failoverOn.length > 0 ? route.order.map((p) => plan.accounts[route.targets[p].account].id) : [],
   };
 }
 

@@ -19,6 +19,7 @@ export const ERROR_TYPES = [
   "stream_interrupted",
   "pool_full",
   "cancelled",
+  "state_unavailable",
 ] as const;
 
 export type ErrorType = (typeof ERROR_TYPES)[number];

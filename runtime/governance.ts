@@ -1,6 +1,7 @@
 import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { HttpError } from "./errors.ts";
+import { event } from "./log.ts";
 import { periodBounds, PERIODS, type Period } from "./periods.ts";
 import type { InboundRequest, Usage } from "./providers/adapter.ts";
 import { requestBound } from "./request-bound.ts";
@@ -119,6 +120,8 @@ export class Governance {
    * was most of admission's cost; an array slot per key is one load. The arrays are shared: never push into them.
    */
   readonly #keyLines: (KeyLines | undefined)[] = [];
+  /** Budget lines already reported spent (see #announce). */
+  readonly #announced = new Set<string>();
 
   constructor(
     readonly plan: Plan,
@@ -190,20 +193,34 @@ export class Governance {
     if (limits.length === 0) return this.#occupy(key, NO_HEADERS);
     const { tok: tokenLines, req: requestLines } = this.#linesOfKey(vk, limits, now);
     for (const l of tokenLines) if (this.store.counter(l.key) >= l.limit) throw rateLimited("tokens", l, now);
+    // A promise resolved with a promise settles to its value: this is at most one promise of an Admission.
     return whenReady(requestLines.length === 0 ? -1 : this.store.count(requestLines, 1), (denied) => {
       if (denied >= 0) throw rateLimited("requests", requestLines[denied], now);
       return this.#occupy(key, this.#rateHeaders(requestLines, tokenLines, now));
-    });
+    }) as MaybePromise<Admission>;
   }
 
-  /** Takes a concurrency slot when the key has a cap. */
-  #occupy(key: PlanVirtualKey | undefined, headers: Record<string, string>): Admission {
+  /** Takes a concurrency slot when the key has a cap: in the store when it is shared by several processes, else here. */
+  #occupy(key: PlanVirtualKey | undefined, headers: Record<string, string>): MaybePromise<Admission> {
     let release = () => {};
     if (key !== undefined && key.maxConcurrent > 0) {
-      const current = this.inflight.get(key.id) ?? 0;
-      if (current >= key.maxConcurrent) {
-        throw new HttpError(429, "rate_limit_error", "concurrency_limit", `Key '${key.id}' already has ${current} requests in flight, its limit.`, { "retry-after": "1" });
+      const store = this.store;
+      if (store.acquire !== undefined && store.release !== undefined) {
+        const slot = `conc|${key.id}`;
+        return whenReady(store.acquire(slot, key.maxConcurrent), (taken) => {
+          if (!taken) throw concurrencyLimited(key, key.maxConcurrent);
+          this.inflight.set(key.id, (this.inflight.get(key.id) ?? 0) + 1);
+          return {
+            headers,
+            release: () => {
+              this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
+              void store.release!(slot);
+            },
+          };
+        });
       }
+      const current = this.inflight.get(key.id) ?? 0;
+      if (current >= key.maxConcurrent) throw concurrencyLimited(key, current);
       this.inflight.set(key.id, current + 1);
       release = () => this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
     }
@@ -283,10 +300,20 @@ export class Governance {
     return whenReady(this.store.reserve(lines, amount), (failed) => {
       if (failed >= 0) {
         const meta = metas[failed];
+        this.#announce(keys[failed], meta);
         throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]), amount);
       }
       return { keys, amount, price };
     });
+  }
+
+  /** A budget line found spent: one `budget_exhausted` event per line and period, not one per refused request. */
+  #announce(key: string, meta: LineMeta): void {
+    if (this.#announced.has(key)) return;
+    if (this.#announced.size >= 10_000) this.#announced.clear();
+    this.#announced.add(key);
+    const b = meta.budget;
+    event("budget_exhausted", { level: b.level, id: b.owner, period: meta.period, resets_at: new Date(meta.resetsAt).toISOString() }, `the ${meta.period} budget of ${b.level.replace("_", " ")} '${b.owner}' is spent`, "warn");
   }
 
   /** Every capped period of every budget in the set, as of `now`; shared until the first of them ends. */
@@ -474,6 +501,10 @@ function resetText(line: WindowLine, now: number): string {
     line.resetText = `${seconds}s`;
   }
   return line.resetText;
+}
+
+function concurrencyLimited(key: PlanVirtualKey, current: number): HttpError {
+  return new HttpError(429, "rate_limit_error", "concurrency_limit", `Key '${key.id}' already has ${current} requests in flight, its limit.`, { "retry-after": "1" });
 }
 
 function rateLimited(kind: "requests" | "tokens", line: CountLine, now: number): HttpError {

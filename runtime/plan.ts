@@ -6,7 +6,9 @@
 // Maps keyed by user strings travel as arrays of entries (a user string such as
 // `__proto__` must never become an object key in emitted code).
 
-export const PLAN_VERSION = 1;
+import type { ErrorType } from "./error-type.ts";
+
+export const PLAN_VERSION = 2;
 
 /**
  * Vose alias table over integer weights, exact by construction.
@@ -66,6 +68,12 @@ export interface PlanAccount {
   options: [string, string][];
   /** Secrets other than the API key, as [option name, environment variable, required]. */
   secretOptions: [string, string, boolean][];
+  /**
+   * How this account's provider can resume a partial answer (mid-stream continuation):
+   * `prefill` (a trailing assistant message is continued: Anthropic Messages), `prefix`
+   * (`prefix: true` on the last assistant message: Mistral, DeepSeek), or null.
+   */
+  resume: "prefill" | "prefix" | null;
   /** The account's own `model`, sent upstream when a request reaches it directly (a budget reroute). */
   model: string | null;
   pool: number;
@@ -79,11 +87,31 @@ export interface PlanTarget {
   weight: number;
 }
 
-export interface PlanFallback {
-  enabled: boolean;
-  statuses: number[];
-  onTimeout: boolean;
-  onConnectionError: boolean;
+/**
+ * A route's attempt policy, every default applied (`resilience` in the config,
+ * with a route's own `resilience` and `fallback_config` folded in by the
+ * compiler). The attempt policy (runtime/attempt-policy.ts) reads nothing else.
+ */
+export interface PlanResilience {
+  /** One deadline for the whole request: attempts, backoffs and waits. */
+  deadlineMs: number;
+  /** Streams: to the first content or tool-call delta. */
+  firstTokenTimeoutMs: number;
+  /** JSON: to the response headers (the config's `first_token_timeout` when set, else the deadline). */
+  headersTimeoutMs: number;
+  /** Streams: the longest gap between chunks once the first has come. */
+  stallTimeoutMs: number;
+  /** Same-account retries per request. */
+  retries: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** A Retry-After up to this is waited out when no other account can take the request. */
+  maxRetryAfterMs: number;
+  /** Retries may be at most this share of an account's first attempts over RETRY_WINDOW_MS. */
+  budgetRatio: number;
+  /** What moves a request on to the next account. */
+  failoverOn: ErrorType[];
+  midStream: "error" | "continue";
 }
 
 /**
@@ -109,7 +137,9 @@ export interface PlanRoute {
   table: AliasTable | null;
   subsets: (AliasTable | null)[] | null;
   without: (AliasTable | null)[] | null;
-  fallback: PlanFallback;
+  resilience: PlanResilience;
+  /** A field a target's format cannot carry is dropped (and named in a header) instead of refused with a 400. */
+  dropUnsupportedParams?: boolean;
 }
 
 export const SUBSET_MAX_MEMBERS = 6;
@@ -164,6 +194,16 @@ export interface PlanPrice {
   cacheWriteNano: number;
 }
 
+/** Counters shared through Redis by every instance (see runtime/state-store-redis.ts). */
+export interface PlanRedis {
+  /** Environment variable holding the redis:// URL (it may carry a password): resolved at start-up. */
+  urlEnv: string;
+  /** Starts every key, inside a hash tag: `{gwc:}m:…`, so one gateway's keys share one Cluster slot. */
+  prefix: string;
+  leaseTtlMs: number;
+  whenDown: "reject" | "local";
+}
+
 export interface Plan {
   version: typeof PLAN_VERSION;
   gwcVersion: string;
@@ -171,6 +211,8 @@ export interface Plan {
   accounts: PlanAccount[];
   pools: PlanPool[];
   routes: PlanRoute[];
+  /** The top-level policy, for a budget reroute straight to an account. */
+  resilience: PlanResilience;
   /** [requested model, route index] entries; `*` is not among them. */
   routeByModel: [string, number][];
   catchAllRoute: number;
@@ -179,7 +221,8 @@ export interface Plan {
   budgets: PlanBudget[];
   virtualKeys: PlanVirtualKey[];
   prices: [string, PlanPrice][];
-  state: { dir: string; snapshotIntervalMs: number };
+  /** `redis` is absent when counters live in the embedded store. */
+  state: { dir: string; snapshotIntervalMs: number; redis?: PlanRedis };
   server: {
     maxBodyBytes: number;
     shutdownTimeoutMs: number;
@@ -195,5 +238,10 @@ export interface Plan {
     maxEventBytes: number;
     /** Largest upstream JSON answer (or error body) read; past it the account fails. */
     maxUpstreamBodyBytes: number;
+    logLevel: LogLevel;
+    accessLog: boolean;
   };
+  observability: { metrics: boolean; perKeyMetrics: boolean; logBodies: boolean };
 }
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";

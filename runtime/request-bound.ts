@@ -66,7 +66,7 @@ export function requestBound(req: InboundRequest, wire: Wire): TokenBound {
   input += media.images * IMAGE_TOKENS[wire] + media.files * FILE_PAGES * (IMAGE_TOKENS[wire] + PAGE_TEXT_TOKENS);
   if (Array.isArray(json.tools) && json.tools.length > 0) input += TOOL_PREAMBLE[wire] ?? 0;
   if (req.endpoint === "embeddings") return { input, output: 0 };
-  const limit = outputLimit(req.endpoint, json);
+  const limit = req.outputCap ?? outputLimit(req.endpoint, json);
   const prompts = req.endpoint === "completions" ? promptCount(json.prompt) : 1;
   const completions = Math.max(factor(json.n), req.endpoint === "completions" ? factor(json.best_of) : 1);
   // `echo` returns each prompt inside every completion.
@@ -90,6 +90,13 @@ function outputLimit(endpoint: Endpoint, json: Record<string, unknown>): number 
  */
 export function withOutputLimit(req: InboundRequest, provider: string): InboundRequest {
   const json = req.json;
+  // Gemini's request keeps its limit in generationConfig (its surface reads it into outputCap).
+  if (req.endpoint === "generate") {
+    if (req.outputCap !== undefined) return req;
+    const config = typeof json.generationConfig === "object" && json.generationConfig !== null ? json.generationConfig : {};
+    const capped = { ...json, generationConfig: { ...config, maxOutputTokens: DEFAULT_MAX_OUTPUT_TOKENS } };
+    return { ...req, json: capped, raw: Buffer.from(JSON.stringify(capped)) };
+  }
   if (json.max_completion_tokens !== undefined || json.max_tokens !== undefined || json.max_output_tokens !== undefined) return req;
   const field = LIMIT_FIELD[req.endpoint]?.(provider);
   if (field === undefined) return req;
@@ -101,6 +108,7 @@ export function withOutputLimit(req: InboundRequest, provider: string): InboundR
 const LIMIT_FIELD: Partial<Record<Endpoint, (provider: string) => string>> = {
   chat: (provider) => (provider === "openai" || provider === "azure" ? "max_completion_tokens" : "max_tokens"),
   completions: () => "max_tokens",
+  responses: () => "max_output_tokens",
 };
 
 /** Prompts in a completions `prompt`: a string or one token list is one; an array of strings or of token lists is one each. */

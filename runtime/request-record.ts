@@ -61,6 +61,15 @@ export interface RequestRecord {
   durationMs: number;
   /** Time spent waiting on upstreams; `durationMs - upstreamMs` is what the gateway itself added. */
   upstreamMs: number;
+  /** Only under `observability.log_bodies`: the caller's request and (unstreamed) answer, for the access log. */
+  requestBody: string | null;
+  responseBody: string | null;
+  /** Set when tracing is on: starts an attempt's span and gives the `traceparent` to send upstream with it. */
+  trace: TraceHandle | null;
+}
+
+export interface TraceHandle {
+  traceparent(attempt: AttemptRecord): string | undefined;
 }
 
 export type RequestObserver = (record: RequestRecord) => void;
@@ -88,5 +97,8 @@ export function newRecord(id: string, method: string, path: string): RequestReco
     ttftMs: null,
     durationMs: 0,
     upstreamMs: 0,
+    requestBody: null,
+    responseBody: null,
+    trace: null,
   };
 }

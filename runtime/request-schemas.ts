@@ -128,7 +128,8 @@ const ANTHROPIC = {
         type: "object",
         required: ["role", "content"],
         properties: {
-          role: { enum: ["user", "assistant"], description: "`user` or `assistant`" },
+          // `system` turns mid-conversation: Claude Code sends them under Anthropic's mid-conversation-system beta.
+          role: { enum: ["user", "assistant", "system"], description: "`user`, `assistant` or `system`" },
           content: { anyOf: [STRING, { type: "array", items: ANTHROPIC_BLOCK }], description: "a string or an array of content blocks" },
         },
         description: "a message object",

@@ -30,9 +30,10 @@ export class Router {
 
   /**
    * Picks a target position among the route's healthy members, or -1 when no
-   * member with weight is up. `down` answers for an account index.
+   * member with weight is up. `down` answers for an account index at a target
+   * position (breakers are per account and, where a route pins one, model).
    */
-  pick(route: PlanRoute, u: number, down?: (account: number) => boolean): number {
+  pick(route: PlanRoute, u: number, down?: (account: number, position: number) => boolean): number {
     if (down === undefined) return route.table === null ? -1 : pickAlias(route.table, u);
     const table = this.healthyTable(route, down);
     if (table !== undefined) return table === null ? -1 : pickAlias(table, u);
@@ -43,12 +44,12 @@ export class Router {
    * The precomputed table for the current healthy set: null when nothing with
    * weight is up, undefined when the set has no table (scan instead).
    */
-  healthyTable(route: PlanRoute, down: (account: number) => boolean): AliasTable | null | undefined {
+  healthyTable(route: PlanRoute, down: (account: number, position: number) => boolean): AliasTable | null | undefined {
     let mask = 0;
     let downCount = 0;
     let lastDown = -1;
     for (let p = 0; p < route.members; p++) {
-      if (down(route.targets[p].account)) {
+      if (down(route.targets[p].account, p)) {
         downCount++;
         lastDown = p;
       } else {
@@ -65,13 +66,13 @@ export class Router {
    * The exact probability of each target position as integer counts over a
    * common denominator (all zero when nothing can be picked).
    */
-  distributionCounts(route: PlanRoute, down: (account: number) => boolean): { counts: number[]; denominator: number } {
+  distributionCounts(route: PlanRoute, down: (account: number, position: number) => boolean): { counts: number[]; denominator: number } {
     const table = this.healthyTable(route, down);
     if (table === null) return { counts: new Array<number>(route.targets.length).fill(0), denominator: 1 };
     if (table !== undefined) {
       return { counts: impliedCounts(table, route.targets.length), denominator: table.n * table.total };
     }
-    const counts = route.targets.map((t, p) => (p < route.members && !down(t.account) ? t.weight : 0));
+    const counts = route.targets.map((t, p) => (p < route.members && !down(t.account, p) ? t.weight : 0));
     const denominator = counts.reduce((a, b) => a + b, 0);
     return { counts, denominator: denominator === 0 ? 1 : denominator };
   }
@@ -86,14 +87,14 @@ export class Router {
 }
 
 /** Exact weighted pick over healthy members by cumulative weight (rare path). */
-function scanPick(route: PlanRoute, u: number, down: (account: number) => boolean): number {
+function scanPick(route: PlanRoute, u: number, down: (account: number, position: number) => boolean): number {
   let total = 0;
-  for (let p = 0; p < route.members; p++) if (!down(route.targets[p].account)) total += route.targets[p].weight;
+  for (let p = 0; p < route.members; p++) if (!down(route.targets[p].account, p)) total += route.targets[p].weight;
   if (total === 0) return -1;
   let r = Math.floor(u * total);
   for (let p = 0; p < route.members; p++) {
     const t = route.targets[p];
-    if (down(t.account)) continue;
+    if (down(t.account, p)) continue;
     if (r < t.weight) return p;
     r -= t.weight;
   }

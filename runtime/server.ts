@@ -2,26 +2,33 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { AnthropicSink, anthropicError, toOpenAI } from "./anthropic-inbound.ts";
 import { readBody, tooLarge } from "./body-reader.ts";
 import { CallerSignal } from "./caller-signal.ts";
 import { errorTypeOfStatus } from "./error-type.ts";
 import { badRequest, HttpError } from "./errors.ts";
+import { callerDeadline } from "./caller-deadline.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
+import { event } from "./log.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { adminApi } from "./admin-api.ts";
 import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
-import { anthropicMessage, findProblem, validateRequest } from "./request-validate.ts";
+import { validateRequest } from "./request-validate.ts";
 import { storeHealth, type StoreHealth } from "./state-store.ts";
+import { anthropicError } from "./surfaces/anthropic.ts";
+import { surfaceRoute } from "./surfaces/routes.ts";
+import { fanOut, needsFanOut } from "./surfaces/fan-out.ts";
+import { servedModels } from "./surfaces/model-catalog.ts";
+import { headersMatching, OPENAI_HEADERS } from "./surfaces/surface.ts";
 
-const ENDPOINTS: Record<string, Endpoint> = {
+/** The OpenAI paths served here; the other surfaces (runtime/surfaces/) serve theirs. */
+const ENDPOINTS: Record<string, "chat" | "embeddings"> = {
   "/v1/chat/completions": "chat",
-  "/v1/completions": "completions",
   "/v1/embeddings": "embeddings",
 };
 
-const OPERATIONS: Record<Endpoint, Operation> = { chat: "chat", completions: "text_completion", embeddings: "embeddings" };
+const OPERATIONS: Partial<Record<Endpoint, Operation>> = { chat: "chat", completions: "text_completion", embeddings: "embeddings" };
 
 export interface GatewayServer {
   server: Server;
@@ -65,6 +72,7 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
   const server = createServer({ requestTimeout: 0, connectionsCheckingInterval: CONNECTION_CHECK_MS }, (req, res) => {
     const signal = new CallerSignal();
     const record = newRecord(requestIdOf(req), req.method ?? "GET", pathOf(req.url ?? "/"));
+    if (runtime.tracing !== undefined) record.trace = runtime.tracing.begin(req.headers, record);
     const entry: Live = { res, signal, record, surface: record.path.startsWith("/anthropic/") ? "anthropic" : "openai" };
     live.add(entry);
     // A write after the response ended (a relay racing a cut) must not become an uncaught 'error'.
@@ -105,12 +113,12 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
   let refused = 0;
   server.on("error", (e: NodeJS.ErrnoException) => {
     if (!server.listening) return; // a listen failure: whoever called listen() handles it
-    if (refused++ === 0) console.error(`gwc: refusing new connections: accept failed (${e.code ?? e.message}); serving the open ones`);
+    if (refused++ === 0) event("accept_failed", { error: e.code ?? e.message }, `refusing new connections: accept failed (${e.code ?? e.message}); serving the open ones`, "error");
     unready.set("accept", `new connections are being refused: ${e.code ?? e.message}`);
   });
   server.on("connection", () => {
     if (refused === 0) return;
-    console.error(`gwc: accepting connections again (${refused} refused)`);
+    event("accept_recovered", { refused }, `accepting connections again (${refused} refused)`);
     refused = 0;
     unready.delete("accept");
   });
@@ -224,7 +232,7 @@ function finish(runtime: Runtime, record: RequestRecord, status: number): void {
     try {
       observe(record);
     } catch (e) {
-      console.error(`gwc: an observer failed on request ${record.id}: ${(e as Error)?.message ?? e}`);
+      event("observer_failed", { req_id: record.id, error: (e as Error)?.message ?? String(e) }, `an observer failed on request ${record.id}`, "error");
     }
   }
 }
@@ -246,15 +254,32 @@ async function handle(
       if (path === "/healthz") return json(res, 200, { status: "ok" }, requestId);
       if (path === "/readyz") return readyz(res, draining, unready, storeHealth(gateway.governance.store), requestId);
       if (path === "/v1/usage") return usage(gateway, req, res, requestId);
+      if (path === "/metrics" && runtime.metrics !== undefined) return await metrics(runtime.metrics, res);
       if (path === "/ui" || path === "/ui/") return ui(res);
       if (path === "/ui/compiler.js") return uiScript(res);
       if (path === "/v1/models") {
-        const data = gateway.models().map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
+        const data = (await servedModels(gateway)).map((id) => ({ id, object: "model", created: 0, owned_by: "gwc" }));
         return json(res, 200, { object: "list", data }, requestId);
       }
     }
     if (path.startsWith("/admin/api/")) return await adminApi(runtime, gateway, req, res, path);
-    if (path === "/anthropic/v1/messages" && req.method === "POST") return await anthropic(gateway, req, res, record, signal);
+    // Anthropic, Gemini, the Responses API, legacy completions: each surface answers in its own shape.
+    const surface = surfaceRoute(req.method ?? "GET", path);
+    if (surface !== undefined) {
+      const query = new URLSearchParams((req.url ?? "").slice(path.length + 1));
+      return await surface({
+        gateway,
+        req,
+        res,
+        record,
+        signal,
+        path,
+        query,
+        body: () => readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway)),
+        parse: parseJson,
+        unread: () => unreadBody(req, res, gateway.plan.server),
+      });
+    }
     const endpoint = ENDPOINTS[path];
     if (endpoint === undefined) {
       throw new HttpError(404, "invalid_request_error", "unknown_url", `Unknown request URL: ${req.method} ${path}.`);
@@ -262,16 +287,20 @@ async function handle(
     if (req.method !== "POST") {
       throw new HttpError(405, "invalid_request_error", "method_not_allowed", `${path} takes POST, not ${req.method}.`, { allow: "POST" });
     }
-    record.operation = OPERATIONS[endpoint];
+    record.operation = OPERATIONS[endpoint] ?? "other";
     const vk = gateway.governance.identify(req.headers);
     record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
     const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
+    if (gateway.plan.observability.logBodies) record.requestBody = raw.toString();
     const parsed = parseJson(raw);
     validateRequest(endpoint, parsed);
     const stream = parsed.stream === true && endpoint !== "embeddings";
     record.model = parsed.model as string;
     record.stream = stream;
-    await gateway.proxy({ endpoint, raw, json: parsed, stream }, res, record, signal, vk);
+    const inbound = { endpoint, raw, json: parsed, stream, headers: headersMatching(req.headers, OPENAI_HEADERS) };
+    // `n` choices from providers that give one per call: n calls, merged.
+    if (endpoint === "chat" && needsFanOut(gateway, inbound)) return await fanOut(gateway, inbound, res, record, signal, vk);
+    await gateway.proxy(inbound, res, record, signal, vk, res, callerDeadline(req.headers));
   } catch (e) {
     if (res.headersSent) {
       // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
@@ -281,38 +310,8 @@ async function handle(
     await unreadBody(req, res, gateway.plan.server);
     const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request; it has been logged.");
     record.errorType = err.errorType;
-    if (!(e instanceof HttpError)) console.error(`gwc: request ${requestId} failed: ${(e as Error)?.message ?? e}`);
+    if (!(e instanceof HttpError)) event("request_failed", { req_id: requestId, error: (e as Error)?.message ?? String(e) }, `request ${requestId} failed inside the gateway`, "error");
     json(res, err.status, err.body(), requestId, err.headers);
-  }
-}
-
-/** Anthropic's Messages API over the same routing; errors in Anthropic's shape. */
-async function anthropic(gateway: Gateway, req: IncomingMessage, res: ServerResponse, record: RequestRecord, signal: CallerSignal): Promise<void> {
-  const requestId = record.id;
-  record.operation = "chat";
-  try {
-    const vk = gateway.governance.identify(req.headers);
-    record.keyId = gateway.plan.virtualKeys[vk]?.id ?? null;
-    const raw = await readBody(req, res, gateway.plan.server.maxBodyBytes, bodyTimeoutMs(gateway));
-    const parsed = parseJson(raw);
-    const problem = findProblem("anthropic", parsed);
-    if (problem !== undefined) throw badRequest(anthropicMessage(problem), problem.code, problem.param);
-    const json = toOpenAI(parsed);
-    const body = Buffer.from(JSON.stringify(json));
-    record.model = typeof json.model === "string" ? json.model : null;
-    record.stream = json.stream === true;
-    await gateway.proxy({ endpoint: "chat", raw: body, json, stream: json.stream === true }, new AnthropicSink(res), record, signal, vk);
-  } catch (e) {
-    if (res.headersSent) {
-      // Cut mid-answer: the caller must not take it for a whole one. (An answer already ended, e.g. by the drain, stands.)
-      if (!res.writableEnded) res.destroy();
-      return;
-    }
-    await unreadBody(req, res, gateway.plan.server);
-    const err = e instanceof HttpError ? e : new HttpError(500, "server_error", "internal_error", "The gateway failed to handle this request.");
-    record.errorType = err.errorType;
-    res.writeHead(err.status, { "content-type": "application/json", "x-request-id": requestId, ...err.headers });
-    res.end(JSON.stringify(anthropicError(err.status, err.message)));
   }
 }
 
@@ -344,6 +343,13 @@ function ui(res: ServerResponse): void {
 function uiScript(res: ServerResponse): void {
   res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
   res.end(uiCompiler());
+}
+
+/** Prometheus text. Only configured ids and counts are in it, so it needs no key (like /healthz). */
+async function metrics(m: GatewayMetrics, res: ServerResponse): Promise<void> {
+  const text = await m.text();
+  res.writeHead(200, { "content-type": m.contentType });
+  res.end(text);
 }
 
 function json(res: ServerResponse, status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): void {

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { event } from "./log.ts";
 import { StartupError } from "./secrets.ts";
 import { parseSnapshot, SNAPSHOT_VERSION, type Snapshot } from "./snapshot-file.ts";
 import { lockStateDir, type StateLock } from "./state-lock.ts";
@@ -44,6 +45,24 @@ export interface StateStore {
   money(key: string): { spent: number; reserved: number };
   counter(key: string): number;
   close(): MaybePromise<void>;
+  // Optional, and only on stores several processes share (Redis, the
+  // workers' primary); without them governance keeps these in the process.
+  /** Takes one of `limit` concurrency slots of `key`: true when taken. The slot returns on release, or when this process's lease ends. */
+  acquire?(key: string, limit: number): MaybePromise<boolean>;
+  release?(key: string): MaybePromise<void>;
+}
+
+/**
+ * What a shared store adds to its health() on /readyz: where counters live and
+ * whether that place answers. It stays `ok` while disconnected: every instance
+ * shares the same Redis (or primary), so taking them out of rotation helps no
+ * one, and requests with no budget or limit still flow.
+ */
+export interface SharedStoreHealth extends StoreHealth {
+  store: "redis" | "primary";
+  connected: boolean;
+  /** What governed requests get while not connected. */
+  whenDown?: "reject" | "local";
 }
 
 interface Count {
@@ -106,7 +125,9 @@ export class MemoryStore implements StateStore {
     private readonly dir: string | null = null,
     private readonly intervalMs = 1000,
     private readonly now: () => number = Date.now,
-    private readonly log: (line: string) => void = (line) => process.stderr.write(`gwc: ${line}\n`),
+    /** Snapshot failures and recoveries, as log events (log.ts). */
+    private readonly log: (line: string, failing: boolean) => void = (line, failing) =>
+      event(failing ? "snapshot_failed" : "snapshot_recovered", { dir }, line, failing ? "error" : "info"),
   ) {
     this.#file = dir === null ? null : join(dir, "state.json");
     if (dir !== null) {
@@ -224,14 +245,14 @@ export class MemoryStore implements StateStore {
       const cause = describeError(e);
       const f = this.#failure;
       // Logged once per cause: a full disk is one line, not one a second.
-      if (f?.cause !== cause) this.log(`cannot write the state snapshot ${this.#file}: ${cause}; budgets keep counting in memory, retrying with backoff`);
+      if (f?.cause !== cause) this.log(`cannot write the state snapshot ${this.#file}: ${cause}; budgets keep counting in memory, retrying with backoff`, true);
       const count = (f?.count ?? 0) + 1;
       const backoff = Math.min(this.intervalMs * 2 ** Math.min(count, 16), MAX_BACKOFF_MS);
       this.#failure = { cause, count, since: f?.since ?? now, retryAt: now + backoff };
       return false;
     }
     if (this.#failure !== undefined) {
-      this.log(`the state snapshot ${this.#file} is written again (after ${this.#failure.count} failed attempts)`);
+      this.log(`the state snapshot ${this.#file} is written again (after ${this.#failure.count} failed attempts)`, false);
       this.#failure = undefined;
     }
     return true;

@@ -98,9 +98,10 @@ describe("gwc build", () => {
     const b = tempDir();
     expect(gwc("build", "examples/routes-and-fallbacks.json", "-o", a).status).toBe(0);
     expect(gwc("build", "examples/routes-and-fallbacks.json", "-o", b).status).toBe(0);
-    for (const f of ["gateway.mjs", "gateway.plan.json", "manifest.json"]) expect(readFileSync(join(a, f))).toEqual(readFileSync(join(b, f)));
+    // Buffer.equals: a deep toEqual walks a multi-megabyte bundle byte by byte (tens of seconds under load).
+    for (const f of ["gateway.mjs", "gateway.plan.json", "manifest.json"]) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
     const manifest = JSON.parse(readFileSync(join(a, "manifest.json"), "utf8"));
-    expect(manifest).toMatchObject({ gwcVersion: expect.any(String), planVersion: 1, configSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(manifest).toMatchObject({ gwcVersion: expect.any(String), planVersion: 2, configSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(manifest.environment).toEqual(["ANTHROPIC_API_KEY", "GROQ_API_KEY", "OPENAI_API_KEY", "OPENAI_BACKUP_API_KEY"]);
   });
 
@@ -124,7 +125,7 @@ describe("gwc build", () => {
     const child = spawn(process.execPath, [join(lonely, "gateway.mjs")], { cwd: lonely, env: { PATH: process.env.PATH, PORT: String(port), ...keys } });
     try {
       await new Promise<void>((ok, fail) => {
-        child.stderr.on("data", (d: Buffer) => d.toString().includes("listening") && ok());
+        child.stdout.on("data", (d: Buffer) => d.toString().includes('"event":"listening"') && ok());
         child.on("exit", (code) => fail(new Error(`gateway exited with ${code}`)));
       });
       const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as { data: { id: string }[] };
@@ -143,5 +144,12 @@ describe("gwc explain", () => {
     expect(out).toContain("openai-primary → anthropic-secondary → openai-mini");
     expect(out).toContain('team "backend": $250.00/day, $5000.00/month');
     expect(out).toContain('key "alice-laptop" (when spent: reroute to account "openai-mini")');
+  });
+
+  it("prints each route's attempt policy and its worst case", () => {
+    const out = execFileSync(process.execPath, [GWC, "explain", "examples/routes-and-fallbacks.json"], { encoding: "utf8" });
+    expect(out).toMatch(/policy: deadline 10m; first token 10s \(streams\), headers 10m \(JSON\); stall 15s/);
+    expect(out).toMatch(/retries: up to 2 on the same account, backoff 250ms doubling to 4s \(full jitter\), Retry-After waited up to 10s, budget 20% of first attempts per 10s \(\+1\)/);
+    expect(out).toMatch(/worst case: \d+ attempts \(\d+ accounts? \+ 2 retries\), 10m in all \(the deadline\); a stream's first token within /);
   });
 });

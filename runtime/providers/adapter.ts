@@ -11,17 +11,52 @@
 import type { ErrorType } from "../error-type.ts";
 import type { Classified, UpstreamHeaders } from "./classify.ts";
 
-export type Endpoint = "chat" | "completions" | "embeddings";
+//
+// A request arrives on a surface (an inbound API) in that API's format. When the
+// serving account's adapter speaks the same format, the request is relayed as it
+// came (model and credentials aside) and so is the answer; otherwise the surface
+// turns it into OpenAI chat (the hub every adapter translates from) and its sink
+// turns the OpenAI answer back.
+//
+//   same format:  caller ─► relay() ─► upstream ─► caller, bytes untouched
+//   other format: caller ─► surface.toChat ─► request() ─► upstream ─► response()/stream() ─► surface sink ─► caller
+
+/** The API family a request or an upstream speaks. */
+export type ApiFormat = "openai" | "anthropic" | "gemini";
+
+/**
+ * What the caller asked for, within its format: OpenAI's chat, completions,
+ * embeddings and responses; Anthropic's messages and count_tokens; Gemini's
+ * generate (generateContent and streamGenerateContent) and count_tokens.
+ */
+export type Endpoint = "chat" | "completions" | "embeddings" | "responses" | "messages" | "generate" | "count_tokens";
 
 export interface InboundRequest {
   endpoint: Endpoint;
   /** The caller's body exactly as received. */
   raw: Buffer;
-  /** The same body, parsed once. OpenAI's request shape. */
+  /** The same body, parsed once, in the caller's format. */
   json: Record<string, unknown>;
   stream: boolean;
   /** The gateway needs streamed usage the caller did not ask for: ask upstream, and hide it from the caller. */
   injectUsage?: boolean;
+  /** The model, when the caller's format names it outside the body (Gemini: in the path); `json.model` otherwise. */
+  model?: string;
+  /** The caller's format; OpenAI's when absent. */
+  format?: ApiFormat;
+  /** Headers of the caller's API that the provider defines (`anthropic-beta`, `openai-beta`, …), relayed with the body. */
+  headers?: Record<string, string>;
+  /** The most output tokens the request allows, when its format puts the cap elsewhere than `max_tokens`. */
+  outputCap?: number;
+  /** The route drops what the target format cannot carry (naming it) instead of refusing with a 400. */
+  dropUnsupported?: boolean;
+  /** Bound to the account that holds state it refers to (a stored response), with the model that account was sent. */
+  affinity?: { account: string; model: string | null };
+  /** Another method than POST, on a path under the endpoint's (`/{id}/input_items`): reading or deleting stored state. */
+  method?: "GET" | "DELETE";
+  subpath?: string;
+  /** The request as OpenAI chat, for an account of another format; throws a 400 `unsupported_parameter` for what chat cannot carry. */
+  toChat?(dropUnsupported: boolean): InboundRequest;
 }
 
 /** What an adapter knows of the account it sends to; resolved once at start-up. */
@@ -36,10 +71,14 @@ export interface AccountContext {
 }
 
 export interface UpstreamRequest {
+  /** POST when absent; GET and DELETE for stored state (a stored response, its input items). */
+  method?: "GET" | "DELETE" | "POST";
   /** Path and query under the account's origin. */
   path: string;
   headers: Record<string, string>;
   body: Buffer | string;
+  /** Fields of the caller's request the translation dropped (route's `drop_unsupported_params`, or no counterpart by design). */
+  dropped?: string[];
 }
 
 /** Tokens a response reports, for budgets and token limits. */
@@ -73,10 +112,22 @@ export interface StreamTranslator {
 }
 
 export interface Adapter {
-  /** Whether this wire format can serve the endpoint at all. */
+  /** The API family the upstream speaks: a request in it is relayed, not translated. Null: no inbound API speaks it (Bedrock's Converse, Cohere's chat). */
+  format: ApiFormat | null;
+  /** Whether this wire format can serve the endpoint at all (an OpenAI-format endpoint, or one of its own format's). */
   supports(endpoint: Endpoint): boolean;
   /** The upstream request for `model` (already resolved); may sign, hence a promise is allowed. */
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest | Promise<UpstreamRequest>;
+  /**
+   * For a request already in this adapter's format (not OpenAI's): the caller's body as it came (the
+   * model rewritten when the account pins another), the caller's provider headers, the account's
+   * credentials. Absent where `request` itself relays (OpenAI-format upstreams).
+   */
+  relay?(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest;
+  /** The upstream's own model list (GET), for routes that pass the caller's model through. */
+  listModels?(account: AccountContext): UpstreamRequest;
+  /** The model ids in that list's answer. */
+  modelIds?(json: unknown): string[];
   /**
    * A successful JSON response in OpenAI's shape, or undefined (or a throw) when the body is not
    * this provider's answer: the account then failed (server_error). Absent for OpenAI-format

@@ -11,6 +11,8 @@
 // sends) rejects `temperature`, `top_p` and `top_k`, which OpenAI callers send.
 
 import { DEFAULT_MAX_OUTPUT_TOKENS } from "../governance.ts";
+import { Carry } from "../surfaces/carry.ts";
+import { idsOf } from "./openai.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
 import { classifyAnthropic, streamError, type Classified } from "./classify.ts";
 import { SseDecoder, type SseEvent } from "./sse.ts";
@@ -154,8 +156,42 @@ function toolChoice(choice: unknown, parallel: unknown): Json | undefined {
   return out;
 }
 
-/** The Messages API request body for an OpenAI chat completion request. */
-export function toAnthropicRequest(json: Json, model: string, stream: boolean): Json {
+/**
+ * Chat fields and what becomes of them (beyond messages, tools and sampling, mapped above and below):
+ *
+ *   response_format json_schema      output_config.format (structured outputs)
+ *   reasoning_effort                 output_config.effort (minimal → low)
+ *   user / safety_identifier         metadata.user_id
+ *   store, metadata, prompt_cache_key, service_tier,    dropped, named: about OpenAI's own
+ *   stream_options, n = 1, seed                         state and billing, or no-ops here
+ *   n > 1, logprobs, top_logprobs, frequency_penalty,   refused (400 unsupported_parameter)
+ *   presence_penalty, logit_bias, response_format       unless the route sets
+ *   json_object, modalities, audio, prediction,         drop_unsupported_params
+ *   web_search_options, verbosity, functions
+ */
+const REFUSED = ["logprobs", "top_logprobs", "frequency_penalty", "presence_penalty", "logit_bias", "modalities", "audio", "prediction", "web_search_options", "verbosity", "functions", "function_call"];
+const NOTED = ["store", "metadata", "prompt_cache_key", "service_tier", "seed"];
+
+function carryExtras(json: Json, body: Json, carry: Carry): void {
+  for (const key of REFUSED) {
+    const v = json[key];
+    // Defaults that ask for nothing are no loss.
+    if (v === undefined || v === null || v === false || v === 0) continue;
+    carry.refuse(key, "Anthropic's Messages API has no such setting");
+  }
+  for (const key of NOTED) if (json[key] !== undefined && json[key] !== null && json[key] !== false) carry.note(key);
+  if (typeof json.n === "number" && json.n > 1) carry.refuse("n", "Anthropic returns one choice per request");
+  const format = isObject(json.response_format) ? json.response_format : undefined;
+  const config: Json = {};
+  if (format?.type === "json_schema" && isObject(format.json_schema)) config.format = { type: "json_schema", schema: format.json_schema.schema };
+  else if (format !== undefined && format.type !== "text") carry.refuse("response_format", `Anthropic has no ${String(format.type)} mode; send a json_schema`);
+  if (typeof json.reasoning_effort === "string") config.effort = json.reasoning_effort === "minimal" ? "low" : json.reasoning_effort;
+  if (Object.keys(config).length > 0) body.output_config = config;
+  if (body.metadata === undefined && typeof json.safety_identifier === "string") body.metadata = { user_id: json.safety_identifier };
+}
+
+/** The Messages API request body for an OpenAI chat completion request; what Anthropic cannot carry is refused or named in `carry`. */
+export function toAnthropicRequest(json: Json, model: string, stream: boolean, carry = new Carry("Anthropic", false)): Json {
   const { system, messages } = toAnthropicMessages(json.messages);
   const maxTokens = json.max_completion_tokens ?? json.max_tokens;
   const body: Json = { model, max_tokens: typeof maxTokens === "number" && maxTokens > 0 ? maxTokens : DEFAULT_MAX_OUTPUT_TOKENS, messages };
@@ -176,6 +212,7 @@ export function toAnthropicRequest(json: Json, model: string, stream: boolean): 
     if (choice !== undefined) body.tool_choice = choice;
   }
   if (typeof json.user === "string" && json.user !== "") body.metadata = { user_id: json.user };
+  carryExtras(json, body, carry);
   if (stream) body.stream = true;
   return body;
 }
@@ -207,7 +244,7 @@ const FINGERPRINT = `fp_anthropic_${ANTHROPIC_VERSION}`;
 
 const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 
-function usageOf(u: unknown): Usage | undefined {
+export function usageOf(u: unknown): Usage | undefined {
   if (!isObject(u) || typeof u.input_tokens !== "number") return undefined;
   const cached = num(u.cache_read_input_tokens);
   const cacheWrite = num(u.cache_creation_input_tokens);
@@ -411,7 +448,8 @@ class AnthropicStream implements StreamTranslator {
 // ---------------------------------------------------------------------------
 
 export const anthropicAdapter: Adapter = {
-  supports: (endpoint: Endpoint) => endpoint === "chat",
+  format: "anthropic",
+  supports: (endpoint: Endpoint) => endpoint === "chat" || endpoint === "messages" || endpoint === "count_tokens",
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
     const headers: Record<string, string> = {
       "content-type": "application/json",
@@ -420,7 +458,22 @@ export const anthropicAdapter: Adapter = {
       "accept-encoding": "identity",
     };
     if (account.apiKey !== null) headers["x-api-key"] = account.apiKey;
-    return { path: `${account.basePath}/v1/messages`, headers, body: JSON.stringify(toAnthropicRequest(req.json, model, req.stream)) };
+    const carry = new Carry("Anthropic", req.dropUnsupported === true);
+    const body = JSON.stringify(toAnthropicRequest(req.json, model, req.stream, carry));
+    return { path: `${account.basePath}/v1/messages`, headers, body, dropped: carry.dropped };
+  },
+  listModels(account: AccountContext): UpstreamRequest {
+    const headers: Record<string, string> = { "anthropic-version": ANTHROPIC_VERSION };
+    if (account.apiKey !== null) headers["x-api-key"] = account.apiKey;
+    return { method: "GET", path: `${account.basePath}/v1/models?limit=1000`, headers, body: "" };
+  },
+  modelIds: (json) => idsOf((json as { data?: unknown } | null)?.data, "id"),
+  relay(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
+    // The caller's anthropic-version and anthropic-beta go as they came: they decide what its body means.
+    const headers: Record<string, string> = { "anthropic-version": ANTHROPIC_VERSION, ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
+    if (account.apiKey !== null) headers["x-api-key"] = account.apiKey;
+    const path = `${account.basePath}/v1/messages${req.endpoint === "count_tokens" ? "/count_tokens" : ""}`;
+    return { path, headers, body: req.json.model === model ? req.raw : JSON.stringify({ ...req.json, model }) };
   },
   // OpenAI's `created` needs a clock: Anthropic's answers carry no time.
   // Anything but a Message (`{"type":"message",…}`) is not an answer: undefined, and the account has failed.

@@ -18,13 +18,22 @@ import { OPENAI_PATHS, openaiAdapter } from "./openai.ts";
  * re-serialised when the gateway must ask for streamed usage.
  */
 export const azureAdapter: Adapter = {
-  supports: () => true,
+  format: "openai",
+  supports: openaiAdapter.supports,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
-    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
+    const headers: Record<string, string> = { ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
     if (account.apiKey !== null) headers["api-key"] = account.apiKey;
     const version = account.options.api_version;
     const root = account.basePath.endsWith("/openai") ? account.basePath : `${account.basePath}/openai`;
     const query = version === undefined || version === "" ? "" : `?api-version=${encodeURIComponent(version)}`;
+    // The Responses API is not per deployment: the model (the deployment's name) travels in the body.
+    if (req.endpoint === "responses") {
+      const body = req.json.model === model ? req.raw : JSON.stringify({ ...req.json, model });
+      const sub = req.subpath ?? "";
+      // A subpath may bring its own query (input_items?limit=…): the api-version joins it.
+      const path = `${root}/responses${sub}${query === "" ? "" : sub.includes("?") ? `&${query.slice(1)}` : query}`;
+      return { method: req.method, path, headers, body };
+    }
     const path = `${root}/deployments/${encodeURIComponent(model)}${OPENAI_PATHS[req.endpoint]}${query}`;
     const body = req.injectUsage
       ? JSON.stringify({ ...req.json, stream_options: { ...(req.json.stream_options as object | undefined), include_usage: true } })

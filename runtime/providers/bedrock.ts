@@ -42,6 +42,7 @@ function encodeLabel(value: string): string {
 }
 
 export const bedrockAdapter: Adapter = {
+  format: null,
   supports: (endpoint: Endpoint) => endpoint === "chat",
 
   async request(req: InboundRequest, account: AccountContext, model: string): Promise<UpstreamRequest> {

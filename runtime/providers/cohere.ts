@@ -55,6 +55,7 @@ function errorFinishType(reason: unknown): ErrorType {
 }
 
 export const cohereAdapter: Adapter = {
+  format: null,
   supports: (endpoint) => PATHS[endpoint] !== undefined,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
     const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };

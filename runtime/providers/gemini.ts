@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { badRequest } from "../errors.ts";
+import { idsOf } from "./openai.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
 import { classifyGoogle, isObject, streamError } from "./classify.ts";
 import { SseDecoder, type SseEvent } from "./sse.ts";
@@ -565,7 +566,8 @@ export interface GoogleWire {
 /** An adapter over a Google wire: chat (JSON and SSE) and embeddings. */
 export function googleAdapter(wire: GoogleWire): Adapter {
   return {
-    supports: (endpoint: Endpoint) => endpoint === "chat" || endpoint === "embeddings",
+    format: "gemini",
+    supports: (endpoint: Endpoint) => endpoint === "chat" || endpoint === "embeddings" || endpoint === "generate" || endpoint === "count_tokens",
     request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
       const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity", ...wire.auth(account.apiKey) };
       if (req.endpoint === "embeddings") {
@@ -573,6 +575,12 @@ export function googleAdapter(wire: GoogleWire): Adapter {
       }
       const method = req.stream ? "streamGenerateContent?alt=sse" : "generateContent";
       return { path: wire.methodPath(account, model, method), headers, body: JSON.stringify(toGenerateContent(req.json)) };
+    },
+    relay(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
+      // The model is in the path, not the body: the body goes as it came.
+      const headers: Record<string, string> = { ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity", ...wire.auth(account.apiKey) };
+      const method = req.endpoint === "count_tokens" ? "countTokens" : req.stream ? "streamGenerateContent?alt=sse" : "generateContent";
+      return { path: wire.methodPath(account, model, method), headers, body: req.raw };
     },
     response(json: unknown, req: InboundRequest, model: string): unknown {
       // Not Google's answer (no candidates, no block, no vectors): undefined, and the account has failed.
@@ -600,7 +608,7 @@ function geminiModelPath(model: string): string {
  * embeddings), key in `x-goog-api-key`. A base URL that already ends in an API
  * version (`.../v1beta`, `.../v1`) is used as is.
  */
-export const geminiAdapter: Adapter = googleAdapter({
+const googleAdapterBase = googleAdapter({
   methodPath(account, model, method) {
     const version = /\/v1(alpha|beta)?\d*$/.test(account.basePath) ? "" : "/v1beta";
     return `${account.basePath}${version}/${geminiModelPath(model)}:${method}`;
@@ -622,3 +630,12 @@ export const geminiAdapter: Adapter = googleAdapter({
     usage: () => undefined,
   },
 });
+
+export const geminiAdapter: Adapter = {
+  ...googleAdapterBase,
+  listModels(account: AccountContext): UpstreamRequest {
+    const version = /\/v1(alpha|beta)?\d*$/.test(account.basePath) ? "" : "/v1beta";
+    return { method: "GET", path: `${account.basePath}${version}/models?pageSize=1000`, headers: account.apiKey === null ? {} : { "x-goog-api-key": account.apiKey }, body: "" };
+  },
+  modelIds: (json) => idsOf((json as { models?: unknown } | null)?.models, "name").map((n) => n.replace(/^models\//, "")),
+};

@@ -1,10 +1,11 @@
 import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./adapter.ts";
 import { classifyOpenAI, isObject } from "./classify.ts";
 
-const PATHS: Record<Endpoint, string> = {
+const PATHS: Partial<Record<Endpoint, string>> = {
   chat: "/chat/completions",
   completions: "/completions",
   embeddings: "/embeddings",
+  responses: "/responses",
 };
 
 /**
@@ -12,13 +13,18 @@ const PATHS: Record<Endpoint, string> = {
  * request goes through as it came, re-serialised only when the model changes.
  */
 export const openaiAdapter: Adapter = {
-  supports: () => true,
+  format: "openai",
+  supports: (endpoint) => PATHS[endpoint] !== undefined,
   request(req: InboundRequest, account: AccountContext, model: string): UpstreamRequest {
-    const headers: Record<string, string> = { "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
+    const headers: Record<string, string> = { ...req.headers, "content-type": "application/json", accept: req.stream ? "text/event-stream" : "application/json", "accept-encoding": "identity" };
     if (account.apiKey !== null) headers.authorization = `Bearer ${account.apiKey}`;
     const body = req.json.model === model && !req.injectUsage ? req.raw : JSON.stringify(withModel(req, model));
-    return { path: account.basePath + PATHS[req.endpoint], headers, body };
+    return { method: req.method, path: account.basePath + PATHS[req.endpoint]! + (req.subpath ?? ""), headers, body };
   },
+  listModels(account: AccountContext): UpstreamRequest {
+    return { method: "GET", path: `${account.basePath}/models`, headers: account.apiKey === null ? {} : { authorization: `Bearer ${account.apiKey}` }, body: "" };
+  },
+  modelIds: (json) => idsOf((json as { data?: unknown } | null)?.data, "id"),
   usage(json: unknown): Usage | undefined {
     const u = (json as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null })?.usage;
     if (u == null || typeof u.prompt_tokens !== "number") return undefined;
@@ -42,6 +48,11 @@ export function isOpenAIAnswer(json: unknown, endpoint: Endpoint): boolean {
 }
 
 export const OPENAI_PATHS = PATHS;
+
+/** The string `key` of each object in a list answer (`data[].id`, `models[].name`). */
+export function idsOf(list: unknown, key: string): string[] {
+  return Array.isArray(list) ? list.map((m) => (m as Record<string, unknown> | null)?.[key]).filter((id): id is string => typeof id === "string") : [];
+}
 
 /** The body with the upstream model, and with streamed usage asked for when the gateway needs it. */
 function withModel(req: InboundRequest, model: string): Record<string, unknown> {

@@ -47,6 +47,10 @@ describe("gwc demo", () => {
     // Traffic arrives on its own; the curl line the demo prints works as written.
     const snapshot = async () => (await fetch(`http://127.0.0.1:${port}/admin/api/snapshot`, { headers: { authorization: `Bearer ${adminKey}` } })).json();
     await expect.poll(async () => (await snapshot()).requests.length, { timeout: 20_000, interval: 250 }).toBeGreaterThanOrEqual(10);
+    // The same traffic on /metrics: requests counted by route, status and error_type.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const counted = [...metrics.matchAll(/^gwc_requests_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(counted).toBeGreaterThanOrEqual(10);
     const key = /Bearer (\S+)'/.exec(out)![1];
     const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
       method: "POST",

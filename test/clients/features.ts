@@ -8,17 +8,17 @@ import { it } from "vitest";
  */
 export const LANDED = {
   /** `/anthropic/v1/messages` relayed as is to Anthropic accounts (body, anthropic-* headers, answer, usage), `count_tokens`, HEAD. */
-  anthropicPassthrough: false,
+  anthropicPassthrough: true,
   /** `GET /anthropic/v1/models` listing what an Anthropic account serves on a catch-all route. */
-  anthropicModelList: false,
+  anthropicModelList: true,
   /** `POST /v1/responses` (and GET/DELETE, `previous_response_id`): passthrough to OpenAI, translated for others. */
-  responsesApi: false,
+  responsesApi: true,
   /** A field another format cannot carry: 400 `unsupported_parameter` by name, or dropped under `drop_unsupported_params`. */
-  unsupportedParams: false,
+  unsupportedParams: true,
   /** Chat `response_format` json_schema carried to Anthropic as structured output (not dropped). */
-  structuredOutputToAnthropic: false,
+  structuredOutputToAnthropic: true,
   /** `/v1beta/models/{m}:generateContent | :streamGenerateContent | :countTokens`. */
-  geminiApi: false,
+  geminiApi: true,
 };
 
 export type Feature = keyof typeof LANDED;

@@ -20,7 +20,8 @@ beforeAll(async () => {
   gemini = await startGeminiUpstream({ name: "gemini", apiKey: UPSTREAM_KEYS.gemini, thoughtsTokens: 7, cachedTokens: 5 });
   openai = await startOpenAIUpstream({ name: "openai" });
   viaGemini = await startGatewayFor("gemini", gemini.url);
-  viaOpenAI = await startGatewayFor("openai", openai.url);
+  // The CLI sends generationConfig.topK, which chat cannot carry: the route drops it (and says so) rather than refuse.
+  viaOpenAI = await startGatewayFor("openai", openai.url, { routes: [{ model: "*", targets: [{ account: "openai-upstream" }], drop_unsupported_params: true }] });
   recorder = await startRecorder(viaGemini.url);
 }, 60_000);
 

@@ -9,10 +9,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { tempDir } from "../helpers.ts";
+import { freePort, tempDir } from "../helpers.ts";
 import { startAnthropicUpstream, type MockAnthropicUpstream } from "../mocks/anthropic-upstream.ts";
 import { startGeminiUpstream, type GeminiMock } from "../mocks/gemini-upstream.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
@@ -30,17 +29,6 @@ export interface GatewayProcess {
   /** What the gateway wrote to stderr so far (start-up lines, warnings). */
   log(): string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
 }
 
 /**
@@ -62,13 +50,16 @@ export async function startGatewayFor(format: Format, upstreamUrl: string, extra
   const built = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
   if (built.status !== 0) throw new Error(`gwc build failed: ${built.stderr}${built.stdout}`);
   const port = await freePort();
-  const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   await new Promise<void>((ok, fail) => {
-    child.stderr!.on("data", (d: Buffer) => {
+    // The gateway's log (JSON lines, `listening` among them) is on stdout; why it could not start, on stderr.
+    const take = (d: Buffer) => {
       err += d.toString();
       if (err.includes("listening on")) ok();
-    });
+    };
+    child.stderr!.on("data", take);
+    child.stdout!.on("data", take);
     child.once("exit", (code) => fail(new Error(`gateway exited ${code}: ${err}`)));
   });
   return {

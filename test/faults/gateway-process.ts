@@ -20,7 +20,7 @@ export interface GatewayProcess {
   child: ChildProcess;
   port: number;
   url: string;
-  /** Everything the process wrote to stderr so far. */
+  /** Everything the process wrote to stderr and stdout (its JSON log) so far. */
   readonly stderr: string;
   /** Resolves with the exit code (or signal) once the process has exited. */
   exited: Promise<number | string>;
@@ -43,10 +43,13 @@ export async function startGateway(dir: string, env: Record<string, string> = {}
   let exitedWith: number | string | undefined;
   const exited = new Promise<number | string>((ok) => child.on("exit", (code, signal) => ok((exitedWith = code ?? signal ?? -1))));
   await new Promise<void>((ok, fail) => {
-    child.stderr!.on("data", (d: Buffer) => {
+    // The gateway's log (JSON lines: `listening`, reloads, failures) is on stdout; why it could not start, on stderr.
+    const take = (d: Buffer) => {
       stderr += d.toString();
       if (stderr.includes("listening on")) ok();
-    });
+    };
+    child.stderr!.on("data", take);
+    child.stdout!.on("data", take);
     void exited.then((code) => fail(new Error(`gateway exited ${code} before listening: ${stderr}`)));
   });
   return {

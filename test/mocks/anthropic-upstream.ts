@@ -58,7 +58,9 @@ export type Behavior =
   /** A 200 stream whose first event is `event: error` (overloaded_error); a 529 for JSON requests. */
   | { kind: "stream-error-first" }
   /** Streams message_start, the first block's start and `chunks` deltas, then an `event: error` and the end. */
-  | { kind: "stream-error-after"; chunks: number };
+  | { kind: "stream-error-after"; chunks: number }
+  /** Streams: everything up to message_stop (stop_reason and usage included), then a clean close without it. */
+  | { kind: "stream-no-stop" };
 
 export interface RecordedRequest {
   method: string;
@@ -91,6 +93,12 @@ export interface StartOptions {
   /** Prompt-cache tokens reported in every usage (default 0 and 0). */
   cache?: { read?: number; creation?: number };
   fallback?: Behavior;
+  /**
+   * The answer to every text request, instead of `[name] you said: …`. A final
+   * assistant message (prefill) that this text starts with is continued: only
+   * the rest is sent, as the Messages API does.
+   */
+  text?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -435,7 +443,10 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
         ? JSON.stringify(sampleOf(format.schema, userText))
         : results.length > 0
           ? `[${name}] tool said: ${results.map(toolResultText).join(" | ")}`
-          : `[${name}] you said: ${userText}`;
+          : (opts.text ?? `[${name}] you said: ${userText}`);
+    // A final assistant message is prefill: the answer continues it, as the Messages API does.
+    const prefill = last?.role === "assistant" ? textOfBlocks(blocksOf(last.content)) : "";
+    if (prefill !== "" && text.startsWith(prefill)) text = text.slice(prefill.length);
     let stopReason: Plan["stopReason"] = "end_turn";
     let stopSequence: string | null = null;
     for (const s of (body.stop_sequences ?? []) as string[]) {
@@ -622,14 +633,25 @@ export function startAnthropicUpstream(opts: StartOptions = {}): Promise<MockAnt
           if (intervalMs > 0) await sleep(intervalMs);
           if (!sse(res, e)) return;
         }
-        // Let the written events reach the client before the error or the cut.
-        await sleep(Math.max(intervalMs, 5));
+        // Let the written events reach the client before the error or the cut (a gateway holds
+        // everything back until the first token, so they must arrive as reads of their own).
+        await sleep(Math.max(intervalMs, 25));
         if (behavior.kind === "stream-error-after") {
           if (!sse(res, errorBody("overloaded_error", "Overloaded", requestId))) return;
           res.end();
           return;
         }
         res.socket?.destroy();
+        return;
+      }
+
+      case "stream-no-stop": {
+        const p = plan(body);
+        if (!wantsStream) return sendJson(res, 200, message(p), requestId);
+        if (!startSse(res, requestId)) return;
+        const { head, deltas, tail } = events(p);
+        for (const e of [...head, ...deltas, ...tail.slice(0, -1)]) if (!sse(res, e)) return;
+        res.end();
         return;
       }
 

@@ -542,7 +542,7 @@ export function startBedrockUpstream(opts: BedrockMockOptions): Promise<BedrockM
         }
         if (!startStream(res)) return;
         await writeFrames(res, streamFrames(a).slice(0, Math.max(0, behavior.events)));
-        await sleep(Math.max(intervalMs, 5));
+        await sleep(Math.max(intervalMs, 25));
         res.socket?.destroy();
         return;
       }

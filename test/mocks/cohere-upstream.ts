@@ -341,7 +341,7 @@ export async function startCohereUpstream(opts: CohereStartOptions = {}): Promis
           if (!event(res, content[i] as { type: string })) return;
         }
         if (behavior.kind === "stream-fail-after") {
-          await sleep(Math.max(intervalMs, 5));
+          await sleep(Math.max(intervalMs, 25));
           res.socket?.destroy();
           return;
         }

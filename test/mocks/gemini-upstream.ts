@@ -663,7 +663,7 @@ export function startGeminiUpstream(opts: StartOptions = {}): Promise<GeminiMock
         if (i > 0 && intervalMs > 0) await sleep(intervalMs);
         if (!sse(res, sent[i])) return;
       }
-      await sleep(Math.max(intervalMs, 5));
+      await sleep(Math.max(intervalMs, 25));
       res.socket?.destroy();
       return;
     }

@@ -43,7 +43,11 @@ export type Behavior =
   | { kind: "reset" }
   | { kind: "hang" }
   | { kind: "stream-fail-after"; chunks: number }
-  | { kind: "stream-error-first" };
+  | { kind: "stream-error-first" }
+  /** Streams: a comment, the role chunk and `chunks` content chunks, then silence (first-token and stall timeouts). */
+  | { kind: "stream-hang-after"; chunks: number }
+  /** Streams: the whole answer, finish_reason and usage included, then a clean close without `[DONE]`. */
+  | { kind: "stream-no-done" };
 
 export interface RecordedRequest {
   method: string;
@@ -61,6 +65,9 @@ export interface MockUpstream {
   /** Behaviors consumed in order, one per request; when empty, `fallback` applies. */
   queue: Behavior[];
   fallback: Behavior;
+  /** Requests being answered now, and the most at once so far. */
+  active: number;
+  peak: number;
   /** Every Responses API answer sent (the response object, and the stream's events), for comparing with what a client got. */
   answers: { path: string; body: any; events?: { type: string }[] }[];
   /** Closes the server and destroys open sockets (incl. hanging ones). */
@@ -71,6 +78,12 @@ export interface StartOptions {
   name?: string;
   stream?: { chunks?: number; intervalMs?: number };
   fallback?: Behavior;
+  /**
+   * The answer to every chat request, instead of `[name] you said: …`. A last
+   * assistant message with `prefix: true` (Mistral's and DeepSeek's prefix
+   * completion) that this text starts with is continued: only the rest is sent.
+   */
+  text?: string;
   /**
    * Bill as a model that writes to its limit: every choice reports its whole
    * `max_completion_tokens` / `max_tokens` as output, and input is counted
@@ -292,6 +305,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
     requests: [],
     queue: [],
     fallback: opts.fallback ?? { kind: "ok" },
+    active: 0,
+    peak: 0,
     answers: [],
     close: srv.close,
   };
@@ -406,12 +421,13 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
       }
     }
     const format = body.response_format;
-    const text =
+    let text =
       format?.type === "json_schema"
         ? JSON.stringify(sampleOf(format.json_schema?.schema, lastUser))
         : format?.type === "json_object"
           ? JSON.stringify({ answer: lastUser })
-          : `[${name}] you said: ${lastUser}`;
+          : (opts.text ?? `[${name}] you said: ${lastUser}`);
+    if (last?.role === "assistant" && last.prefix === true && typeof last.content === "string" && text.startsWith(last.content)) text = text.slice(last.content.length);
     const pieces = splitText(text, streamChunks);
     return { ...base, perChoice: perChoice(pieces.length), pieces, toolCall: null };
   }
@@ -783,7 +799,7 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
           if (!sse(res, content[i])) return;
         }
         // Let the written chunks reach the client, then drop the connection.
-        await sleep(Math.max(intervalMs, 5));
+        await sleep(Math.max(intervalMs, 25));
         res.socket?.destroy();
         return;
       }
@@ -814,6 +830,30 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
         for (let sent = 0; sent < (behavior.bytes ?? 50 * 1024 * 1024) && !gone(res); sent += piece.length) {
           if (!res.write(piece)) await new Promise<void>((ok) => { res.once("drain", ok); res.once("close", ok); });
         }
+        res.end();
+        return;
+      }
+
+      case "stream-hang-after": {
+        // Chat and completions only (not the Responses API).
+        if (route === "create" || route === "read") return void res.socket?.destroy();
+        const prepared = prepare(route, body);
+        if (!prepared.stream) return; // JSON: headers never come
+        if (!startSse(res)) return;
+        res.write(": keep-alive\n\n");
+        if (prepared.stream.head) sse(res, prepared.stream.head);
+        for (const c of prepared.stream.content.slice(0, behavior.chunks)) if (!sse(res, c)) return;
+        return; // silence; close() destroys the socket
+      }
+
+      case "stream-no-done": {
+        // Chat and completions only (not the Responses API).
+        if (route === "create" || route === "read") return void res.socket?.destroy();
+        const prepared = prepare(route, body);
+        if (!prepared.stream) return sendJson(res, prepared.json.status, prepared.json.body);
+        if (!startSse(res)) return;
+        if (prepared.stream.head) sse(res, prepared.stream.head);
+        for (const c of [...prepared.stream.content, ...prepared.stream.tail]) if (!sse(res, c)) return;
         res.end();
         return;
       }
@@ -864,6 +904,8 @@ export function startOpenAIUpstream(opts: StartOptions = {}): Promise<MockUpstre
   }
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    mock.peak = Math.max(mock.peak, ++mock.active);
+    res.once("close", () => mock.active--);
     handle(req, res).catch(() => {
       if (!gone(res) && !res.headersSent) sendJson(res, 500, defaultErrorBody(500));
       else res.socket?.destroy();

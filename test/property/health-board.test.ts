@@ -4,7 +4,7 @@
 // histories of failures, 429s, trips, probes, successes and time passing.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { AccountHealth, BASE_COOLDOWN_MS, CONSECUTIVE_FAILURES, HealthBoard, RAMP_MS } from "../../runtime/health.ts";
+import { AccountHealth, BASE_COOLDOWN_MS, CONSECUTIVE_FAILURES, DEFAULT_RATE_LIMIT_MS, HealthBoard, RAMP_MS, RATE_LIMIT_STREAK } from "../../runtime/health.ts";
 
 // Two breakers, steps that include a whole trip (a streak of failures) and a
 // whole successful probe, and waits that often span a cooldown or a ramp, so
@@ -13,6 +13,7 @@ const who = fc.nat(1);
 const op = fc.oneof(
   fc.record({ kind: fc.constant("failure" as const), who, retryAfterMs: fc.option(fc.integer({ min: 1, max: 20_000 }), { nil: undefined, freq: 2 }) }),
   fc.record({ kind: fc.constant("trip" as const), who }),
+  fc.record({ kind: fc.constant("rateLimited" as const), who, retryAfterMs: fc.option(fc.integer({ min: 1, max: 20_000 }), { nil: undefined }) }),
   fc.record({ kind: fc.constant("probe" as const), who }),
   fc.record({ kind: fc.constant("success" as const), who }),
   fc.record({ kind: fc.constant("isDown" as const), who, random: fc.double({ min: 0, max: 1, noNaN: true }) }),
@@ -31,6 +32,7 @@ describe("health board", () => {
           else if (o.kind === "failure") breakers[o.who].failure(o.retryAfterMs);
           else if (o.kind === "trip") for (let i = 0; i < CONSECUTIVE_FAILURES; i++) breakers[o.who].failure();
           else if (o.kind === "success") breakers[o.who].success();
+          else if (o.kind === "rateLimited") breakers[o.who].rateLimited(o.retryAfterMs);
           else if (o.kind === "isDown") breakers[o.who].isDown(o.random);
           else if (!breakers[o.who].isDown()) {
             // A probe: let through, and it answers.
@@ -44,6 +46,43 @@ describe("health board", () => {
           }
         }
       }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe("a rate limit is not a health failure", () => {
+  it("429s never open the breaker, and once the last Retry-After is over the account is fully back: no ramp", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant("limited" as const), retryAfterMs: fc.option(fc.integer({ min: 1, max: 20_000 }), { nil: undefined }) }),
+            fc.record({ kind: fc.constant("success" as const) }),
+            fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 5_000 }) }),
+          ),
+          { maxLength: 60 },
+        ),
+        (ops) => {
+          let now = 1_000_000;
+          const h = new AccountHealth(() => now, new HealthBoard());
+          let streak = 0;
+          let until = 0;
+          for (const o of ops) {
+            if (o.kind === "wait") now += o.ms;
+            else if (o.kind === "success") {
+              h.success();
+              streak = 0;
+            } else {
+              h.rateLimited(o.retryAfterMs);
+              // A lone 429 takes nothing out; a streak holds the account out until its latest Retry-After.
+              if (++streak >= RATE_LIMIT_STREAK) until = Math.max(until, now + (o.retryAfterMs ?? DEFAULT_RATE_LIMIT_MS));
+            }
+            expect(h.openUntil).toBe(0);
+            expect(h.isDown(1)).toBe(now < until);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

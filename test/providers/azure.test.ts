@@ -257,7 +257,8 @@ describe("failover away from Azure errors", () => {
     gw = await startGateway(config(), ENV);
     client = new OpenAI({ baseURL: gw.v1, apiKey: "k", maxRetries: 0 });
     az.queue.push({ kind: "status", status: 429 });
-    backup.queue.push({ kind: "status", status: 429, body: { statusCode: 429, message: "Rate limit is exceeded. Try again in 1 seconds." } });
+    // The backup is the last account left: its two same-account retries meet the limit too.
+    for (let i = 0; i < 3; i++) backup.queue.push({ kind: "status", status: 429, body: { statusCode: 429, message: "Rate limit is exceeded. Try again in 1 seconds." } });
     const err = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect((err as Error).message).toContain("exceeded token rate limit");

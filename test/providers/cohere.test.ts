@@ -507,12 +507,12 @@ describe("through the gateway with the official openai client", () => {
     expect(backup.requests.length).toBe(before);
   });
 
-  it("refuses legacy completions: Cohere's v2 API has none", async () => {
+  it("serves legacy completions as one chat turn: Cohere's v2 API has no completions endpoint", async () => {
     const res = await fetch(`${gw.v1}/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "command-a", prompt: "hi" }) });
-    expect(res.status).toBe(400);
-    const { error } = (await res.json()) as { error: { message: string; code: string } };
-    expect(error.code).toBe("unsupported_operation");
-    expect(error.message).toContain("cannot serve completions: none of its accounts' providers (cohere) offers it");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { object: string; choices: { text: string }[] };
+    expect(body.object).toBe("text_completion");
+    expect(body.choices[0].text).toContain("you said: hi");
   });
 });
 
@@ -576,7 +576,8 @@ describe("failover away from Cohere errors", () => {
     gw = await startGateway(config(), ENV);
     client = new OpenAI({ baseURL: gw.v1, apiKey: "k", maxRetries: 0 });
     co.queue.push({ kind: "status", status: 429 });
-    backup.queue.push({ kind: "status", status: 429 });
+    // The backup is the last account left: its two same-account retries meet the limit too.
+    for (let i = 0; i < 3; i++) backup.queue.push({ kind: "status", status: 429 });
     const err = await client.chat.completions.create({ model: "command-a", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect((err as Error).message).toContain("Trial key");

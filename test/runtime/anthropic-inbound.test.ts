@@ -83,7 +83,8 @@ describe("POST /anthropic/v1/messages served by an OpenAI account", () => {
   it("answers errors in Anthropic's shape", async () => {
     const err = await client.messages.create({ model: "x", messages: [] } as never).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.BadRequestError);
-    openai.queue.push({ kind: "status", status: 503 });
+    // One account: the first try and both same-account retries meet the 503.
+    openai.queue.push({ kind: "status", status: 503 }, { kind: "status", status: 503 }, { kind: "status", status: 503 });
     const down = await client.messages.create({ model: "m", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e);
     expect(down).toBeInstanceOf(Anthropic.APIError);
     expect((down as InstanceType<typeof Anthropic.APIError>).status).toBe(502);

@@ -36,7 +36,8 @@ describe("failover over random outcomes", () => {
         fc.array(fc.integer({ min: 0, max: outcomes.length - 1 }), { minLength: MOCKS, maxLength: MOCKS }),
         async (weights: number[], outcomeIdx: number[]) => {
           if (weights.every((w) => w === 0)) weights = [1, ...weights.slice(1)];
-          const config = { accounts: mocks.map((m, i) => account(`m${i}`, m.url, weights[i])) };
+          // Same-account retries are the attempt policy's own property (test/property/attempt-policy.test.ts): off here.
+          const config = { accounts: mocks.map((m, i) => account(`m${i}`, m.url, weights[i])), resilience: { retries: { max: 0 } } };
           const gw = await startGateway(config);
           const before = mocks.map((m) => m.requests.length);
           mocks.forEach((m, i) => {

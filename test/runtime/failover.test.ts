@@ -82,20 +82,20 @@ describe("failover before the first byte", () => {
     expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(500);
   });
 
-  it("says what every account answered when all fail, 429 with retry-after when all were rate-limited", async () => {
+  it("says what every account answered when all fail, 429 with retry-after when all were rate-limited beyond max_retry_after", async () => {
     await gateway();
-    bad.queue.push({ kind: "status", status: 429, retryAfterSeconds: 7 });
-    good.queue.push({ kind: "status", status: 429, retryAfterSeconds: 3 });
+    bad.queue.push({ kind: "status", status: 429, retryAfterSeconds: 70 });
+    good.queue.push({ kind: "status", status: 429, retryAfterSeconds: 30 });
     const res = await fetch(`${gw.v1}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-4o", messages: [] }) });
     expect(res.status).toBe(429);
-    expect(res.headers.get("retry-after")).toBe("3");
+    expect(res.headers.get("retry-after")).toBe("30");
     const body = (await res.json()) as { error: { message: string; code: string } };
     expect(body.error.code).toBe("all_accounts_rate_limited");
     expect(body.error.message).toMatch(/bad \(429: .+\); good \(429: .+\)/);
   });
 
   it("answers 502 naming each account's failure when mixed", async () => {
-    await gateway();
+    await gateway({ resilience: { retries: { max: 0 } } });
     bad.queue.push({ kind: "status", status: 503 });
     good.queue.push({ kind: "reset" });
     const res = await fetch(`${gw.v1}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-4o", messages: [] }) });
@@ -106,7 +106,7 @@ describe("failover before the first byte", () => {
   });
 
   it("never passes on an upstream's credential error, which may quote the key", async () => {
-    await gateway();
+    await gateway({ resilience: { retries: { max: 0 } } });
     bad.queue.push({ kind: "status", status: 401, body: { error: { message: "Incorrect API key provided: sk-test-op****enai", type: "invalid_request_error", code: "invalid_api_key", param: null } } });
     good.queue.push({ kind: "status", status: 503 });
     const res = await fetch(`${gw.v1}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-4o", messages: [] }) });

@@ -38,6 +38,8 @@ async function gateway(server: object = {}, alone = false): Promise<void> {
       pricing: { "gpt-4o": { input_per_mtok_usd: 1000, output_per_mtok_usd: 1000 } },
       virtual_keys: [{ id: "k", key: "${GWC_LYING_KEY}", budget: { daily_limit_usd: 100 } }],
       server,
+      // Alone, the account is not retried: what a lie costs and says is the point here, not retries.
+      ...(alone ? { resilience: { retries: { max: 0 } } } : {}),
     },
     { OPENAI_API_KEY: "sk-test-openai", GWC_LYING_KEY: KEY },
   );

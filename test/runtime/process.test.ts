@@ -22,14 +22,17 @@ afterAll(async () => {
 
 const port = () => 21000 + Math.floor(Math.random() * 20000);
 
+/** Resolves with stdout so far once the gateway logs its `listening` event (stdout holds JSON lines only). */
 function started(child: ChildProcess): Promise<string> {
   return new Promise((ok, fail) => {
+    let out = "";
     let err = "";
-    child.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-      if (err.includes("listening on")) ok(err);
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"event":"listening"')) ok(out);
     });
-    child.on("exit", (code) => fail(new Error(`exited ${code}: ${err}`)));
+    child.on("exit", (code) => fail(new Error(`exited ${code}: ${err}${out}`)));
   });
 }
 

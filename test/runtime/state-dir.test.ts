@@ -28,16 +28,18 @@ const port = () => 21000 + Math.floor(Math.random() * 20000);
 
 const build = buildBundle;
 
-/** A gateway process; `stderr` grows as it writes. */
+/** A gateway process; `stderr` grows as it writes (its log events, JSON lines on stdout, included). */
 function run(dir: string, p: number): { child: ChildProcess; stderr: () => string; started: Promise<void>; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(p), OPENAI_API_KEY: "sk-x" } });
   let err = "";
   const exited = new Promise<number | null>((ok) => child.on("exit", ok));
   const started = new Promise<void>((ok, fail) => {
-    child.stderr!.on("data", (d: Buffer) => {
+    const take = (d: Buffer) => {
       err += d.toString();
       if (err.includes("listening on")) ok();
-    });
+    };
+    child.stderr!.on("data", take);
+    child.stdout!.on("data", take);
     void exited.then((code) => fail(new Error(`exited ${code}: ${err}`)));
   });
   started.catch(() => {});
@@ -104,8 +106,17 @@ describe("a snapshot that cannot be written", () => {
       await gw.started;
       expect((await readyz(p)).status).toBe(200);
       const state = join(dir, "state");
-      rmSync(state, { recursive: true });
-      writeFileSync(state, "not a directory");
+      // The gateway's next snapshot may recreate the dir, or drop a temporary file in it, between the
+      // two steps: repeat until the file stands.
+      for (let i = 0; ; i++) {
+        rmSync(state, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+        try {
+          writeFileSync(state, "not a directory");
+          break;
+        } catch (e) {
+          if (i > 20) throw e;
+        }
+      }
       await until(() => gw.stderr().includes("cannot write the state snapshot"), 5000);
       const degraded = await readyz(p);
       expect(degraded.status).toBe(503);
@@ -134,7 +145,8 @@ describe("a snapshot that cannot be written", () => {
     const p = port();
     const child = spawn("sh", ["-c", `ulimit -n 64 && exec "${process.execPath}" gateway.mjs`], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(p), OPENAI_API_KEY: "sk-x" } });
     let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // Log events (listening, snapshot failures) are JSON lines on stdout; start-up failures on stderr.
+    for (const stream of [child.stderr, child.stdout]) stream.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise((ok) => child.on("exit", ok));
     const sockets: Socket[] = [];
     try {

@@ -6,7 +6,7 @@
 // `Authorization: Bearer` — and every byte and header the caller gets is grepped.
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Scrubber } from "../../runtime/scrub.ts";
 import { startRawUpstream, type RawUpstream, type Scripted } from "../mocks/raw-upstream.ts";
 import { startGateway, type RunningGateway } from "../runtime/harness.ts";
@@ -99,6 +99,11 @@ let gw: RunningGateway;
 
 beforeAll(async () => {
   raw = await startRawUpstream();
+});
+
+// A gateway per case: a case's 429s and 5xx hold or trip its account (resilience), which must not
+// decide how the next case's request is answered.
+beforeEach(async () => {
   const at = (id: string, provider: string, extra: object = {}) => ({ id, provider, base_url: raw.url, model: "m", ...extra });
   gw = await startGateway(
     {
@@ -118,8 +123,12 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await gw?.close();
+  raw.queue.length = 0;
+});
+
+afterAll(async () => {
   await raw?.close();
 });
 

@@ -1,0 +1,157 @@
+// The Lua scripts behind the Redis store: each store call is one script, so
+// it is atomic over every line of a request and N gateways see one counter.
+//
+// Keys (all start with the hash tag `{prefix}`, so they share one Cluster slot):
+//
+//   {p}m:<line>     hash  s = spent, r = reserved (nano-USD)   expires after its period + grace
+//   {p}c:<line>     string request/token count of one window   expires with its window
+//   {p}k:<key>      string concurrency slots taken              never expires (holdings return it)
+//   {p}instances    zset  instance id → its lease end (Redis server time, ms)
+//   {p}h:<id>       hash  lease id → ["m"|"c", amount, [keys]]  what instance <id> holds
+//
+// Every script that takes or returns a holding first reaps instances whose
+// lease ended (their holdings go back to the counters) and renews its own
+// instance's lease. Amounts travel as strings: Lua's number formatting turns
+// 1e15 into "1e+15", which INCRBY refuses.
+
+/** KEYS[1] instances, KEYS[2] own holdings; ARGV[1] instance id, ARGV[2] lease ttl ms, ARGV[3] prefix. */
+const PREAMBLE = `
+local function unhold(entry)
+  local e = cjson.decode(entry)
+  for _, k in ipairs(e[3]) do
+    if redis.call('EXISTS', k) == 1 then
+      if e[1] == 'm' then redis.call('HINCRBY', k, 'r', '-' .. e[2]) else redis.call('DECRBY', k, e[2]) end
+    end
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16)
+for _, id in ipairs(dead) do
+  local h = ARGV[3] .. 'h:' .. id
+  local all = redis.call('HGETALL', h)
+  for i = 2, #all, 2 do unhold(all[i]) end
+  redis.call('DEL', h)
+  redis.call('ZREM', KEYS[1], id)
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+`;
+
+/**
+ * Reserve: KEYS[3..] money lines; ARGV[4] lease id, ARGV[5] amount, then per
+ * line its cap and its expiry (ms). Returns {-1 | first line without room,
+ * spent1, reserved1, …} (values as they are after the call).
+ */
+export const RESERVE = `${PREAMBLE}
+local amount = tonumber(ARGV[5])
+local out = {-1}
+for i = 3, #KEYS do
+  local v = redis.call('HMGET', KEYS[i], 's', 'r')
+  local s, r = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+  out[#out + 1] = s
+  out[#out + 1] = r
+  if s + r + amount > tonumber(ARGV[4 + 2 * (i - 2)]) then
+    out[1] = i - 3
+    return out
+  end
+end
+local keys = {}
+for i = 3, #KEYS do
+  out[2 * (i - 2) + 1] = redis.call('HINCRBY', KEYS[i], 'r', ARGV[5])
+  redis.call('PEXPIREAT', KEYS[i], ARGV[5 + 2 * (i - 2)])
+  keys[#keys + 1] = KEYS[i]
+end
+redis.call('HSET', KEYS[2], ARGV[4], cjson.encode({'m', ARGV[5], keys}))
+return out
+`;
+
+/**
+ * Settle, cancel and release: returns lease ARGV[4] (if this instance still
+ * holds it: a reaped lease has already returned) and adds ARGV[5] to the
+ * spend of KEYS[3..] that still exist. Returns {spent1, reserved1, …}.
+ */
+export const SETTLE = `${PREAMBLE}
+local held = redis.call('HGET', KEYS[2], ARGV[4])
+if held then
+  redis.call('HDEL', KEYS[2], ARGV[4])
+  unhold(held)
+end
+local out = {}
+for i = 3, #KEYS do
+  if ARGV[5] ~= '0' and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HINCRBY', KEYS[i], 's', ARGV[5]) end
+  local v = redis.call('HMGET', KEYS[i], 's', 'r')
+  out[#out + 1] = tonumber(v[1]) or 0
+  out[#out + 1] = tonumber(v[2]) or 0
+end
+return out
+`;
+
+/** Acquire: KEYS[3] a concurrency counter; ARGV[4] lease id, ARGV[5] limit. Returns {1 taken | 0 full, count}. */
+export const ACQUIRE = `${PREAMBLE}
+local c = tonumber(redis.call('GET', KEYS[3]) or '0')
+if c + 1 > tonumber(ARGV[5]) then return {0, c} end
+c = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[2], ARGV[4], cjson.encode({'c', '1', {KEYS[3]}}))
+return {1, c}
+`;
+
+/**
+ * Count: KEYS window counters; ARGV[1] cost, ARGV[2] '1' to force, then per
+ * line its limit and expiry. Windows are not leased (a counted request stays
+ * counted), so no preamble. Returns {-1 | first line over, count1, …}.
+ */
+export const COUNT = `
+local out = {-1}
+for i = 1, #KEYS do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  out[#out + 1] = c
+  if ARGV[2] ~= '1' and c + tonumber(ARGV[1]) > tonumber(ARGV[1 + 2 * i]) then
+    out[1] = i - 1
+    return out
+  end
+end
+for i = 1, #KEYS do
+  out[i + 1] = redis.call('INCRBY', KEYS[i], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[i], ARGV[2 + 2 * i])
+end
+return out
+`;
+
+/** Renew this instance's lease (and reap others'). Returns how many instances hold a lease. */
+export const RENEW = `${PREAMBLE}
+return redis.call('ZCARD', KEYS[1])
+`;
+
+/** Read: KEYS[1..ARGV[1]] money lines, the rest counters. Returns {spent, reserved, …, count, …}. */
+export const READ = `
+local out = {}
+local n = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  if i <= n then
+    local v = redis.call('HMGET', KEYS[i], 's', 'r')
+    out[#out + 1] = tonumber(v[1]) or 0
+    out[#out + 1] = tonumber(v[2]) or 0
+  else
+    out[#out + 1] = tonumber(redis.call('GET', KEYS[i]) or '0')
+  end
+end
+return out
+`;
+
+/**
+ * Import an embedded store's snapshot, once: KEYS[1] the marker, then
+ * ARGV[1] money lines' count n, KEYS[2..n+1] money lines, the rest counters;
+ * ARGV[2] the snapshot's digest, then per key its value and its expiry.
+ * Returns 0 (and changes nothing) when a snapshot was imported before.
+ */
+export const IMPORT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = tonumber(ARGV[1])
+for i = 2, #KEYS do
+  local v, exp = ARGV[1 + 2 * (i - 1)], ARGV[2 + 2 * (i - 1)]
+  if i <= n + 1 then redis.call('HINCRBY', KEYS[i], 's', v) else redis.call('INCRBY', KEYS[i], v) end
+  redis.call('PEXPIREAT', KEYS[i], exp)
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`;

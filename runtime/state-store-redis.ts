@@ -1,0 +1,383 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { HttpError } from "./errors.ts";
+import type { PlanRedis } from "./plan.ts";
+import { ACQUIRE, COUNT, READ, RENEW, RESERVE, SETTLE } from "./redis-scripts.ts";
+import type { CountLine, MoneyLine, StateStore, SharedStoreHealth } from "./state-store.ts";
+import { StoreMirror } from "./store-mirror.ts";
+
+/** A period's money line outlives its period this long, so late settles still land. */
+export const MONEY_GRACE_MS = 86_400_000;
+/** How often counters other instances move are read back for the synchronous views. */
+const REFRESH_MS = 250;
+/** A command that takes longer fails: governed requests never hang on Redis. */
+const COMMAND_TIMEOUT_MS = 1000;
+
+type Script = (numKeys: number, ...args: (string | number)[]) => Promise<number[]>;
+type Scripts = Record<"reserve" | "settle" | "acquire" | "count" | "renew" | "read", Script>;
+
+/** Something to send once Redis answers again: a settle, release or forced count that must not be lost. */
+type Pending = { kind: "settle"; keys: string[]; lease: string; actual: number } | { kind: "count"; key: string; cost: number; expiresAt: number };
+
+/**
+ * Budget, rate-limit and concurrency counters in Redis, shared by every
+ * instance pointed at it (see redis-scripts.ts for the keys and scripts).
+ *
+ * Leases: each reservation and concurrency slot is a lease held under this
+ * instance's id; the instance renews its lease every third of `lease_ttl`
+ * (and on every call), and any script that runs after it lapses returns the
+ * lapsed instance's holdings. The interface pairs reserve with settle by
+ * (keys, amount), not by id, so the store keeps its lease ids by that
+ * signature: two reservations with the same keys and amount are
+ * interchangeable, so settling either lease leaves Redis the same.
+ *
+ * Redis down: governed calls fail at once (no offline queue, a short command
+ * timeout) with 503 `state_unavailable`, or, with `when_down: local`, decide
+ * on this instance's share of the headroom last seen. What must not be lost
+ * (settles, releases, forced counts) waits in a bounded journal and is sent
+ * when Redis is back.
+ */
+export class RedisStore implements StateStore {
+  readonly #redis: Redis;
+  readonly #scripts: Scripts;
+  readonly #id = randomBytes(8).toString("hex");
+  readonly #hold: string;
+  readonly #zset: string;
+  readonly #mirror = new StoreMirror();
+  /** Lease ids by `keys + amount` signature; `local:` ids were granted while Redis was down. */
+  readonly #leases = new Map<string, string[]>();
+  #seq = 0;
+  /** Outages so far: local leases of an earlier one no longer count against the local share. */
+  #epoch = 0;
+  #connected = false;
+  /** Instances holding a lease, as last seen: the local share divides by it. */
+  #instances = 1;
+  readonly #pending: Pending[] = [];
+  /** What local decisions took per key while Redis was down. */
+  readonly #local = new Map<string, number>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  #flushing = false;
+
+  constructor(
+    readonly config: PlanRedis,
+    url: string,
+    private readonly log: (line: string) => void = () => {},
+  ) {
+    const p = `{${config.prefix}}`;
+    this.#hold = `${p}h:${this.#id}`;
+    this.#zset = `${p}instances`;
+    this.#redis = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      connectTimeout: COMMAND_TIMEOUT_MS,
+      // Reconnect with backoff: 100 ms doubling to 2 s, jittered so instances do not reconnect in step.
+      retryStrategy: (times) => Math.min(2000, 100 * 2 ** Math.min(times, 5)) * (0.75 + Math.random() / 2),
+      lazyConnect: false,
+      // Not enableAutoPipelining: with the offline queue off, an auto-pipelined
+      // script sent to a fresh connection could wait forever (no command timeout
+      // applies to it); test/redis/workers.test.ts caught a request hanging.
+    });
+    for (const [name, lua] of Object.entries({ reserve: RESERVE, settle: SETTLE, acquire: ACQUIRE, count: COUNT, renew: RENEW, read: READ })) {
+      // defineCommand sends EVALSHA and falls back to EVAL when Redis has not seen the script (after a restart too).
+      this.#redis.defineCommand(name, { lua });
+    }
+    this.#scripts = this.#redis as unknown as Scripts;
+    this.#redis.on("ready", () => {
+      this.#connected = true;
+      this.log(`state: connected to Redis`);
+      void this.#renew().then(() => this.#flush());
+    });
+    this.#redis.on("close", () => {
+      if (this.#connected) this.log(`state: lost Redis; governed requests ${config.whenDown === "reject" ? "get 503 until it is back" : "use this instance's local share"}`);
+      this.#connected = false;
+    });
+    // Errors also arrive as failed commands; the event only needs a listener so it never throws out of the process.
+    this.#redis.on("error", () => {});
+    const renew = setInterval(() => void this.#renew().then(() => this.#flush()), Math.max(100, Math.floor(config.leaseTtlMs / 3)));
+    const refresh = setInterval(() => void this.#refresh(), REFRESH_MS);
+    renew.unref();
+    refresh.unref();
+    this.#timers.push(renew, refresh);
+  }
+
+  /** Resolves once connected, or after `ms` either way (start-up does not wait on a Redis that is down). */
+  ready(ms: number): Promise<void> {
+    if (this.#connected) return Promise.resolve();
+    return new Promise((ok) => {
+      const t = setTimeout(ok, ms);
+      this.#redis.once("ready", () => {
+        clearTimeout(t);
+        ok();
+      });
+    });
+  }
+
+  health(): SharedStoreHealth {
+    return { ok: true, path: null, store: "redis", connected: this.#connected, whenDown: this.config.whenDown };
+  }
+
+  async reserve(lines: readonly MoneyLine[], amount: number): Promise<number> {
+    const keys = lines.map((l) => this.#key("m", l.key));
+    if (this.#connected) {
+      const lease = String(++this.#seq);
+      const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(amount)];
+      for (const l of lines) args.push(String(l.cap), String(l.expiresAt + MONEY_GRACE_MS));
+      try {
+        const out = await this.#scripts.reserve(2 + keys.length, this.#zset, this.#hold, ...keys, ...args);
+        for (let i = 0; 2 * i + 2 < out.length; i++) this.#mirror.setMoney(lines[i].key, out[2 * i + 1], out[2 * i + 2]);
+        if (out[0] === -1) this.#push(signature(lines, amount), lease);
+        return out[0];
+      } catch {
+        // It may have run before the answer was lost: returning the lease is harmless if it did not.
+        this.#pending.push({ kind: "settle", keys, lease, actual: 0 });
+      }
+    }
+    return this.#localReserve(lines, amount);
+  }
+
+  settle(keys: readonly string[], reserved: number, actual: number): Promise<void> {
+    const lease = this.#pop(signature(keys, reserved));
+    const local = lease?.startsWith("local:") === true;
+    if (local && lease!.startsWith(this.#epochTag)) this.#take(keys, actual - reserved);
+    // A local lease is not in Redis: only its spend goes there.
+    return this.#settle(keys.map((k) => this.#key("m", k)), keys, lease === undefined || local ? "" : lease, actual);
+  }
+
+  cancel(keys: readonly string[], reserved: number): Promise<void> {
+    return this.settle(keys, reserved, 0);
+  }
+
+  async count(lines: readonly CountLine[], cost: number, force = false): Promise<number> {
+    if (this.#connected) {
+      const args: string[] = [String(cost), force ? "1" : "0"];
+      for (const l of lines) args.push(String(l.limit), String(l.expiresAt));
+      try {
+        const out = await this.#scripts.count(lines.length, ...lines.map((l) => this.#key("c", l.key)), ...args);
+        for (let i = 0; i + 1 < out.length; i++) this.#mirror.setCount(lines[i].key, out[i + 1]);
+        return out[0];
+      } catch {
+        // Fall through: a forced count is kept for later; a checked one is decided locally or refused.
+      }
+    }
+    if (force) {
+      for (const l of lines) {
+        this.#pending.push({ kind: "count", key: this.#key("c", l.key), cost, expiresAt: l.expiresAt });
+        this.#mirror.setCount(l.key, this.#mirror.counter(l.key) + cost);
+      }
+      this.#bound();
+      return -1;
+    }
+    this.#unavailable();
+    for (let i = 0; i < lines.length; i++) {
+      if (!this.#mirror.knowsCount(lines[i].key)) this.#unjudgeable();
+      if (this.#used(lines[i].key) + cost > this.#share(lines[i].limit - this.#mirror.counter(lines[i].key))) return i;
+    }
+    this.#take(lines.map((l) => l.key), cost);
+    for (const l of lines) this.#pending.push({ kind: "count", key: this.#key("c", l.key), cost, expiresAt: l.expiresAt });
+    this.#bound();
+    return -1;
+  }
+
+  async acquire(key: string, limit: number): Promise<boolean> {
+    const sig = `k\u0000${key}`;
+    if (this.#connected) {
+      const lease = String(++this.#seq);
+      try {
+        const [taken, count] = await this.#scripts.acquire(3, this.#zset, this.#hold, this.#key("k", key), this.#id, this.config.leaseTtlMs, this.#prefix, lease, limit);
+        this.#mirror.setCount(sig, count);
+        if (taken === 1) this.#push(sig, lease);
+        return taken === 1;
+      } catch {
+        this.#pending.push({ kind: "settle", keys: [], lease, actual: 0 });
+      }
+    }
+    this.#unavailable();
+    // Down: a conservative share of the cap, whatever other instances hold.
+    if (this.#used(sig) + 1 > Math.floor(limit / Math.max(1, this.#instances))) return false;
+    this.#take([sig], 1);
+    this.#push(sig, `${this.#epochTag}${++this.#seq}`);
+    return true;
+  }
+
+  release(key: string): Promise<void> {
+    const sig = `k\u0000${key}`;
+    const lease = this.#pop(sig);
+    if (lease === undefined) return Promise.resolve();
+    if (lease.startsWith("local:")) {
+      if (lease.startsWith(this.#epochTag)) this.#take([sig], -1);
+      return Promise.resolve();
+    }
+    return this.#settle([], [], lease, 0);
+  }
+
+  money(key: string): { spent: number; reserved: number } {
+    return this.#mirror.money(key);
+  }
+
+  counter(key: string): number {
+    return this.#mirror.counter(key);
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    await this.#flush();
+    this.#redis.disconnect();
+  }
+
+  get #prefix(): string {
+    return `{${this.config.prefix}}`;
+  }
+
+  #key(kind: "m" | "c" | "k", key: string): string {
+    return `{${this.config.prefix}}${kind}:${key}`;
+  }
+
+  async #settle(redisKeys: string[], keys: readonly string[], lease: string, actual: number): Promise<void> {
+    if (this.#connected) {
+      try {
+        const out = await this.#scripts.settle(2 + redisKeys.length, this.#zset, this.#hold, ...redisKeys, this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(actual));
+        keys.forEach((k, i) => this.#mirror.setMoney(k, out[2 * i], out[2 * i + 1]));
+        return;
+      } catch {
+        // Kept for later. If it did run, its spend is counted twice: budgets err towards over-counting, never under.
+      }
+    }
+    this.#pending.push({ kind: "settle", keys: redisKeys, lease, actual });
+    this.#bound();
+  }
+
+  /** Sends what waited while Redis was down, in order; stops at the first failure and tries again later. */
+  async #flush(): Promise<void> {
+    if (this.#flushing || !this.#connected || this.#pending.length === 0) return;
+    this.#flushing = true;
+    try {
+      while (this.#pending.length > 0 && this.#connected) {
+        const p = this.#pending[0];
+        if (p.kind === "settle") {
+          await this.#scripts.settle(2 + p.keys.length, this.#zset, this.#hold, ...p.keys, this.#id, this.config.leaseTtlMs, this.#prefix, p.lease, String(p.actual));
+        } else {
+          await this.#scripts.count(1, p.key, String(p.cost), "1", "0", String(p.expiresAt));
+        }
+        this.#pending.shift();
+      }
+      if (this.#pending.length === 0 && this.#local.size > 0) {
+        // A new outage starts from the counters as Redis now has them; local leases still out settle as spend only.
+        this.#local.clear();
+        this.#epoch++;
+        this.log("state: Redis is back; what was spent meanwhile is written to it");
+      }
+    } catch {
+      // Still unreachable: the next renewal tries again.
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #renew(): Promise<void> {
+    if (!this.#connected) return;
+    try {
+      this.#instances = Math.max(1, Number(await this.#scripts.renew(2, this.#zset, this.#hold, this.#id, this.config.leaseTtlMs, this.#prefix)));
+    } catch {
+      // A renewal that fails is retried on the next tick, well inside the lease.
+    }
+  }
+
+  /** Reads back the counters the synchronous views were asked for, so they show what other instances did too. */
+  async #refresh(): Promise<void> {
+    if (!this.#connected) return;
+    const { money, counts } = this.#mirror.watched();
+    if (money.length + counts.length === 0) return;
+    try {
+      const keys = [...money.map((k) => this.#key("m", k)), ...counts.map((k) => (k.startsWith("k\u0000") ? this.#key("k", k.slice(2)) : this.#key("c", k)))];
+      const out = await this.#scripts.read(keys.length, ...keys, money.length);
+      money.forEach((k, i) => this.#mirror.setMoney(k, out[2 * i], out[2 * i + 1]));
+      counts.forEach((k, i) => this.#mirror.setCount(k, out[2 * money.length + i]));
+    } catch {
+      // The views keep their last values.
+    }
+  }
+
+  #localReserve(lines: readonly MoneyLine[], amount: number): number {
+    this.#unavailable();
+    for (let i = 0; i < lines.length; i++) {
+      if (!this.#mirror.knowsMoney(lines[i].key)) this.#unjudgeable();
+      const { spent, reserved } = this.#mirror.money(lines[i].key);
+      if (this.#used(lines[i].key) + amount > this.#share(lines[i].cap - spent - reserved)) return i;
+    }
+    this.#take(lines.map((l) => l.key), amount);
+    this.#push(signature(lines, amount), `${this.#epochTag}${++this.#seq}`);
+    return -1;
+  }
+
+  get #epochTag(): string {
+    return `local:${this.#epoch}:`;
+  }
+
+  /** With `reject`, governed calls answer 503 at once while Redis is away. */
+  #unavailable(): void {
+    if (this.config.whenDown === "reject") this.#unjudgeable();
+  }
+
+  /** 503 `state_unavailable`: also what `local` answers for a counter it has never seen, rather than guess. */
+  #unjudgeable(): never {
+    throw new HttpError(
+      503,
+      "server_error",
+      "state_unavailable",
+      "The gateway cannot reach the store that keeps budgets and rate limits, so it cannot admit this request. Retry shortly.",
+      { "retry-after": "1" },
+      null,
+      "state_unavailable",
+    );
+  }
+
+  /** This instance's part of the headroom last seen: the rest may be taken by the others meanwhile. */
+  #share(headroom: number): number {
+    return Math.max(0, Math.floor(headroom / Math.max(1, this.#instances)));
+  }
+
+  #used(key: string): number {
+    return this.#local.get(key) ?? 0;
+  }
+
+  #take(keys: readonly string[], amount: number): void {
+    for (const k of keys) this.#local.set(k, this.#used(k) + amount);
+  }
+
+  #push(sig: string, lease: string): void {
+    const list = this.#leases.get(sig);
+    if (list === undefined) this.#leases.set(sig, [lease]);
+    else list.push(lease);
+  }
+
+  #pop(sig: string): string | undefined {
+    const list = this.#leases.get(sig);
+    const lease = list?.pop();
+    if (list !== undefined && list.length === 0) this.#leases.delete(sig);
+    return lease;
+  }
+
+  /** The journal holds settles of leases taken before Redis went away, plus forced counts: past a bound, forced counts merge per key. */
+  #bound(): void {
+    if (this.#pending.length < 10_000) return;
+    const merged = new Map<string, Pending & { kind: "count" }>();
+    const rest: Pending[] = [];
+    for (const p of this.#pending) {
+      if (p.kind !== "count") rest.push(p);
+      else {
+        const m = merged.get(p.key);
+        if (m === undefined) merged.set(p.key, { ...p });
+        else m.cost += p.cost;
+      }
+    }
+    this.#pending.length = 0;
+    this.#pending.push(...rest, ...merged.values());
+  }
+}
+
+function signature(lines: readonly (MoneyLine | string)[], amount: number): string {
+  let sig = String(amount);
+  for (const l of lines) sig += `\u0000${typeof l === "string" ? l : l.key}`;
+  return sig;
+}

@@ -1,0 +1,72 @@
+// What the multi-process tests share: the config (one key per limit under
+// test), how they ask, and how they read /v1/usage.
+import { account } from "../runtime/harness.ts";
+
+export const KEYS = {
+  K_BUDGET: "gwc-budget-0123456789",
+  K_RATE: "gwc-rate-0123456789",
+  K_CONC: "gwc-conc-0123456789",
+  K_STREAM: "gwc-stream-0123456789",
+  K_FREE: "gwc-free-0123456789",
+  GWC_ADMIN: "gwc-admin-0123456789",
+};
+/** $100 per million tokens, in nano-USD a token. */
+export const NANO_PER_TOKEN = 100_000;
+const PRICE = { input_per_mtok_usd: 100, output_per_mtok_usd: 100 };
+const BODY = { messages: [{ role: "user", content: "hello there" }], max_tokens: 5 };
+/** What one request of `chat` reserves: its body's bytes as input tokens (the most a provider can bill), plus max_tokens. */
+export const RESERVATION = (JSON.stringify({ model: "m", ...BODY }).length + BODY.max_tokens) * NANO_PER_TOKEN;
+
+/** Model `m` on a fast upstream, `slow` on a slow one; keys with a budget, a rate limit of 30, a concurrency cap, a large budget, and none. */
+export function fleetConfig(o: { fast: string; slow: string; budgetUsd: number; maxConcurrent: number; state: object }) {
+  return {
+    accounts: [account("fast", o.fast, 1), account("slow", o.slow, 0)],
+    routes: [
+      { model: "m", targets: [{ account: "fast" }] },
+      { model: "slow", targets: [{ account: "slow", weight: 1 }] },
+    ],
+    pricing: { m: PRICE, slow: PRICE },
+    virtual_keys: [
+      { id: "budget", key: "${K_BUDGET}", budget: { daily_limit_usd: o.budgetUsd } },
+      { id: "rate", key: "${K_RATE}", rate_limit: { request_max_limit: 30, request_reset_duration: "1h" } },
+      { id: "conc", key: "${K_CONC}", max_concurrent_requests: o.maxConcurrent },
+      { id: "stream", key: "${K_STREAM}", budget: { daily_limit_usd: 100 } },
+      { id: "free", key: "${K_FREE}" },
+    ],
+    server: { admin_key: "${GWC_ADMIN}" },
+    state: o.state,
+  };
+}
+
+export const chat = (port: number, key: string, model = "m", extra: object = {}, signal?: AbortSignal) =>
+  fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: "POST",
+    signal,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model, ...BODY, ...extra }),
+  });
+
+/** The cost of an answer's reported usage. */
+export const costOf = (u: { prompt_tokens: number; completion_tokens: number }) => (u.prompt_tokens + u.completion_tokens) * NANO_PER_TOKEN;
+
+/** One key's first budget and first request limit as /v1/usage shows them to the admin, in nano-USD. */
+export async function usageOf(port: number, id: string): Promise<{ spent: number; reserved: number; used?: number }> {
+  const res = await fetch(`http://127.0.0.1:${port}/v1/usage`, { headers: { authorization: `Bearer ${KEYS.GWC_ADMIN}` }, signal: AbortSignal.timeout(5000) });
+  const body = (await res.json()) as { data: { key: string; budgets: { spent_usd: string; reserved_usd: string }[]; rate_limits: { requests?: { used: number } }[] }[] };
+  const k = body.data.find((d) => d.key === id)!;
+  return {
+    spent: Math.round(Number(k.budgets[0]?.spent_usd ?? 0) * 1e9),
+    reserved: Math.round(Number(k.budgets[0]?.reserved_usd ?? 0) * 1e9),
+    used: k.rate_limits[0]?.requests?.used,
+  };
+}
+
+/** Reads until `ok` holds or `ms` pass, then returns the last value. A read that fails (a connection to a process just killed) is retried. */
+export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await read().catch((e: unknown) => (Date.now() > deadline ? Promise.reject(e) : undefined));
+    if ((v !== undefined && ok(v)) || Date.now() > deadline) return v as T;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
