@@ -27,7 +27,7 @@ beforeAll(async () => {
   gemini = await startGeminiUpstream({ name: "gemini", apiKey: UPSTREAM_KEYS.gemini });
   viaGemini = await startGatewayFor("gemini", gemini.url);
   recorder = await startRecorder(viaAnthropic.url);
-}, 60_000);
+});
 
 afterAll(async () => {
   await recorder?.close();

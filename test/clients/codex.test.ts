@@ -23,7 +23,7 @@ beforeAll(async () => {
   viaOpenAI = await startGatewayFor("openai", openai.url);
   viaAnthropic = await startGatewayFor("anthropic", claude.url);
   recorder = await startRecorder(viaOpenAI.url);
-}, 60_000);
+});
 
 afterAll(async () => {
   await recorder?.close();
@@ -39,7 +39,8 @@ async function codexExec(baseUrl: string, model: string, prompt: string) {
   writeFileSync(join(project, "notes.txt"), "the secret word is pelican\n");
   writeFileSync(
     join(home, "config.toml"),
-    [`model = "${model}"`, `model_provider = "gwc"`, "", "[model_providers.gwc]", `name = "gwc"`, `base_url = "${baseUrl}/v1"`, `env_key = "GWC_API_KEY"`, `wire_api = "responses"`, "request_max_retries = 0", "stream_max_retries = 0", ""].join("\n"),
+    // No update check, no analytics: a test run talks to nothing but the gateway.
+    [`model = "${model}"`, `model_provider = "gwc"`, "check_for_update_on_startup = false", "", "[analytics]", "enabled = false", "", "[model_providers.gwc]", `name = "gwc"`, `base_url = "${baseUrl}/v1"`, `env_key = "GWC_API_KEY"`, `wire_api = "responses"`, "request_max_retries = 0", "stream_max_retries = 0", ""].join("\n"),
   );
   return runCli("node", [CLI.codex, "exec", "--skip-git-repo-check", prompt], { cwd: project, env: { HOME: home, CODEX_HOME: home, GWC_API_KEY: CLIENT_KEY } });
 }

@@ -19,6 +19,8 @@ export const LANDED = {
   structuredOutputToAnthropic: true,
   /** `/v1beta/models/{m}:generateContent | :streamGenerateContent | :countTokens`. */
   geminiApi: true,
+  /** Google's `x-goog-*` request headers (x-goog-api-client, ...) relayed on the Gemini passthrough, as `anthropic-*` are. */
+  googHeaders: true,
 };
 
 export type Feature = keyof typeof LANDED;

@@ -21,9 +21,10 @@ beforeAll(async () => {
   openai = await startOpenAIUpstream({ name: "openai" });
   viaGemini = await startGatewayFor("gemini", gemini.url);
   // The CLI sends generationConfig.topK, which chat cannot carry: the route drops it (and says so) rather than refuse.
-  viaOpenAI = await startGatewayFor("openai", openai.url, { routes: [{ model: "*", targets: [{ account: "openai-upstream" }], drop_unsupported_params: true }] });
+  // No drop_unsupported_params: the CLI's topK is refused by name (the next scenario turns dropping on).
+  viaOpenAI = await startGatewayFor("openai", openai.url);
   recorder = await startRecorder(viaGemini.url);
-}, 60_000);
+});
 
 afterAll(async () => {
   await recorder?.close();
@@ -54,6 +55,10 @@ async function geminiP(baseUrl: string, prompt: string, args: string[], before: 
   });
 }
 
+/** The headers of the passthrough run, client side and upstream side, for the header test that follows it. */
+let clientHeaderRun: { sent: Record<string, unknown>[]; upstream: Record<string, unknown>[] } | undefined;
+const googHeaders = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => k.startsWith("x-goog-") && k !== "x-goog-api-key"));
+
 const generates = (m: GeminiMock, from: number) => m.requests.slice(from).filter((r) => r.action === "generateContent" || r.action === "streamGenerateContent");
 
 describe("gemini -p through gwc to a Gemini upstream (passthrough)", () => {
@@ -80,7 +85,7 @@ describe("gemini -p through gwc to a Gemini upstream (passthrough)", () => {
     }
     const sent = recorder.exchanges.slice(exchanged).filter((e) => e.method === "POST" && e.url.startsWith("/v1beta/models/"));
     expect(sent.map((e) => e.body)).toEqual(upstream.map((r) => r.body));
-    expect(sent.map((e) => e.headers["x-goog-api-client"])).toEqual(upstream.map((r) => r.headers["x-goog-api-client"]));
+    clientHeaderRun = { sent: sent.map((e) => e.headers), upstream: upstream.map((r) => r.headers) };
     // The function call's thoughtSignature came back unaltered (the mock refuses it otherwise).
     const call = upstream[2].body.contents.flatMap((c: any) => c.parts).find((p: any) => p.functionCall);
     expect(gemini.signatures.has(call.thoughtSignature)).toBe(true);
@@ -93,17 +98,38 @@ describe("gemini -p through gwc to a Gemini upstream (passthrough)", () => {
     expect(total("cached")).toBe(finals.reduce((n, u) => n + (u.cachedContentTokenCount ?? 0), 0));
     expect(total("prompt")).toBe(finals.reduce((n, u) => n + u.promptTokenCount, 0));
   });
+
+  needs("geminiApi", "googHeaders")("relays Google's own headers (x-goog-api-client) as the CLI sent them", () => {
+    expect(clientHeaderRun, "the passthrough run above").toBeDefined();
+    expect(clientHeaderRun!.sent[0]["x-goog-api-client"]).toMatch(/^google-genai-sdk\//);
+    expect(clientHeaderRun!.upstream.map(googHeaders)).toEqual(clientHeaderRun!.sent.map(googHeaders));
+  });
 });
 
 describe("gemini -p through gwc to an OpenAI upstream (translated)", () => {
-  needs("geminiApi")("answers a prompt from an OpenAI-format account", async () => {
+  needs("geminiApi", "unsupportedParams")("is refused clearly, naming the field chat cannot carry (Gemini CLI sends topK)", async () => {
     const seen = openai.requests.length;
     const run = await geminiP(viaOpenAI.url, "say hello", ["-m", "gemini-2.5-flash"]);
     expect(run.timedOut).toBe(false);
-    expect(run.code, run.stderr + run.stdout).toBe(0);
-    expect(JSON.parse(run.stdout).response).toContain("[openai]");
-    const chats = openai.requests.slice(seen).filter((r) => r.path === "/v1/chat/completions");
-    expect(chats.length).toBeGreaterThanOrEqual(1);
-    expect(chats[0].headers.authorization).toBe(`Bearer ${UPSTREAM_KEYS.openai}`);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr + run.stdout).toContain("generationConfig.topK");
+    expect(run.stderr + run.stdout).toContain("drop_unsupported_params");
+    expect(openai.requests.length).toBe(seen);
+  });
+
+  needs("geminiApi", "unsupportedParams")("with drop_unsupported_params on the route, answers from an OpenAI-format account", async () => {
+    const gw = await startGatewayFor("openai", openai.url, { routes: [{ model: "*", targets: [{ account: "openai-upstream" }], drop_unsupported_params: true }] });
+    try {
+      const seen = openai.requests.length;
+      const run = await geminiP(gw.url, "say hello", ["-m", "gemini-2.5-flash"]);
+      expect(run.timedOut).toBe(false);
+      expect(run.code, run.stderr + run.stdout).toBe(0);
+      expect(JSON.parse(run.stdout).response).toContain("[openai]");
+      const chats = openai.requests.slice(seen).filter((r) => r.path === "/v1/chat/completions");
+      expect(chats.length).toBeGreaterThanOrEqual(1);
+      expect(chats[0].headers.authorization).toBe(`Bearer ${UPSTREAM_KEYS.openai}`);
+    } finally {
+      await gw.stop();
+    }
   });
 });

@@ -173,7 +173,7 @@ export function fleetForSuite(): Fleet {
   const fleet = {} as Fleet;
   beforeAll(async () => {
     Object.assign(fleet, await startFleet());
-  }, 60_000);
+  });
   afterAll(async () => {
     await fleet.stop?.();
   });

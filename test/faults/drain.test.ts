@@ -36,7 +36,7 @@ describe("SIGTERM drain", () => {
       process.kill(gw.child.pid!, "SIGTERM");
       await Promise.all(clients.map((c) => c.closed));
       expect(await gw.exited).toBe(0);
-      expect(Date.now() - t).toBeLessThan(5000);
+      expect(Date.now() - t).toBeLessThan(10_000);
     } finally {
       await gw.stop();
     }
@@ -56,7 +56,7 @@ describe("SIGTERM drain", () => {
       expect(r.status).toBe(200);
       expect(r.headers).toContain("connection: close");
       expect(await gw.exited).toBe(0);
-      expect(Date.now() - t).toBeLessThan(6000);
+      expect(Date.now() - t).toBeLessThan(10_000);
     } finally {
       await gw.stop();
     }
@@ -90,7 +90,7 @@ describe("SIGTERM drain", () => {
       expect(anthropic.received).toContain("shutting down");
       expect(anthropic.received).not.toContain("message_stop");
       expect(await gw.exited).toBe(0);
-      expect(Date.now() - t).toBeLessThan(6000);
+      expect(Date.now() - t).toBeLessThan(10_000);
       // A new process reads the final snapshot: both cut streams were settled into it.
       gw = await startGateway(dir, env);
       const usage = (await (await fetch(`${gw.url}/v1/usage`, { headers: { authorization: "Bearer key-admin" } })).json()) as { data: { budgets: { spent_usd: string }[] }[] };

@@ -3,7 +3,7 @@
 // Every process started here is stopped by its PID in `stop()`.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { tempDir } from "../helpers.ts";
 
@@ -28,11 +28,33 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-let nextPort = 30000 + Math.floor(Math.random() * 20000);
+/** A port the kernel just handed out, so free a moment ago (others run tests on this machine too). */
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const probe = createServer();
+    probe.once("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => ok(port));
+    });
+  });
+}
 
-/** Starts `node gateway.mjs` in `dir`; `ulimit` (descriptors) runs it under `sh -c 'ulimit -n N; exec node …'`. */
+/**
+ * Starts `node gateway.mjs` in `dir`; `ulimit` (descriptors) runs it under `sh -c 'ulimit -n N; exec node …'`.
+ * A port taken between choosing and listening is retried with another.
+ */
 export async function startGateway(dir: string, env: Record<string, string> = {}, opts: { ulimit?: number; nodeArgs?: string[] } = {}): Promise<GatewayProcess> {
-  const port = nextPort++;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(dir, env, opts, await freePort());
+    } catch (e) {
+      if (attempt >= 3 || !String((e as Error).message).includes("EADDRINUSE")) throw e;
+    }
+  }
+}
+
+async function startOnce(dir: string, env: Record<string, string>, opts: { ulimit?: number; nodeArgs?: string[] }, port: number): Promise<GatewayProcess> {
   const args = [...(opts.nodeArgs ?? []), join(dir, "gateway.mjs")];
   const fullEnv = { PATH: process.env.PATH ?? "", PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-test", ...env };
   const child =

@@ -70,14 +70,14 @@ describe("read timeouts (server.header_timeout, server.body_timeout: 1s)", () =>
     expect(r.status).toBe(408);
     expect(r.body.error.code).toBe("request_timeout");
     expect(r.body.error.message).toContain("server.header_timeout");
-    expect(Date.now() - started).toBeLessThan(6000);
+    expect(Date.now() - started).toBeLessThan(8000);
   });
 
   it("a connection that sends nothing is closed after the header timeout", async () => {
     const c = await rawConnect(small.port);
     const started = Date.now();
     await c.closed;
-    expect(Date.now() - started).toBeLessThan(6000);
+    expect(Date.now() - started).toBeLessThan(8000);
   });
 
   it("headers without their body: 408 in JSON, connection closed", async () => {
@@ -89,7 +89,7 @@ describe("read timeouts (server.header_timeout, server.body_timeout: 1s)", () =>
     expect(r.status).toBe(408);
     expect(r.headers).toContain("connection: close");
     expect(r.body.error.message).toContain("server.body_timeout");
-    expect(Date.now() - started).toBeLessThan(6000);
+    expect(Date.now() - started).toBeLessThan(8000);
   });
 
   it("an idle keep-alive connection is closed after server.keep_alive_timeout", async () => {
@@ -99,7 +99,7 @@ describe("read timeouts (server.header_timeout, server.body_timeout: 1s)", () =>
     const started = Date.now();
     await c.closed;
     expect(parseResponse(c.received).status).toBe(200);
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(Date.now() - started).toBeLessThan(8000);
   });
 
   it("after all of that the gateway still serves", async () => {
@@ -140,6 +140,6 @@ describe("answered before the body was read (a refused key)", () => {
     c.socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n{");
     await c.closed;
     expect(parseResponse(c.received).status).toBe(401);
-    expect(Date.now() - started).toBeLessThan(6000);
+    expect(Date.now() - started).toBeLessThan(8000);
   });
 });
