@@ -5,7 +5,12 @@
 //   npm run bench -- --quick           ~80 s: 3 shorter rounds, 1 build per size
 //   npm run bench -- --profile         also --cpu-prof the gateway (plain and governed) and the floor under load
 //   npm run bench -- --steady-heap     floor and gateways with V8's memory reducer off (see below)
-//   npm run bench -- --only=latency,throughput,sse,isolation,micro,compile   (a subset; --only=profile profiles alone)
+//   npm run bench -- --only=latency,throughput,sse,isolation,micro,compile,scale   (a subset; --only=profile profiles alone)
+//
+// Targets: direct, floor, gateway, gateway+gov and realistic (issue #17, lib/realistic.mjs: 70/30,
+// org, 4 teams, 1,000 keys rotating per request, metrics and access log on once the runtime has
+// them). Item 10 (scale): 1,000 accounts / 10,000 keys (build, start, memory, load, SIGHUP reload)
+// and 5x saturation of a small pool under an open-loop client (lib/open-loop.mjs).
 //
 // Every process is its own, pinned with taskset (on a machine with 2+ cores),
 // in one of two layouts that this script switches between (taskset -p):
@@ -21,11 +26,13 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCompileBench } from "./compile.mjs";
 import { GOV_ENV, GOV_KEY, governed } from "./lib/governance.mjs";
+import { openLoop } from "./lib/open-loop.mjs";
+import { observabilitySupported, REAL_KEYS, realisticConfig, realKey, scaleConfig } from "./lib/realistic.mjs";
 import { summarizeProfile } from "./lib/profile-summary.mjs";
 import { runSse } from "./lib/sse.mjs";
 
@@ -43,7 +50,7 @@ const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(`--${name}`);
 const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const QUICK = flag("quick");
-const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile", "instances"];
+const ALL = ["latency", "throughput", "sse", "isolation", "micro", "compile", "instances", "scale"];
 const ONLY = new Set((option("only") ?? ALL.join(",")).split(","));
 for (const o of ONLY) if (!ALL.includes(o) && o !== "profile") usage(`unknown --only item '${o}'`);
 for (const a of argv) if (!/^--(quick|profile|steady-heap|(rounds|name|only)=.+)$/.test(a)) usage(`unknown option '${a}'`);
@@ -215,11 +222,11 @@ function freePort() {
   });
 }
 
-async function startMock() {
+async function startMock(slowDelayMs = ISO.slowDelayMs) {
   const child = spawnPinned(1, process.execPath, [join(benchDir, "lib", "mock.mjs")], {
     SSE_CHUNKS: String(SSE.chunks),
     SSE_INTERVAL_MS: String(SSE.intervalMs),
-    SLOW_DELAY_MS: String(ISO.slowDelayMs),
+    SLOW_DELAY_MS: String(slowDelayMs),
   });
   const m = await waitFor(child, "stdout", /\{"fast":(\d+),"slow":(\d+)\}/, 10_000, "mock upstream");
   return { child, fast: `http://127.0.0.1:${m[1]}`, slow: `http://127.0.0.1:${m[2]}` };
@@ -275,10 +282,12 @@ async function ready(child, url, timeoutMs) {
 // ---------------------------------------------------------------------------
 
 /** One wrk run; resolves with its WRKJSON line. Bounded by wrk's own -d, plus a kill deadline. */
-function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10, core = 1 }) {
+function wrk(url, { connections, seconds, model = "gpt-4o", auth = "", timeoutSec = 10, core = 1, keys = 0 }) {
   const child = spawnPinned(core, "wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", `${timeoutSec}s`, "-s", LUA, url], {
     BENCH_MODEL: model,
     BENCH_AUTH: auth,
+    // keys > 0: a key picked per request from the first `keys` of lib/realistic.mjs (post.lua)
+    BENCH_KEYS: keys > 0 ? String(keys) : "",
   });
   const deadline = setTimeout(() => child.kill("SIGKILL"), (seconds + timeoutSec + 15) * 1000);
   const done = new Promise((resolve, reject) => {
@@ -306,12 +315,29 @@ function rssKiB(pid) {
   }
 }
 
-/** Runs `work` while sampling the process's RSS every 100 ms; returns [result, peak KiB]. */
+/** A process's CPU time so far (user + system), in ms; NaN once it is gone. */
+function cpuMs(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Runs `work` while sampling the process's RSS every 100 ms; returns [result,
+ * peak KiB, CPU ms the process used meanwhile]. CPU per request is the figure a
+ * shared machine disturbs least: time other processes hold the core is not in it.
+ */
 async function withRss(pid, work) {
   let peak = rssKiB(pid);
+  const cpu0 = cpuMs(pid);
   const timer = setInterval(() => (peak = Math.max(peak, rssKiB(pid))), 100);
   try {
-    return [await work(), peak];
+    const result = await work();
+    return [result, peak, cpuMs(pid) - cpu0];
   } finally {
     clearInterval(timer);
     peak = Math.max(peak, rssKiB(pid));
@@ -383,6 +409,8 @@ const meta = {
   commit: git(["rev-parse", "--short", "HEAD"]) || "unknown",
   runtimeChangesNotCommitted: git(["status", "--porcelain", "--", "runtime", "compiler"]).split("\n").filter(Boolean).length,
   date: new Date().toISOString(),
+  // The 1/5/15-minute load averages (as `uptime` prints them) when the run started; loadAvgAtEnd is added at the end.
+  loadAvgAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
   quick: QUICK,
   processFlags: PROCESS_FLAGS,
   node: process.version,
@@ -405,7 +433,7 @@ log(`${QUICK ? "quick" : "full"} run: ${S.rounds} rounds; ${meta.cpu}, ${CORES} 
   if (meta.otherCpuBeforeStartPct > 10) log(`WARNING: other processes are using ${meta.otherCpuBeforeStartPct}% of a core right now; results will be noisy`);
 }
 
-const needTraffic = ["latency", "throughput", "sse", "isolation", "instances"].some((o) => ONLY.has(o));
+const needTraffic = ["latency", "throughput", "sse", "isolation", "instances", "scale"].some((o) => ONLY.has(o));
 const mock = needTraffic || PROFILE ? await startMock() : undefined;
 const account = (id, url, extra = {}) => ({ id, provider: "openai", base_url: `${url}/v1`, api_key: "${OPENAI_API_KEY}", ...extra });
 
@@ -422,12 +450,12 @@ function layout(kind) {
 const governedConfig = (url) => governed({ accounts: [account("mock", url, { model: "gpt-4o" })] });
 
 /** Whether the governed gateway enforces: no key → 401, the key → 200 with x-ratelimit headers. */
-async function verifyGovernance(url, startupLog) {
+async function verifyGovernance(url, startupLog, key = GOV_KEY) {
   const body = JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 16 });
   const post = (headers) => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body, signal: AbortSignal.timeout(5000) });
   const anonymous = await post({});
   await anonymous.arrayBuffer();
-  const keyed = await post({ authorization: `Bearer ${GOV_KEY}` });
+  const keyed = await post({ authorization: `Bearer ${key}` });
   await keyed.arrayBuffer();
   const notEnforced = startupLog.split("\n").find((l) => /NOT ENFORCED/i.test(l));
   const enforced = notEnforced === undefined && anonymous.status === 401 && keyed.status === 200 && keyed.headers.has("x-ratelimit-remaining-requests");
@@ -440,10 +468,27 @@ async function verifyGovernance(url, startupLog) {
   };
 }
 
+// Item 9 (issue #17): the configuration people actually run (lib/realistic.mjs): 70/30 split,
+// organization, 4 teams, 1,000 keys with budgets, limits and a concurrency cap, a key picked per
+// request, and /metrics and the access log on once the runtime has them.
+const OBSERVABILITY = observabilitySupported(join(root, "schemas", "gateway.schema.json"));
+const realisticTarget = (url) => realisticConfig({ primary: url, observability: OBSERVABILITY });
+
+/** Whether the realistic gateway enforces its keys (as verifyGovernance) and, when on, serves /metrics. */
+async function verifyRealistic(url, startupLog) {
+  const v = await verifyGovernance(url, startupLog, realKey(REAL_KEYS - 1));
+  if (!OBSERVABILITY) return { ...v, observability: false, metricsStatus: null };
+  const metrics = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
+  await metrics.arrayBuffer();
+  const available = v.available && metrics.status === 200;
+  return { ...v, available, observability: true, metricsStatus: metrics.status, reason: available ? undefined : v.reason ?? `GET /metrics answered ${metrics.status}` };
+}
+
 const targets = [];
 let plainBundle;
 let governance = { available: false, reason: "not measured (no traffic items selected)" };
-if (needTraffic) {
+let realistic = { available: false, reason: "not measured (no traffic items selected)" };
+if (["latency", "throughput", "sse"].some((o) => ONLY.has(o))) {
   const floor = await startFloor(mock.fast);
   plainBundle = build("plain", { accounts: [account("mock", mock.fast)] });
   const gateway = await startGateway(plainBundle);
@@ -453,6 +498,11 @@ if (needTraffic) {
   governance = await verifyGovernance(gov.url, gov.child.err);
   if (governance.available) targets.push({ name: "gateway+gov", url: gov.url, child: gov.child, auth: `Bearer ${GOV_KEY}` });
   else await stop(gov.child);
+  const real = await startGateway(build("realistic", realisticTarget(mock.fast)));
+  realistic = { keys: REAL_KEYS, ...(await verifyRealistic(real.url, real.child.err)) };
+  // SSE and the checks send key 0; wrk's load picks one of the 1,000 keys per request (post.lua).
+  if (realistic.available) targets.push({ name: "realistic", url: real.url, child: real.child, auth: `Bearer ${realKey(0)}`, keys: REAL_KEYS });
+  else await stop(real.child);
   // Item 8: the same gateway with metrics and the access log off (they are on by default), to price them.
   const quiet = await startGateway(build("quiet", { accounts: [account("mock", mock.fast)], observability: { metrics: false }, server: { access_log: false } }));
   targets.push({ name: "gateway-quiet", url: quiet.url, child: quiet.child });
@@ -468,9 +518,9 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
   log("warming up every target (JIT, connection pools)");
   for (const t of targets) {
     let core = layout("load");
-    await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: t.auth, core });
+    await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.warmSec, auth: t.auth, keys: t.keys, core });
     core = layout("serial");
-    await wrk(t.url, { connections: 1, seconds: S.warmSec, auth: t.auth, core });
+    await wrk(t.url, { connections: 1, seconds: S.warmSec, auth: t.auth, keys: t.keys, core });
     if (ONLY.has("sse")) await runSse(t.url, { ...SSE, waves: 1, headers: authHeaders(t) });
   }
   for (let r = 0; r < S.rounds; r++) {
@@ -481,7 +531,7 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
       const core = layout("serial");
       if (ONLY.has("latency")) {
         for (const t of order) {
-          const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth: t.auth, core });
+          const w = await wrk(t.url, { connections: 1, seconds: S.latencySec, auth: t.auth, keys: t.keys, core });
           round.latency[t.name] = { p50Us: w.p50_us, p99Us: w.p99_us, p999Us: w.p999_us, rps: w.rps, requests: w.requests, errors: w.errorCount };
         }
       }
@@ -492,10 +542,11 @@ if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("sse")) {
     if (ONLY.has("throughput")) {
       const core = layout("load");
       for (const t of order) {
-        const load = () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: t.auth, core });
+        const load = () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth: t.auth, keys: t.keys, core });
         const idleKiB = t.child ? rssKiB(t.child.pid) : NaN;
-        const [w, peakKiB] = t.child ? await withRss(t.child.pid, load) : [await load(), NaN];
-        round.throughput[t.name] = { rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, requests: w.requests, errors: w.errorCount, rssBeforeMiB: idleKiB / 1024, rssPeakMiB: peakKiB / 1024 };
+        const [w, peakKiB, cpu] = t.child ? await withRss(t.child.pid, load) : [await load(), NaN, NaN];
+        const cpuUsPerRequest = (cpu * 1000) / w.requests;
+        round.throughput[t.name] = { rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, requests: w.requests, errors: w.errorCount, rssBeforeMiB: idleKiB / 1024, rssPeakMiB: peakKiB / 1024, cpuUsPerRequest };
       }
     }
     round.foreignCpuPct = foreignCpuPct(cpuStart, cpuSnapshot());
@@ -595,6 +646,90 @@ if (ONLY.has("isolation")) {
 }
 
 // ---------------------------------------------------------------------------
+// Item 10: at scale (issue #17): 1,000 accounts and 10,000 keys (build, start, memory, load,
+// SIGHUP reload), and 5x saturation of a small pool (open-loop load, lib/open-loop.mjs).
+// Bounded: 2 builds, 3 + 1 reloads, ~20 s of load; loopback only.
+// ---------------------------------------------------------------------------
+
+let scale;
+if (ONLY.has("scale")) {
+  scale = {};
+  const core = layout("load");
+  const SCALE = { accounts: 1000, keys: 10_000 };
+  const timed = (f) => {
+    const t0 = performance.now();
+    const v = f();
+    return [v, performance.now() - t0];
+  };
+  const [bundle, buildMs] = timed(() => build("scale", scaleConfig({ url: mock.fast, ...SCALE })));
+  const t0 = performance.now();
+  const gw = await startGateway(bundle);
+  const startMs = performance.now() - t0;
+  const idleMiB = rssKiB(gw.child.pid) / 1024;
+  const scaleLoad = (seconds) => wrk(gw.url, { connections: THROUGHPUT_CONNECTIONS, seconds, model: "model-7", keys: SCALE.keys, core });
+  // 3 s each even with --quick: the first seconds carry every key's first SHA-256 and the JIT.
+  await scaleLoad(3);
+  const [w, peakKiB, cpu] = await withRss(gw.child.pid, () => scaleLoad(3));
+  scale.large = { ...SCALE, buildMs, bundleBytes: statSync(bundle).size, planBytes: statSync(join(dirname(bundle), "gateway.plan.json")).size, startMs, rssIdleMiB: idleMiB, rssPeakMiB: peakKiB / 1024, rps: w.rps, p50Us: w.p50_us, p99Us: w.p99_us, errors: w.errorCount, cpuUsPerRequest: (cpu * 1000) / w.requests };
+  // Reload: `gwc build` of a changed config (every weight moved) over the running bundle's dir,
+  // then SIGHUP; timed until the gateway logs that it serves the new config. 3 idle, 1 under load.
+  const reloads = [];
+  for (let i = 1; i <= 4; i++) {
+    const [, rebuildMs] = timed(() => build("scale", scaleConfig({ url: mock.fast, ...SCALE, weightSeed: i })));
+    const underLoad = i === 4 ? scaleLoad(3) : undefined;
+    if (underLoad) await sleep(500);
+    const r0 = performance.now();
+    const seen = await reloadGateway(gw);
+    reloads.push({ rebuildMs, reloadMs: performance.now() - r0, underLoad: underLoad !== undefined, log: seen });
+    if (underLoad) {
+      const wl = await underLoad;
+      reloads.at(-1).loadErrors = wl.errorCount;
+      reloads.at(-1).loadRequests = wl.requests;
+    }
+  }
+  scale.reloads = reloads;
+  scale.rssAfterReloadsMiB = rssKiB(gw.child.pid) / 1024;
+  await stop(gw.child);
+  log(`scale: 1,000 accounts / 10,000 keys done (${Math.round((Date.now() - started) / 1000)} s)`);
+
+  // 5x saturation: two accounts (70/30) of 8 connections and a queue of 8 each, refusing beyond
+  // (backpressure "error"), on an upstream that answers in 200 ms: 16 / 0.2 s = 80 req/s of
+  // capacity. Open-loop phases: half of it, then 5x five times (resident memory must level off,
+  // not climb phase after phase), then half again. A small capacity keeps the offered 400 req/s far below what the gateway and this
+  // script's client can do, so what saturates is the pool, not the CPU.
+  const SAT = { delayMs: 200, pool: { max_connections: 8, queue_size: 8, backpressure: "error" }, seconds: QUICK ? 3 : 4 };
+  const capacity = (2 * SAT.pool.max_connections * 1000) / SAT.delayMs;
+  const slowMock = await startMock(SAT.delayMs);
+  const satBundle = build("saturation", realisticConfig({ primary: slowMock.slow, accountExtra: { pool: SAT.pool } }));
+  const sg = await startGateway(satBundle);
+  const phases = [];
+  for (const [name, factor] of [["0.5x", 0.5], ["5x", 5], ["5x", 5], ["5x", 5], ["5x", 5], ["5x", 5], ["0.5x again", 0.5]]) {
+    const result = await openLoop(sg.url, { rate: capacity * factor, seconds: SAT.seconds, keys: (n) => realKey(n % REAL_KEYS), model: "gpt-4o", maxInFlight: 512 });
+    phases.push({ name, ...result, rssAfterMiB: rssKiB(sg.child.pid) / 1024 });
+  }
+  scale.saturation = { ...SAT, capacityRps: capacity, phases };
+  await stop(sg.child);
+  await stop(slowMock.child);
+  log(`scale: saturation done (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+/** SIGHUP, then wait (≤ 60 s) for the gateway to say it reloaded (or failed to); resolves with that line. */
+async function reloadGateway(gw) {
+  const text = () => gw.child.err + gw.child.out + (gw.logFile && existsSync(gw.logFile) ? readFileSync(gw.logFile, "utf8") : "");
+  const re = /reloaded|reload failed/g;
+  const before = (text().match(re) ?? []).length;
+  gw.child.kill("SIGHUP");
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const all = text();
+    const hits = all.match(re) ?? [];
+    if (hits.length > before) return hits.at(-1);
+    await sleep(5);
+  }
+  throw new Error("the gateway did not reload within 60 s of SIGHUP");
+}
+
+// ---------------------------------------------------------------------------
 // Item 5: micro (in-process), bundled on the fly with esbuild
 // ---------------------------------------------------------------------------
 
@@ -651,18 +786,22 @@ if (PROFILE) {
   layout("load");
   const plainBundle = build("profile", { accounts: [account("mock", mock.fast)] });
   const govBundle = build("profile-governed", governedConfig(mock.fast));
-  for (const who of ["gateway", "gateway+gov", "floor"]) {
+  const realBundle = build("profile-realistic", realisticTarget(mock.fast));
+  for (const who of ["gateway", "gateway+gov", "realistic", "floor"]) {
     const flags = [...PROCESS_FLAGS, "--cpu-prof", `--cpu-prof-dir=${join(dir, who)}`];
     const p =
       who === "gateway"
         ? await startGateway(plainBundle, {}, flags)
         : who === "gateway+gov"
           ? await startGateway(govBundle, GOV_ENV, flags)
-          : await startFloor(mock.fast, flags);
+          : who === "realistic"
+            ? await startGateway(realBundle, {}, flags)
+            : await startFloor(mock.fast, flags);
     const auth = who === "gateway+gov" ? `Bearer ${GOV_KEY}` : "";
+    const keys = who === "realistic" ? REAL_KEYS : 0;
     // The throughput load only (item 2's), after a short warm-up, so the profile is mostly the busy gateway.
-    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: 1, auth });
-    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: QUICK ? 3 : 6, auth });
+    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: 1, auth, keys });
+    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: QUICK ? 3 : 6, auth, keys });
     await stop(p.child, "SIGTERM", 15_000);
     const file = readdirSync(join(dir, who)).find((f) => f.endsWith(".cpuprofile"));
     profiles[who] = file === undefined ? { error: "no profile written" } : { file: join("bench", "results", "profiles", who, file), ...summarizeProfile(join(dir, who, file), 25) };
@@ -798,6 +937,7 @@ if (ONLY.has("throughput")) {
   summary.throughput = {
     connections: THROUGHPUT_CONNECTIONS,
     rps,
+    cpuUsPerRequest: med((r, n) => r.throughput[n]?.cpuUsPerRequest),
     gatewayToFloor: rps.gateway / rps.floor,
     rssPeakMiB: rss,
     rssBeforeFirstLoadMiB: rssBefore,
@@ -845,6 +985,30 @@ if (ONLY.has("isolation")) {
   };
 }
 
+// Item 9: the realistic gateway against the floor, the same figures as the plain gateway's.
+if (names.includes("realistic")) {
+  const R = "realistic";
+  const L = summary.latency;
+  const T = summary.throughput;
+  const E = summary.sse;
+  summary.realistic = {
+    keys: REAL_KEYS,
+    observability: realistic.observability,
+    addedP50Us: L ? L.addedP50Us[R] : NaN,
+    addedP99Us: L ? L.addedP99Us[R] : NaN,
+    p50RatioToFloor: L ? L.addedP50Us[R] / L.addedP50Us.floor : NaN,
+    p99RatioToFloor: L ? L.addedP99Us[R] / L.addedP99Us.floor : NaN,
+    rps: T ? T.rps[R] : NaN,
+    throughputToFloor: T ? T.rps[R] / T.rps.floor : NaN,
+    throughputToGateway: T ? T.rps[R] / T.rps.gateway : NaN,
+    rssPeakMiB: T ? T.rssPeakMiB[R] : NaN,
+    cpuUsPerRequest: T ? T.cpuUsPerRequest[R] : NaN,
+    cpuToFloor: T ? T.cpuUsPerRequest[R] / T.cpuUsPerRequest.floor : NaN,
+    addedTtfcP50Ms: E ? E.addedTtfcP50Ms[R] : NaN,
+    sseChunks: E ? `${E.chunksReceived[R]}/${E.chunksExpected[R]}` : undefined,
+  };
+}
+
 // Item 8: what metrics and the access log cost, the same gateway with them on ("gateway") and off ("gateway-quiet").
 if (names.includes("gateway-quiet") && (summary.latency || summary.throughput)) {
   const logTarget = targets.find((t) => t.name === "gateway");
@@ -860,6 +1024,18 @@ if (names.includes("gateway-quiet") && (summary.latency || summary.throughput)) 
 // Targets from the issue: [label, value, limit, met]
 const checks = [];
 const check = (label, value, limit, ok) => checks.push({ label, value, limit, met: ok === null ? null : Boolean(ok) });
+if (summary.realistic) {
+  const R = summary.realistic;
+  if (summary.latency) {
+    check("realistic: added latency p50 vs floor's", `${fx(R.p50RatioToFloor)}x`, "≤ 1.25x", R.p50RatioToFloor <= 1.25);
+    check("realistic: added latency p99 vs floor's", `${fx(R.p99RatioToFloor)}x`, "≤ 1.5x", R.p99RatioToFloor <= 1.5);
+  }
+  if (summary.throughput) {
+    check("realistic: throughput vs floor's", `${fx(R.throughputToFloor)}x`, "≥ 0.8x", R.throughputToFloor >= 0.8);
+    check("realistic: peak RSS under load", `${fx(R.rssPeakMiB, 0)} MiB`, "≤ 100 MiB", R.rssPeakMiB <= 100);
+  }
+  if (summary.sse) check("realistic: SSE added TTFC p50", `${fx(R.addedTtfcP50Ms, 3)} ms`, "≤ 0.3 ms", R.addedTtfcP50Ms <= 0.3);
+}
 if (summary.latency) {
   const L = summary.latency;
   check("added latency p50 vs floor's", `${fx(L.p50RatioToFloor)}x`, "≤ 1.25x", L.p50RatioToFloor <= 1.25);
@@ -941,6 +1117,7 @@ if (summary.latency) {
 if (summary.throughput) {
   const T = summary.throughput;
   row(2, `throughput, ${T.connections} connections`, Object.fromEntries(names.map((n) => [n, `${fx(T.rps[n], 0)} req/s`])), `gateway/floor = ${fx(T.gatewayToFloor)}x`, "throughput vs floor's");
+  row(2, "CPU per request under load (the process's user + system time / requests)", Object.fromEntries(names.slice(1).map((n) => [n, us(T.cpuUsPerRequest[n])])), `gateway ${fx(T.cpuUsPerRequest.gateway / T.cpuUsPerRequest.floor)}x the floor's`);
   row(2, "RSS: before the first load run → peak under load", Object.fromEntries(names.slice(1).map((n) => [n, `${fx(T.rssBeforeFirstLoadMiB[n], 0)} → ${fx(T.rssPeakMiB[n], 0)} MiB`])), `gateway peak ${fx(T.rssPeakMiB.gateway, 0)} MiB (floor's ${fx(T.rssPeakMiB.floor, 0)})`, "gateway RSS under load");
   const tn = T.tuned;
   if (Number.isFinite(tn.rssPeakMiB.gateway)) {
@@ -980,7 +1157,30 @@ if (micro) {
 if (compile) {
   row(6, "gwc build (accounts/keys)", {}, compile.rows.map((r) => `${r.accounts}/${r.virtualKeys}: ${fx(r.buildMsMedian / 1000)} s, ${fx(r.bundleBytes / 1024, 0)} KiB`).join("; "));
 }
+if (micro && Array.isArray(micro.scale) && micro.scale.length > 0) {
+  row(5, "full decision, a different key each time (CPU time)", {}, micro.scale.map((d) => `${fx(d.cpuNs / 1000)} µs (${d.accounts} accounts, ${d.keys} keys; plan + governance ${fx(d.planAndGovernanceHeapMiB, 1)} MiB of heap)`).join("; "));
+}
+if (scale?.large) {
+  const L = scale.large;
+  row(10, `${L.accounts} accounts, ${L.keys} keys: build, start, memory, load`, {}, `build ${fx(L.buildMs / 1000)} s (bundle ${fx(L.bundleBytes / 1048576, 1)} MiB, plan ${fx(L.planBytes / 1048576, 1)} MiB); ready in ${fx(L.startMs / 1000)} s; RSS ${fx(L.rssIdleMiB, 0)} MiB idle → ${fx(L.rssPeakMiB, 0)} MiB peak; ${fx(L.rps, 0)} req/s at ${THROUGHPUT_CONNECTIONS} conns, p50 ${us(L.p50Us)}, p99 ${us(L.p99Us)}, CPU ${us(L.cpuUsPerRequest)} a request, ${L.errors} errors`);
+  const idle = scale.reloads.filter((r) => !r.underLoad);
+  const loaded = scale.reloads.find((r) => r.underLoad);
+  row(10, "the same: rebuild and SIGHUP reload", {}, `rebuild ${idle.map((r) => fx(r.rebuildMs / 1000)).join("/")} s; reload ${idle.map((r) => fx(r.reloadMs, 0)).join("/")} ms idle, ${fx(loaded?.reloadMs, 0)} ms under load (${loaded?.loadErrors} errors in ${loaded?.loadRequests} requests); RSS after ${fx(scale.rssAfterReloadsMiB, 0)} MiB`);
+}
+if (scale?.saturation) {
+  const Z = scale.saturation;
+  const f = (p) => `${p.name}: ${p.admitted.count} admitted (p50 ${fx(p.admitted.p50Ms, 1)} ms, p99 ${fx(p.admitted.p99Ms, 1)} ms), ${p.shed.count} shed (p50 ${fx(p.shed.p50Ms, 2)} ms, p99 ${fx(p.shed.p99Ms, 2)} ms), RSS ${fx(p.rssAfterMiB, 0)} MiB`;
+  row(10, `saturation: ${fx(Z.capacityRps, 0)} req/s capacity (2 × ${Z.pool.max_connections} connections, ${Z.delayMs} ms upstream), open loop`, {}, Z.phases.map(f).join("; "));
+}
 row(7, "governance on (virtual key, budgets, rate limits)", {}, governance.available ? `the gateway+gov column (enforced: ${governance.withoutKey} without the key, ${governance.withKey} with it)` : `not available: ${governance.reason}`, "governance on (items 1–3)");
+if (summary.realistic) {
+  const R = summary.realistic;
+  const rc = (label) => mark(findCheck(label));
+  const what = `${R.keys} keys rotating, ${R.observability ? "/metrics and access log on" : "no /metrics or access log in this runtime yet"}`;
+  if (summary.latency) row(9, `realistic (${what}): added p50 / p99 vs floor's`, {}, `${us(R.addedP50Us)} = ${fx(R.p50RatioToFloor)}x (${rc("realistic: added latency p50 vs floor's")}); ${us(R.addedP99Us)} = ${fx(R.p99RatioToFloor)}x (${rc("realistic: added latency p99 vs floor's")})`, "realistic: added latency p50 vs floor's");
+  if (summary.throughput) row(9, `realistic (${what}): throughput vs floor's, peak RSS`, {}, `${fx(R.rps, 0)} req/s = ${fx(R.throughputToFloor)}x (${rc("realistic: throughput vs floor's")}; ${fx(R.throughputToGateway)}x the plain gateway's); peak RSS ${fx(R.rssPeakMiB, 0)} MiB (${rc("realistic: peak RSS under load")}); CPU ${us(R.cpuUsPerRequest)} a request = ${fx(R.cpuToFloor)}x the floor's`, "realistic: throughput vs floor's");
+  if (summary.sse) row(9, "realistic: SSE added time to first chunk", {}, `${ms(R.addedTtfcP50Ms)}, ${R.sseChunks} chunks`, "realistic: SSE added TTFC p50");
+}
 if (summary.observability) {
   const O = summary.observability;
   row(
@@ -1073,6 +1273,9 @@ if (foreign.length > 0) {
   out(`other processes on the machine, per round (% of one core): ${rounds.map((r) => r.foreignCpuPct).join(", ")}${isolation.rounds.length > 0 ? `; isolation rounds: ${isolation.rounds.map((r) => r.foreignCpuPct).join(", ")}` : ""}`);
   if (Math.max(...foreign) > 10) out("WARNING: something else was busy on this machine during some rounds; their p99 rows are suspect (medians across rounds soften this; rerun on a quiet machine)");
 }
+meta.loadAvgAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+out();
+out(`load average (1/5/15 min) at start ${meta.loadAvgAtStart.join(", ")}; at end ${meta.loadAvgAtEnd.join(", ")}`);
 const missed = checks.filter((c) => c.met === false);
 out();
 out(checks.every((c) => c.met === null) ? "targets: none measured" : missed.length === 0 ? "targets: all measured targets met" : `targets MISSED: ${missed.map((c) => `${c.label} (${c.value}, target ${c.limit})`).join("; ")}`);
@@ -1083,6 +1286,6 @@ console.log(lines.join("\n"));
 
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${NAME}.json`);
-writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, rounds, isolation, micro, compile, profiles, instances, table: lines }, null, 2) + "\n");
+writeFileSync(file, JSON.stringify({ meta, summary, checks, governance, realistic, rounds, isolation, micro, compile, scale, profiles, instances, table: lines }, null, 2) + "\n");
 log(`wrote ${file.slice(root.length + 1)}`);
 process.exit(0);

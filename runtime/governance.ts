@@ -32,6 +32,13 @@ interface WindowLine extends CountLine {
   resetText: string;
 }
 
+/** A key's current request and token window lines; rebuilt after `expiresAt`, the first of their ends. */
+interface KeyLines {
+  req: WindowLine[];
+  tok: WindowLine[];
+  expiresAt: number;
+}
+
 /** The money lines a set of budgets reserves on, built once per period. */
 interface BudgetLines {
   lines: MoneyLine[];
@@ -107,6 +114,12 @@ export class Governance {
   readonly #budgetLines = new WeakMap<readonly number[], BudgetLines>();
   /** budgetsFor's answers, per key (index + 1; 0 is no key), then provider; [all, without the key's own]. */
   readonly #budgetSets: Map<string, [readonly number[], readonly number[]]>[] = [];
+  /**
+   * Each key's current window lines (index + 1; 0 is no key), until the first of its windows ends.
+   * With keys rotating per request, looking each limit's line up again (and allocating the arrays)
+   * was most of admission's cost; an array slot per key is one load. The arrays are shared: never push into them.
+   */
+  readonly #keyLines: (KeyLines | undefined)[] = [];
   /** Budget lines already reported spent (see #announce). */
   readonly #announced = new Set<string>();
 
@@ -178,10 +191,8 @@ export class Governance {
       throw new HttpError(403, "permission_error", "model_not_allowed", `This key may not use model '${model}'. Allowed: ${key.models.join(", ")}.`, {}, "model");
     }
     if (limits.length === 0) return this.#occupy(key, NO_HEADERS);
-    const tokenLines = this.#windowLines(limits, "tok", now);
-    const full = tokenLines.findIndex((l) => this.store.counter(l.key) >= l.limit);
-    if (full >= 0) throw rateLimited("tokens", tokenLines[full], now);
-    const requestLines = this.#windowLines(limits, "req", now);
+    const { tok: tokenLines, req: requestLines } = this.#linesOfKey(vk, limits, now);
+    for (const l of tokenLines) if (this.store.counter(l.key) >= l.limit) throw rateLimited("tokens", l, now);
     // A promise resolved with a promise settles to its value: this is at most one promise of an Admission.
     return whenReady(requestLines.length === 0 ? -1 : this.store.count(requestLines, 1), (denied) => {
       if (denied >= 0) throw rateLimited("requests", requestLines[denied], now);
@@ -340,11 +351,23 @@ export class Governance {
 
   /** Adds a response's tokens to the token windows of the key (and its team and org) and the account. */
   countTokens(vk: number, account: number, usage: Usage, now: number): MaybePromise<unknown> {
-    const lines: CountLine[] = this.#windowLines(this.rateLimits(vk >= 0 ? this.plan.virtualKeys[vk] : undefined), "tok", now);
+    const keyLines: readonly CountLine[] = this.#linesOfKey(vk, this.rateLimits(vk >= 0 ? this.plan.virtualKeys[vk] : undefined), now).tok;
     const rl = this.plan.accounts[account].rateLimit;
     const own = rl === null ? undefined : this.#windowLine(rl, "tok", now);
-    if (own !== undefined) lines.push(own);
+    const lines = own === undefined ? keyLines : [...keyLines, own];
     return lines.length > 0 ? this.store.count(lines, usage.input + usage.output, true) : undefined;
+  }
+
+  /** The key's request and token lines as of `now` (see #keyLines). */
+  #linesOfKey(vk: number, limits: readonly PlanRateLimit[], now: number): KeyLines {
+    let k = this.#keyLines[vk + 1];
+    if (k === undefined || now >= k.expiresAt) {
+      const req = this.#windowLines(limits, "req", now);
+      const tok = this.#windowLines(limits, "tok", now);
+      k = { req, tok, expiresAt: Math.min(...req.map((l) => l.expiresAt), ...tok.map((l) => l.expiresAt)) };
+      this.#keyLines[vk + 1] = k;
+    }
+    return k;
   }
 
   /** Whether responses must be read for usage: something is priced or counted in tokens. */

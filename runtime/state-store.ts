@@ -65,6 +65,11 @@ export interface SharedStoreHealth extends StoreHealth {
   whenDown?: "reject" | "local";
 }
 
+interface Count {
+  count: number;
+  expiresAt: number;
+}
+
 interface Money {
   spent: number;
   reserved: number;
@@ -107,7 +112,9 @@ const MAX_BACKOFF_MS = 30_000;
  */
 export class MemoryStore implements StateStore {
   readonly #money = new Map<string, Money>();
-  readonly #counts = new Map<string, { count: number; expiresAt: number }>();
+  readonly #counts = new Map<string, Count>();
+  /** reserve's and count's entries found by the check pass, emptied before they return. */
+  readonly #found: (Money | Count | undefined)[] = [];
   readonly #file: string | null;
   #timer: NodeJS.Timeout | undefined;
   #lock: StateLock | undefined;
@@ -137,15 +144,22 @@ export class MemoryStore implements StateStore {
   }
 
   reserve(lines: readonly MoneyLine[], amount: number): number {
+    // One lookup per line: the check pass keeps what it found for the update pass (nothing runs between them).
+    const found = this.#found;
     for (let i = 0; i < lines.length; i++) {
       const m = this.#money.get(lines[i].key);
-      if ((m === undefined ? 0 : m.spent + m.reserved) + amount > lines[i].cap) return i;
+      if ((m === undefined ? 0 : m.spent + m.reserved) + amount > lines[i].cap) {
+        found.length = 0;
+        return i;
+      }
+      found[i] = m;
     }
-    for (const line of lines) {
-      let m = this.#money.get(line.key);
-      if (m === undefined) this.#money.set(line.key, (m = { spent: 0, reserved: 0, expiresAt: line.expiresAt }));
+    for (let i = 0; i < lines.length; i++) {
+      let m = found[i] as Money | undefined;
+      if (m === undefined) this.#money.set(lines[i].key, (m = { spent: 0, reserved: 0, expiresAt: lines[i].expiresAt }));
       m.reserved += amount;
     }
+    found.length = 0;
     return -1;
   }
 
@@ -163,16 +177,21 @@ export class MemoryStore implements StateStore {
   }
 
   count(lines: readonly CountLine[], cost: number, force = false): number {
-    if (!force) {
-      for (let i = 0; i < lines.length; i++) {
-        if ((this.#counts.get(lines[i].key)?.count ?? 0) + cost > lines[i].limit) return i;
+    const found = this.#found;
+    for (let i = 0; i < lines.length; i++) {
+      const c = this.#counts.get(lines[i].key);
+      if (!force && (c?.count ?? 0) + cost > lines[i].limit) {
+        found.length = 0;
+        return i;
       }
+      found[i] = c;
     }
-    for (const line of lines) {
-      const c = this.#counts.get(line.key);
-      if (c === undefined) this.#counts.set(line.key, { count: cost, expiresAt: line.expiresAt });
+    for (let i = 0; i < lines.length; i++) {
+      const c = found[i] as Count | undefined;
+      if (c === undefined) this.#counts.set(lines[i].key, { count: cost, expiresAt: lines[i].expiresAt });
       else c.count += cost;
     }
+    found.length = 0;
     return -1;
   }
 

@@ -4,7 +4,7 @@
 //
 //   MICRO_REPS   timed repetitions per case (median reported)
 //   MICRO_MS     target duration of one repetition
-//   MICRO_ONLY   pick,routing,full (default all)
+//   MICRO_ONLY   pick,routing,full,scale (default all)
 import { buildAliasTable } from "../../compiler/alias-table.ts";
 import { compileSource } from "../../compiler/compile.ts";
 import { pickAlias } from "../../runtime/alias-pick.ts";
@@ -13,10 +13,11 @@ import { AccountHealth, HealthBoard } from "../../runtime/health.ts";
 import { Router } from "../../runtime/router.ts";
 import { MemoryStore } from "../../runtime/state-store.ts";
 import { GOV_ENV, governed } from "./governance.mjs";
+import { realKey, scaleConfig } from "./realistic.mjs";
 
 const REPS = Number(process.env.MICRO_REPS ?? 7);
 // MICRO_ONLY=pick,routing,full runs a subset (handy with --cpu-prof).
-const ONLY = new Set((process.env.MICRO_ONLY ?? "pick,routing,full").split(","));
+const ONLY = new Set((process.env.MICRO_ONLY ?? "pick,routing,full,scale").split(","));
 const REP_MS = Number(process.env.MICRO_MS ?? 40);
 const SIZES = [2, 4, 8, 16, 32, 64];
 
@@ -44,17 +45,24 @@ async function measure(run) {
   // re-optimized after any early deopt) before anything is timed.
   for (let w = 0; w < 3; w++) sink += await run(iters);
   const per = [];
+  const cpu = [];
   for (let r = 0; r < REPS; r++) {
     // A full collection between repetitions (run.mjs passes --expose-gc), so
     // garbage left by setup (compiling the configs) is not collected inside a
     // timed repetition; the case's own garbage still is.
     globalThis.gc?.();
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     sink += await run(iters);
     per.push(Number(process.hrtime.bigint() - t0) / iters);
+    const c = process.cpuUsage(c0);
+    cpu.push(((c.user + c.system) * 1000) / iters);
   }
   per.sort((a, b) => a - b);
-  return { nsPerOp: per[Math.floor(per.length / 2)], min: per[0], max: per.at(-1), iters };
+  cpu.sort((a, b) => a - b);
+  // cpuNsPerOp: this process's CPU time (user + system, µs resolution) per op. On a shared
+  // machine the wall clock counts the time other processes held the core; CPU time does not.
+  return { nsPerOp: per[Math.floor(per.length / 2)], cpuNsPerOp: cpu[Math.floor(cpu.length / 2)], min: per[0], max: per.at(-1), iters };
 }
 
 function weightsFor(n) {
@@ -153,46 +161,11 @@ try {
       accounts: Array.from({ length: n }, (_, i) => ({ id: `a${i}`, provider: "openai", base_url: "http://127.0.0.1:9/v1", weight: 1 + (i % 7), model: "gpt-4o" })),
       routes: [{ model: "gpt-4o", targets: Array.from({ length: n }, (_, i) => ({ account: `a${i}` })) }],
     });
-    const { plan, diagnostics } = compileSource(JSON.stringify(config), "micro-governed.json");
-    if (plan === undefined) throw new Error(diagnostics.map((d) => d.message).join("\n"));
-    const env = GOV_ENV;
-    const gov = new Governance(plan, new MemoryStore(null), new Map(), env);
-    const router = new Router(plan);
-    const board = new HealthBoard();
-    const accounts = plan.accounts.map((a) => ({ adapter: {}, health: new AccountHealth(Date.now, board), provider: a.provider }));
-    const headers = { "content-type": "application/json", authorization: `Bearer ${env.GWC_BENCH_KEY}` };
-    const raw = Buffer.from('{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}');
-    const json = JSON.parse(raw.toString());
-    const inbound = { endpoint: "chat", raw, json, stream: false };
-    const usage = { input: 9, output: 9, cached: 0 };
-    // The in-memory store answers synchronously, and the gateway awaits only
-    // promises, so over it the whole decision is synchronous; `sync` fails
-    // loudly if that ever stops being true rather than measure something else.
-    const sync = (v) => {
-      if (v instanceof Promise) throw new Error("the in-memory store answered with a promise");
-      return v;
-    };
-    const one = () => {
-      const vk = gov.identify(headers);
-      const model = json.model;
-      const route = router.route(model);
-      const now = Date.now();
-      const admission = sync(gov.admit(vk, model, route, now));
-      const down = (a) => accounts[a].adapter === undefined || accounts[a].health.isDown() || gov.accountOverLimit(a, now);
-      const p = router.pick(route, Math.random(), board.unsettled === 0 ? undefined : down);
-      const account = route.targets[p].account;
-      const budgets = gov.budgetsFor(vk, accounts[account].provider, false);
-      const price = gov.price(route.targets[p].model ?? model);
-      const reservation = sync(gov.reserve(budgets, estimate(price, inbound, "openai"), price, now));
-      sync(gov.countAccountRequest(account, now));
-      sync(gov.settle(reservation, usage));
-      sync(gov.countTokens(vk, account, usage, now));
-      admission.release();
-      return p;
-    };
+    const headers = { "content-type": "application/json", authorization: `Bearer ${GOV_ENV.GWC_BENCH_KEY}` };
+    const { gov, router, one, inbound, usage, sync } = decision(config, "gpt-4o");
     const r = await measure((iters) => {
       let acc = 0;
-      for (let i = 0; i < iters; i++) acc += one();
+      for (let i = 0; i < iters; i++) acc += one(headers);
       return acc;
     });
     // Its parts, each alone, to see where the time goes.
@@ -222,10 +195,79 @@ try {
       }
       return acc;
     });
-    results.fullDecision.push({ accounts: n, ns: r.nsPerOp, parts: { identifyNs: identify.nsPerOp, admitNs: admit.nsPerOp, reserveAndSettleNs: reserveSettle.nsPerOp } });
+    results.fullDecision.push({ accounts: n, ns: r.nsPerOp, cpuNs: r.cpuNsPerOp, parts: { identifyNs: identify.nsPerOp, admitNs: admit.nsPerOp, reserveAndSettleNs: reserveSettle.nsPerOp } });
   }
 } catch (e) {
   results.fullDecision = { error: `could not run against this runtime: ${e?.message ?? e}` };
+}
+
+// At scale (item 10): the same decision over the at-scale config (lib/realistic.mjs scaleConfig:
+// 1,000 accounts in routes of 10, 10,000 keys in 100 teams), a different key each time (keys
+// already seen, as after warm-up), beside the same decision over 1,000 keys; and the heap the
+// compiled plan and the governance over it hold (after a full GC).
+results.scale = [];
+try {
+  for (const [accounts, keys] of ONLY.has("scale") ? [[2, 1000], [1000, 10_000]] : []) {
+    globalThis.gc?.();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const config = scaleConfig({ url: "http://127.0.0.1:9", accounts, keys });
+    const d = decision(config, accounts > 10 ? "model-7" : "model-0");
+    globalThis.gc?.();
+    const heapMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
+    const headerList = Array.from({ length: keys }, (_, k) => ({ "content-type": "application/json", authorization: `Bearer ${realKey(k)}` }));
+    const order = Uint32Array.from({ length: 65536 }, () => Math.floor(rand() * keys));
+    for (const h of headerList) d.gov.identify(h); // every key seen once (SHA-256 on first sight)
+    const r = await measure((iters) => {
+      let acc = 0;
+      for (let i = 0; i < iters; i++) acc += d.one(headerList[order[i & 65535]]);
+      return acc;
+    });
+    results.scale.push({ accounts, keys, ns: r.nsPerOp, cpuNs: r.cpuNsPerOp, planAndGovernanceHeapMiB: heapMiB });
+  }
+} catch (e) {
+  results.scale = { error: `could not run against this runtime: ${e?.message ?? e}` };
+}
+
+/**
+ * One served request's decision over `config`, in the order server.ts and
+ * Gateway make it (see "Full per-request decision" above), as one(headers).
+ */
+function decision(config, model) {
+  const { plan, diagnostics } = compileSource(JSON.stringify(config), "micro-governed.json");
+  if (plan === undefined) throw new Error(diagnostics.map((d) => d.message).join("\n"));
+  const gov = new Governance(plan, new MemoryStore(null), new Map(), GOV_ENV);
+  const router = new Router(plan);
+  const board = new HealthBoard();
+  const accounts = plan.accounts.map((a) => ({ adapter: {}, health: new AccountHealth(Date.now, board), provider: a.provider }));
+  const raw = Buffer.from(`{"model":"${model}","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}`);
+  const json = JSON.parse(raw.toString());
+  const inbound = { endpoint: "chat", raw, json, stream: false };
+  const usage = { input: 9, output: 9, cached: 0 };
+  // The in-memory store answers synchronously, and the gateway awaits only
+  // promises, so over it the whole decision is synchronous; `sync` fails
+  // loudly if that ever stops being true rather than measure something else.
+  const sync = (v) => {
+    if (v instanceof Promise) throw new Error("the in-memory store answered with a promise");
+    return v;
+  };
+  const one = (headers) => {
+    const vk = gov.identify(headers);
+    const route = router.route(json.model);
+    const now = Date.now();
+    const admission = sync(gov.admit(vk, json.model, route, now));
+    const down = (a) => accounts[a].adapter === undefined || accounts[a].health.isDown() || gov.accountOverLimit(a, now);
+    const p = router.pick(route, Math.random(), board.unsettled === 0 ? undefined : down);
+    const account = route.targets[p].account;
+    const budgets = gov.budgetsFor(vk, accounts[account].provider, false);
+    const price = gov.price(route.targets[p].model ?? json.model);
+    const reservation = sync(gov.reserve(budgets, estimate(price, inbound, "openai"), price, now));
+    sync(gov.countAccountRequest(account, now));
+    sync(gov.settle(reservation, usage));
+    sync(gov.countTokens(vk, account, usage, now));
+    admission.release();
+    return p;
+  };
+  return { gov, router, one, inbound, usage, sync };
 }
 results.sink = sink % 2;
 process.stdout.write(JSON.stringify(results) + "\n");

@@ -1,6 +1,10 @@
 -- wrk script: POST an OpenAI chat request and print one machine-readable line.
---   BENCH_MODEL  model to ask for (default gpt-4o)
---   BENCH_AUTH   optional Authorization header value
+--   BENCH_MODEL       model to ask for (default gpt-4o)
+--   BENCH_AUTH        optional Authorization header value
+--   BENCH_KEYS        if set (N), each request carries instead one of N virtual keys, picked at
+--                     random: BENCH_KEY_PREFIX (default gwc-bench-vk-) .. 5-digit index, as
+--                     realistic.mjs configures them. The N requests are formatted once, in init,
+--                     so the pick costs wrk one table index per request.
 wrk.method = "POST"
 wrk.path = "/v1/chat/completions"
 wrk.headers["Content-Type"] = "application/json"
@@ -8,6 +12,22 @@ local auth = os.getenv("BENCH_AUTH")
 if auth ~= nil and auth ~= "" then wrk.headers["Authorization"] = auth end
 local model = os.getenv("BENCH_MODEL") or "gpt-4o"
 wrk.body = '{"model":"' .. model .. '","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}'
+
+local keys = tonumber(os.getenv("BENCH_KEYS") or "")
+if keys ~= nil then
+  local prefix = os.getenv("BENCH_KEY_PREFIX") or "gwc-bench-vk-"
+  local formatted = {}
+  init = function(args)
+    math.randomseed(os.time())
+    for i = 0, keys - 1 do
+      local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. prefix .. string.format("%05d", i) }
+      formatted[i + 1] = wrk.format("POST", "/v1/chat/completions", headers, wrk.body)
+    end
+  end
+  request = function()
+    return formatted[math.random(keys)]
+  end
+end
 
 done = function(summary, latency, requests)
   io.write(string.format(
