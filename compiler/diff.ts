@@ -6,6 +6,7 @@
 import type { Plan, PlanAccount, PlanBudget, PlanPool, PlanPrice, PlanRateLimit, PlanRoute } from "../runtime/plan.ts";
 import { Router } from "../runtime/router.ts";
 import { exactShares, percent, type Share } from "./distribution.ts";
+import { formatDuration } from "./durations.ts";
 
 export type Section = "routes" | "accounts" | "virtual_keys" | "teams" | "budgets" | "rate_limits" | "prices" | "pools";
 
@@ -299,13 +300,9 @@ function limitText(n: number): string {
 }
 
 function windowText(w: { limit: number; windowMs: number } | null, kind: string): string {
-  return w === null ? "none" : `${w.limit} ${kind}/${duration(w.windowMs)}`;
+  return w === null ? "none" : `${w.limit} ${kind}/${formatDuration(w.windowMs)}`;
 }
 
-function duration(ms: number): string {
-  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
-}
 
 function usd(nano: number): string {
   return `$${(nano / 1e9).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 6 })}`;

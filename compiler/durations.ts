@@ -15,3 +15,11 @@ export function parseDuration(text: string): number | undefined {
 export function parseEnvRef(text: string): string | undefined {
   return /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(text)?.[1];
 }
+
+/** Milliseconds in the largest whole unit: `3600000` → `1h`, `90000` → `90s`, `1500` → `1.5s`, `250` → `250ms`. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`;
+}

@@ -2,6 +2,7 @@ import type { Plan, PlanBudget, PlanRateLimit, PlanRoute } from "../runtime/plan
 import { maxAttempts } from "../runtime/attempt-policy.ts";
 import { Router } from "../runtime/router.ts";
 import { exactShares, percent } from "./distribution.ts";
+import { formatDuration } from "./durations.ts";
 import { stableKey } from "./plan.ts";
 
 /**
@@ -59,17 +60,13 @@ function policyLines(route: PlanRoute): string[] {
   const longestWait = Math.max(r.maxBackoffMs, r.maxRetryAfterMs);
   const firstToken = Math.min(r.deadlineMs, attempts * r.firstTokenTimeoutMs + r.retries * longestWait);
   return [
-    `  policy: deadline ${duration(r.deadlineMs)}; first token ${duration(r.firstTokenTimeoutMs)} (streams), headers ${duration(r.headersTimeoutMs)} (JSON); stall ${duration(r.stallTimeoutMs)}`,
-    `    retries: up to ${r.retries} on the same account, backoff ${duration(r.backoffMs)} doubling to ${duration(r.maxBackoffMs)} (full jitter), Retry-After waited up to ${duration(r.maxRetryAfterMs)}, budget ${Math.round(r.budgetRatio * 100)}% of first attempts per 10s (+1)`,
+    `  policy: deadline ${formatDuration(r.deadlineMs)}; first token ${formatDuration(r.firstTokenTimeoutMs)} (streams), headers ${formatDuration(r.headersTimeoutMs)} (JSON); stall ${formatDuration(r.stallTimeoutMs)}`,
+    `    retries: up to ${r.retries} on the same account, backoff ${formatDuration(r.backoffMs)} doubling to ${formatDuration(r.maxBackoffMs)} (full jitter), Retry-After waited up to ${formatDuration(r.maxRetryAfterMs)}, budget ${Math.round(r.budgetRatio * 100)}% of first attempts per 10s (+1)`,
     `    mid-stream break: ${r.midStream === "continue" ? "continue on the next account that can resume a partial answer, else an error event" : "an error event"}`,
-    `  worst case: ${attempts} attempts (${accounts} account${accounts === 1 ? "" : "s"} + ${r.retries} retr${r.retries === 1 ? "y" : "ies"}), ${duration(r.deadlineMs)} in all (the deadline); a stream's first token within ${duration(firstToken)}`,
+    `  worst case: ${attempts} attempts (${accounts} account${accounts === 1 ? "" : "s"} + ${r.retries} retr${r.retries === 1 ? "y" : "ies"}), ${formatDuration(r.deadlineMs)} in all (the deadline); a stream's first token within ${formatDuration(firstToken)}`,
   ];
 }
 
-function duration(ms: number): string {
-  if (ms >= 1000 && ms % 1000 === 0) return window(ms);
-  return ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`;
-}
 
 function governance(plan: Plan): string[] {
   const out: string[] = [];
@@ -106,14 +103,8 @@ function caps(b: PlanBudget): string {
 
 function rate(r: PlanRateLimit): string {
   const parts: string[] = [];
-  if (r.requests) parts.push(`${r.requests.limit} requests/${window(r.requests.windowMs)}`);
-  if (r.tokens) parts.push(`${r.tokens.limit} tokens/${window(r.tokens.windowMs)}`);
+  if (r.requests) parts.push(`${r.requests.limit} requests/${formatDuration(r.requests.windowMs)}`);
+  if (r.tokens) parts.push(`${r.tokens.limit} tokens/${formatDuration(r.tokens.windowMs)}`);
   return parts.join(", ");
 }
 
-function window(ms: number): string {
-  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
