@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HttpError } from "./errors.ts";
 import type { Gateway, Runtime } from "./gateway.ts";
+import { BREAKER_HALF_OPEN, BREAKER_OPEN } from "./health.ts";
 import type { AccountFigures } from "./live-stats.ts";
 import type { PlanRoute } from "./plan.ts";
 
@@ -74,7 +75,7 @@ export function snapshot(runtime: Runtime, gateway: Gateway, now: number) {
       id: a.id,
       provider: a.provider,
       model: a.model,
-      breaker: breakerState(health, now),
+      breaker: breakerState(runtime, health, a.id),
       out: outReason(runtime, gateway, i, now),
       ...accountFigures(f),
       pool: { inFlight: pool?.active ?? 0, queued: pool?.queued ?? 0, capacity: plan.pools[a.pool].maxConnections, queueSize: plan.pools[a.pool].queueSize },
@@ -100,11 +101,16 @@ export function snapshot(runtime: Runtime, gateway: Gateway, now: number) {
 
 export type Snapshot = ReturnType<typeof snapshot>;
 
-function breakerState(health: { settled: boolean; openUntil: number; downUntil: number } | undefined, now: number): BreakerState {
-  if (health === undefined || health.settled) return "closed";
+/**
+ * The account's worst breaker (its per-model breakers included, as /metrics reads it); a closed
+ * account-level breaker still ramping its share back shows as such.
+ */
+function breakerState(runtime: Runtime, health: { settled: boolean; downUntil: number } | undefined, id: string): BreakerState {
+  const worst = runtime.breakerState(id);
+  if (worst === BREAKER_OPEN) return "open";
+  if (worst === BREAKER_HALF_OPEN) return "half_open";
   // Held out for a rate limit is not a breaker state: the breaker itself is closed (outReason says why).
-  if (health.openUntil === 0) return health.downUntil > 0 ? "closed" : "ramping";
-  return now < health.openUntil ? "open" : "half_open";
+  return health === undefined || health.settled || health.downUntil > 0 ? "closed" : "ramping";
 }
 
 /** Why an account gets no new traffic now, or null. */
