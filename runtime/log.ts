@@ -34,14 +34,19 @@ export function configureLog(options: LogOptions): Logger {
     return logger;
   }
   const sync = options.sync ?? false;
-  destination = pino.destination({
+  const dest = pino.destination({
     dest: options.dest ?? 1,
     sync,
     mkdir: typeof options.dest === "string",
-    // Lines gather up to 4 KiB (or 100 ms) before one write: a write per request would wake
-    // libuv's thread pool per request, which cost more than building the line.
-    ...(sync ? {} : { minLength: 4096, periodicFlush: 100 }),
+    // Bytes, not text: in text mode sonic-boom measures its whole pending text again on every
+    // write (Buffer.byteLength of the growing string) and encodes each batch twice, 3–4 µs a line
+    // (bench/README.md, item 8); in buffer mode a line is a push and a batch one Buffer.concat.
+    contentMode: "buffer",
+    // Lines gather up to 64 KiB (or 100 ms) before one write: each write is a trip through libuv's
+    // thread pool, so fewer, larger writes cost less per line (about 16 lines a write at 4 KiB).
+    ...(sync ? {} : { minLength: 65536, maxWrite: 262144, periodicFlush: 100 }),
   });
+  destination = dest;
   logger = pino(
     {
       level: options.level,
@@ -50,7 +55,7 @@ export function configureLog(options: LogOptions): Logger {
       timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    { write: put },
   );
   // process.exit() does not wait for an asynchronous write: flush what is buffered first.
   process.once("exit", flushLog);
@@ -67,6 +72,11 @@ function isoTime(): string {
     lastTime = `,"time":"${new Date(now).toISOString()}"`;
   }
   return lastTime;
+}
+
+/** Every line goes out here: pino's and the access log's, in order. The destination takes bytes (its types know only its text mode). */
+function put(text: string): void {
+  destination?.write(Buffer.from(text) as unknown as string);
 }
 
 /** Writes whatever is buffered, synchronously (before exit). */
@@ -118,21 +128,41 @@ export function accessLine(r: RequestRecord): Record<string, unknown> {
  * `accessLine(r)` as JSON text, written without the intermediate objects:
  * the access line is the one log line per request, and building it through
  * pino's per-key serializer plus the objects above cost about twice this
- * (the benchmark's item 8). Strings go through JSON.stringify, numbers as they are.
+ * (the benchmark's item 8). Strings that need no escaping (ids, paths, model
+ * names: nearly all) are quoted as they are, the rest through JSON.stringify;
+ * milliseconds are written from whole microseconds, which is cheaper than a
+ * fraction's shortest form and reads back as the same number.
  */
 export function accessJson(r: RequestRecord): string {
-  const s = JSON.stringify;
   let attempts = "";
   for (const a of r.attempts) {
-    attempts += `${attempts === "" ? "" : ","}{"account":${s(a.account)},"provider":${s(a.provider)},"model":${s(a.model)},"status":${a.status},"error_type":${s(a.errorType)},"ms":${round(a.ms)}}`;
+    attempts += `${attempts === "" ? "" : ","}{"account":${quote(a.account)},"provider":${quote(a.provider)},"model":${quote(a.model)},"status":${a.status},"error_type":${quote(a.errorType)},"ms":${millis(a.ms)}}`;
   }
   const u = r.usage;
   const usage = u === null ? "null" : `{"input_tokens":${u.inputTokens},"output_tokens":${u.outputTokens},"cache_read_tokens":${u.cacheReadTokens},"cache_write_tokens":${u.cacheWriteTokens}}`;
   return (
-    `"req_id":${s(r.id)},"method":${s(r.method)},"path":${s(r.path)},"status":${r.status},"model":${s(r.model)},"route":${s(r.route)},"key_id":${s(r.keyId)},` +
-    `"attempts":[${attempts}],"usage":${usage},"cost_usd":${r.costNanoUsd === null ? "null" : r.costNanoUsd / 1e9},"ttft_ms":${r.ttftMs === null ? "null" : round(r.ttftMs)},` +
-    `"duration_ms":${round(r.durationMs)},"overhead_ms":${round(Math.max(0, r.durationMs - r.upstreamMs))},"error_type":${s(r.errorType)}`
+    `"req_id":${quote(r.id)},"method":${quote(r.method)},"path":${quote(r.path)},"status":${r.status},"model":${quote(r.model)},"route":${quote(r.route)},"key_id":${quote(r.keyId)},` +
+    `"attempts":[${attempts}],"usage":${usage},"cost_usd":${r.costNanoUsd === null ? "null" : r.costNanoUsd / 1e9},"ttft_ms":${r.ttftMs === null ? "null" : millis(r.ttftMs)},` +
+    `"duration_ms":${millis(r.durationMs)},"overhead_ms":${millis(Math.max(0, r.durationMs - r.upstreamMs))},"error_type":${quote(r.errorType)}`
   );
+}
+
+/** What JSON.stringify must escape: quotes, backslashes, control characters, lone surrogates. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A JSON string (or null): JSON.stringify's text, without its cost when there is nothing to escape. */
+function quote(s: string | null): string {
+  return s === null ? "null" : NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+/** `round(ms)` as JSON text: whole microseconds, written with a decimal point (0.41 as 0.410). */
+function millis(ms: number): string {
+  const us = Math.round(ms * 1000);
+  // Not a finite non-negative number (never expected): the plain form.
+  if (!(us >= 0 && us <= Number.MAX_SAFE_INTEGER)) return String(round(ms));
+  const whole = Math.floor(us / 1000);
+  const frac = us - whole * 1000;
+  return frac === 0 ? `${whole}` : `${whole}.${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}`;
 }
 
 /**
@@ -145,7 +175,7 @@ export function accessLog(): (r: RequestRecord) => void {
     let line = `{"level":"info"${isoTime()},${accessJson(r)}`;
     if (r.requestBody !== null) line += `,"request_body":${JSON.stringify(r.requestBody)}`;
     if (r.responseBody !== null) line += `,"response_body":${JSON.stringify(r.responseBody)}`;
-    destination?.write(`${line}}\n`);
+    put(`${line}}\n`);
   };
 }
 

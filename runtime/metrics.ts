@@ -53,6 +53,8 @@ export interface MetricsOptions {
   current: () => Gateway;
   /** Export the budget and rate-limit gauges of every virtual key (`observability.per_key_metrics`). */
   perKey: boolean;
+  /** Runs the observers of requests already finished (observability.ts batches them), so a scrape counts every one. */
+  settle?: () => void;
 }
 
 /**
@@ -72,6 +74,8 @@ export class GatewayMetrics {
   readonly #poolRejected: CounterFamily;
   readonly #overhead: HistogramSeries;
   readonly #configInfo: Gauge<"version">;
+  /** Each seen combination of a request's label values → its series (see `observe`). */
+  readonly #slots = new Map<string, RequestSlot>();
   readonly #reloads: Counter<"result">;
 
   constructor(
@@ -103,12 +107,14 @@ export class GatewayMetrics {
 
   /** The Prometheus text exposition. */
   text(): Promise<string> {
+    this.options.settle?.();
     return this.registry.metrics();
   }
 
   /** name → [labels, value] rows, for in-process readers (the admin API, the dashboard). */
   async values(): Promise<Map<string, { labels: Record<string, string | number>; value: number; metricName?: string }[]>> {
     const out = new Map<string, { labels: Record<string, string | number>; value: number; metricName?: string }[]>();
+    this.options.settle?.();
     for (const m of await this.registry.getMetricsAsJSON()) out.set(m.name, m.values as never);
     return out;
   }
@@ -124,27 +130,30 @@ export class GatewayMetrics {
   }
 
   /**
-   * The per-request observer. Each family is found by a key of label values
-   * (all configured ids, bounded by the config), so a request costs a few Map
-   * lookups and adds; the label objects are built once per series.
+   * The per-request observer. A request's series are found together: one Map
+   * lookup by all its label values (configured ids, bounded by the config)
+   * gives a slot holding each family's series for them, resolved the first
+   * time a family is used, so most requests cost two lookups (the slot and
+   * their attempt) and a few adds. Label objects are built once per series.
    */
   readonly observe = (r: RequestRecord): void => {
     // Only the model endpoints are GenAI traffic; health checks and scrapes are not counted.
     if (r.operation === "other") return;
     const models = modelsOf(this.options.current().plan);
-    const model = r.model !== null && models.has(r.model) ? r.model : (r.route ?? "");
+    const route = r.route ?? "";
+    const model = r.model !== null && models.has(r.model) ? r.model : route;
     const last = r.attempts.length > 0 ? r.attempts[r.attempts.length - 1] : undefined;
     const provider = r.provider ?? last?.provider ?? "";
     const errorType = r.errorType ?? "";
-    const op = r.operation;
-    const key = `${op}\0${model}\0${provider}\0${errorType}`;
-    const labels = () => ({ gen_ai_operation_name: op, gen_ai_request_model: model, gen_ai_provider_name: provider, error_type: errorType });
-    this.#requestDuration.series(key, labels).observe(r.durationMs / 1000);
-    if (r.ttftMs !== null) this.#ttft.series(key, labels).observe(r.ttftMs / 1000);
+    const account = r.account ?? "";
+    const sent = r.responseModel !== null && models.has(r.responseModel) ? r.responseModel : model;
+    const key = `${r.operation}\0${model}\0${provider}\0${errorType}\0${route}\0${r.status}\0${account}\0${sent}`;
+    let slot = this.#slots.get(key);
+    if (slot === undefined) this.#slots.set(key, (slot = new RequestSlot(r.operation, model, provider, errorType, String(r.status))));
+    (slot.duration ??= this.#requestDuration.series(slot.genAiKey, slot.genAiLabels)).observe(r.durationMs / 1000);
+    if (r.ttftMs !== null) (slot.ttft ??= this.#ttft.series(slot.genAiKey, slot.genAiLabels)).observe(r.ttftMs / 1000);
     this.#overhead.observe(Math.max(0, r.durationMs - r.upstreamMs) / 1000);
-    const route = r.route ?? "";
-    const status = String(r.status);
-    this.#requests.series(`${route}\0${status}\0${errorType}`, () => ({ route, status_code: status, error_type: errorType })).value++;
+    (slot.requests ??= this.#requests.series(`${route}\0${slot.status}\0${errorType}`, () => ({ route, status_code: slot.status, error_type: errorType }))).value++;
     for (const a of r.attempts) {
       const outcome = a.errorType ?? "ok";
       this.#attempts.series(`${a.account}\0${a.provider}\0${outcome}`, () => ({ account: a.account, provider: a.provider, outcome })).value++;
@@ -153,8 +162,8 @@ export class GatewayMetrics {
     const u = r.usage;
     if (u !== null) {
       const at = `${model}\0${provider}`;
-      this.#tokenUsage.series(`input\0${at}`, () => ({ gen_ai_token_type: "input", gen_ai_request_model: model, gen_ai_provider_name: provider })).observe(u.inputTokens);
-      this.#tokenUsage.series(`output\0${at}`, () => ({ gen_ai_token_type: "output", gen_ai_request_model: model, gen_ai_provider_name: provider })).observe(u.outputTokens);
+      (slot.inputTokens ??= this.#tokenUsage.series(`input\0${at}`, () => ({ gen_ai_token_type: "input", gen_ai_request_model: model, gen_ai_provider_name: provider }))).observe(u.inputTokens);
+      (slot.outputTokens ??= this.#tokenUsage.series(`output\0${at}`, () => ({ gen_ai_token_type: "output", gen_ai_request_model: model, gen_ai_provider_name: provider }))).observe(u.outputTokens);
       const t = this.#tokens;
       t.input.value += u.inputTokens;
       t.output.value += u.outputTokens;
@@ -162,10 +171,8 @@ export class GatewayMetrics {
       t.cache_write.value += u.cacheWriteTokens;
     }
     if (r.costNanoUsd !== null && r.costNanoUsd > 0 && r.account !== null) {
-      const account = r.account;
-      const sent = r.responseModel !== null && models.has(r.responseModel) ? r.responseModel : model;
       // Summed in nano-USD (integers, exact), shown in USD.
-      this.#cost.series(`${account}\0${sent}`, () => ({ account, model: sent })).value += r.costNanoUsd;
+      (slot.cost ??= this.#cost.series(`${account}\0${sent}`, () => ({ account, model: sent }))).value += r.costNanoUsd;
     }
   };
 
@@ -251,6 +258,23 @@ export class GatewayMetrics {
       };
     new Gauge({ name: "gwc_pool_in_flight", help: "Requests a provider's pools are sending now.", labelNames: ["provider"], registers, collect: pools("active") });
     new Gauge({ name: "gwc_pool_queued", help: "Requests waiting in a provider's pools for a connection.", labelNames: ["provider"], registers, collect: pools("queued") });
+  }
+}
+
+/** One combination of a request's label values and the series they select, each resolved when first used. */
+class RequestSlot {
+  readonly genAiKey: string;
+  readonly genAiLabels: () => Record<string, string>;
+  duration: HistogramSeries | undefined;
+  ttft: HistogramSeries | undefined;
+  requests: CounterSeries | undefined;
+  inputTokens: HistogramSeries | undefined;
+  outputTokens: HistogramSeries | undefined;
+  cost: CounterSeries | undefined;
+
+  constructor(op: string, model: string, provider: string, errorType: string, readonly status: string) {
+    this.genAiKey = `${op}\0${model}\0${provider}\0${errorType}`;
+    this.genAiLabels = () => ({ gen_ai_operation_name: op, gen_ai_request_model: model, gen_ai_provider_name: provider, error_type: errorType });
   }
 }
 

@@ -7,8 +7,10 @@ import { ERROR_TYPES } from "../../runtime/error-type.ts";
 import { accessJson, accessLine } from "../../runtime/log.ts";
 import { newRecord } from "../../runtime/request-record.ts";
 
-const text = fc.oneof(fc.string(), fc.constantFrom('a"b', "x\u2028y", "__proto__", "\\", "</script>", "é😀"));
-const num = fc.double({ min: 0, max: 1e7, noNaN: true });
+// Control characters and lone surrogates too: the line quotes text itself when nothing needs escaping.
+const text = fc.oneof(fc.string(), fc.string({ unit: "binary" }), fc.constantFrom('a"b', "x\u2028y", "__proto__", "\\", "</script>", "é😀", "\u0000\u001f\n\t", "\ud800", "a\udc00b", "\ud83d"));
+// Any duration, and ones on the microsecond grid the line writes (0.41 as 0.410).
+const num = fc.oneof(fc.double({ min: 0, max: 1e7, noNaN: true }), fc.integer({ min: 0, max: 1e9 }).map((us) => us / 1000));
 const record = fc.record({
   id: text,
   method: text,
@@ -31,7 +33,10 @@ describe("access line (property)", () => {
     fc.assert(
       fc.property(record, (r) => {
         const rec = Object.assign(newRecord("x", "GET", "/"), r);
-        expect(JSON.parse(`{${accessJson(rec)}}`)).toEqual(JSON.parse(JSON.stringify(accessLine(rec))));
+        const line = `{${accessJson(rec)}}`;
+        expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(accessLine(rec))));
+        // Written as UTF-8 it reads back the same: a lone surrogate is escaped, never replaced by U+FFFD.
+        expect(Buffer.from(line, "utf8").toString("utf8")).toBe(line);
       }),
       { numRuns: 300 },
     );
