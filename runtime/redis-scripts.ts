@@ -66,9 +66,79 @@ return out
 `;
 
 /**
+ * Take: a request's admission in one step, all or nothing. KEYS[3..] are, in
+ * order, nc checked window counters, nf forced ones, ns (0 or 1) concurrency
+ * counter, then the money lines. ARGV[4] lease id (the slot's is it + 'k'),
+ * ARGV[5] amount, ARGV[6..8] nc, nf, ns, ARGV[9] the slot limit, then per
+ * checked window its limit and expiry, per forced one its expiry, per money
+ * line its cap and expiry. Returns {-1 | what refused (state-store.ts Take),
+ * then every counter's value (money as spent, reserved)}: after the call when
+ * it took, as found when it refused.
+ */
+export const TAKE = `${PREAMBLE}
+local amount = tonumber(ARGV[5])
+local nc, nf, ns = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local out = {-1}
+local k, a = 3, 10
+for i = 1, nc do
+  local c = tonumber(redis.call('GET', KEYS[k]) or '0')
+  out[#out + 1] = c
+  if out[1] == -1 and c + 1 > tonumber(ARGV[a]) then out[1] = i - 1 end
+  k, a = k + 1, a + 2
+end
+for i = 1, nf do
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[k]) or '0')
+  k, a = k + 1, a + 1
+end
+if ns == 1 then
+  local c = tonumber(redis.call('GET', KEYS[k]) or '0')
+  out[#out + 1] = c
+  if out[1] == -1 and c + 1 > tonumber(ARGV[9]) then out[1] = nc end
+  k = k + 1
+end
+for i = 1, #KEYS - k + 1 do
+  local v = redis.call('HMGET', KEYS[k + i - 1], 's', 'r')
+  local s, r = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+  out[#out + 1] = s
+  out[#out + 1] = r
+  if out[1] == -1 and s + r + amount > tonumber(ARGV[a + 2 * (i - 1)]) then out[1] = nc + i end
+end
+if out[1] ~= -1 then return out end
+k, a = 3, 10
+local o = 2
+for i = 1, nc do
+  out[o] = redis.call('INCR', KEYS[k])
+  redis.call('PEXPIREAT', KEYS[k], ARGV[a + 1])
+  k, a, o = k + 1, a + 2, o + 1
+end
+for i = 1, nf do
+  out[o] = redis.call('INCR', KEYS[k])
+  redis.call('PEXPIREAT', KEYS[k], ARGV[a])
+  k, a, o = k + 1, a + 1, o + 1
+end
+if ns == 1 then
+  out[o] = redis.call('INCR', KEYS[k])
+  redis.call('HSET', KEYS[2], ARGV[4] .. 'k', cjson.encode({'c', '1', {KEYS[k]}}))
+  k, o = k + 1, o + 1
+end
+local keys = {}
+for i = k, #KEYS do
+  out[o + 1] = redis.call('HINCRBY', KEYS[i], 'r', ARGV[5])
+  redis.call('PEXPIREAT', KEYS[i], ARGV[a + 1])
+  keys[#keys + 1] = KEYS[i]
+  a, o = a + 2, o + 2
+end
+if #keys > 0 then redis.call('HSET', KEYS[2], ARGV[4], cjson.encode({'m', ARGV[5], keys})) end
+return out
+`;
+
+/**
  * Settle, cancel and release: returns lease ARGV[4] (if this instance still
  * holds it: a reaped lease has already returned) and adds ARGV[5] to the
- * spend of KEYS[3..] that still exist. Returns {spent1, reserved1, …}.
+ * spend of the money lines KEYS[3..] that still exist. With ARGV[6] (how many
+ * of KEYS are money lines), the rest are counters forced up by ARGV[7] (the
+ * response's tokens), each with its expiry from ARGV[8..]. Returns {spent1,
+ * reserved1, …, count1, …}.
  */
 export const SETTLE = `${PREAMBLE}
 local held = redis.call('HGET', KEYS[2], ARGV[4])
@@ -77,11 +147,16 @@ if held then
   unhold(held)
 end
 local out = {}
-for i = 3, #KEYS do
+local last = ARGV[6] and 2 + tonumber(ARGV[6]) or #KEYS
+for i = 3, last do
   if ARGV[5] ~= '0' and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HINCRBY', KEYS[i], 's', ARGV[5]) end
   local v = redis.call('HMGET', KEYS[i], 's', 'r')
   out[#out + 1] = tonumber(v[1]) or 0
   out[#out + 1] = tonumber(v[2]) or 0
+end
+for i = last + 1, #KEYS do
+  out[#out + 1] = redis.call('INCRBY', KEYS[i], ARGV[7])
+  redis.call('PEXPIREAT', KEYS[i], ARGV[8 + i - last - 1])
 end
 return out
 `;

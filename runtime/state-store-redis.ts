@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { HttpError } from "./errors.ts";
 import type { PlanRedis } from "./plan.ts";
-import { ACQUIRE, COUNT, READ, RENEW, RESERVE, SETTLE } from "./redis-scripts.ts";
-import type { CountLine, MoneyLine, StateStore, SharedStoreHealth } from "./state-store.ts";
+import { ACQUIRE, COUNT, READ, RENEW, RESERVE, SETTLE, TAKE } from "./redis-scripts.ts";
+import type { CountLine, MoneyLine, StateStore, SharedStoreHealth, Take } from "./state-store.ts";
 import { StoreMirror } from "./store-mirror.ts";
 
 /** A period's money line outlives its period this long, so late settles still land. */
@@ -14,7 +14,7 @@ const REFRESH_MS = 250;
 const COMMAND_TIMEOUT_MS = 1000;
 
 type Script = (numKeys: number, ...args: (string | number)[]) => Promise<number[]>;
-type Scripts = Record<"reserve" | "settle" | "acquire" | "count" | "renew" | "read", Script>;
+type Scripts = Record<"take" | "reserve" | "settle" | "acquire" | "count" | "renew" | "read", Script>;
 
 /** Something to send once Redis answers again: a settle, release or forced count that must not be lost. */
 type Pending = { kind: "settle"; keys: string[]; lease: string; actual: number } | { kind: "count"; key: string; cost: number; expiresAt: number };
@@ -78,7 +78,7 @@ export class RedisStore implements StateStore {
       // script sent to a fresh connection could wait forever (no command timeout
       // applies to it); test/redis/workers.test.ts caught a request hanging.
     });
-    for (const [name, lua] of Object.entries({ reserve: RESERVE, settle: SETTLE, acquire: ACQUIRE, count: COUNT, renew: RENEW, read: READ })) {
+    for (const [name, lua] of Object.entries({ take: TAKE, reserve: RESERVE, settle: SETTLE, acquire: ACQUIRE, count: COUNT, renew: RENEW, read: READ })) {
       // defineCommand sends EVALSHA and falls back to EVAL when Redis has not seen the script (after a restart too).
       this.#redis.defineCommand(name, { lua });
     }
@@ -136,12 +136,52 @@ export class RedisStore implements StateStore {
     return this.#localReserve(lines, amount);
   }
 
+  /**
+   * The caller's whole wait on Redis: windows, concurrency slot, budgets and
+   * the account's count in one script. While Redis is away, the same steps
+   * one by one on the local share (or 503 with `reject`).
+   */
+  async take(t: Take): Promise<number> {
+    if (this.#connected) {
+      const lease = String(++this.#seq);
+      const { counts, forced, slot, money } = t;
+      const keys: string[] = [this.#zset, this.#hold];
+      const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(t.amount), counts.length, forced.length, slot === undefined ? 0 : 1, slot?.limit ?? 0];
+      for (const l of counts) keys.push(this.#key("c", l.key)), args.push(l.limit, l.expiresAt);
+      for (const l of forced) keys.push(this.#key("c", l.key)), args.push(l.expiresAt);
+      if (slot !== undefined) keys.push(this.#key("k", slot.key));
+      for (const l of money) keys.push(this.#key("m", l.key)), args.push(String(l.cap), String(l.expiresAt + MONEY_GRACE_MS));
+      try {
+        const out = await this.#scripts.take(keys.length, ...keys, ...args);
+        let o = 1;
+        for (const l of counts) this.#mirror.setCount(l.key, out[o++]);
+        for (const l of forced) this.#mirror.setCount(l.key, out[o++]);
+        if (slot !== undefined) this.#mirror.setCount(`k\u0000${slot.key}`, out[o++]);
+        for (const l of money) this.#mirror.setMoney(l.key, out[o++], out[o++]);
+        if (out[0] === -1) {
+          if (slot !== undefined) this.#push(`k\u0000${slot.key}`, `${lease}k`);
+          if (money.length > 0) this.#push(signature(money, t.amount), lease);
+        }
+        return out[0];
+      } catch {
+        // As reserve: if it ran before the answer was lost, its leases return; its counts stay counted.
+        this.#pending.push({ kind: "settle", keys: [], lease, actual: 0 }, { kind: "settle", keys: [], lease: `${lease}k`, actual: 0 });
+      }
+    }
+    return takeInSteps(this, t);
+  }
+
   settle(keys: readonly string[], reserved: number, actual: number): Promise<void> {
+    return this.settleCounting(keys, reserved, actual, [], 0);
+  }
+
+  /** Settles and adds the response's tokens to their windows in one script. */
+  settleCounting(keys: readonly string[], reserved: number, actual: number, lines: readonly CountLine[], cost: number): Promise<void> {
     const lease = this.#pop(signature(keys, reserved));
     const local = lease?.startsWith("local:") === true;
     if (local && lease!.startsWith(this.#epochTag)) this.#take(keys, actual - reserved);
     // A local lease is not in Redis: only its spend goes there.
-    return this.#settle(keys.map((k) => this.#key("m", k)), keys, lease === undefined || local ? "" : lease, actual);
+    return this.#settle(keys.map((k) => this.#key("m", k)), keys, lease === undefined || local ? "" : lease, actual, lines, cost);
   }
 
   cancel(keys: readonly string[], reserved: number): Promise<void> {
@@ -161,10 +201,7 @@ export class RedisStore implements StateStore {
       }
     }
     if (force) {
-      for (const l of lines) {
-        this.#pending.push({ kind: "count", key: this.#key("c", l.key), cost, expiresAt: l.expiresAt });
-        this.#mirror.setCount(l.key, this.#mirror.counter(l.key) + cost);
-      }
+      this.#journalCounts(lines, cost);
       this.#bound();
       return -1;
     }
@@ -233,18 +270,30 @@ export class RedisStore implements StateStore {
     return `{${this.config.prefix}}${kind}:${key}`;
   }
 
-  async #settle(redisKeys: string[], keys: readonly string[], lease: string, actual: number): Promise<void> {
+  async #settle(redisKeys: string[], keys: readonly string[], lease: string, actual: number, lines: readonly CountLine[] = [], cost = 0): Promise<void> {
     if (this.#connected) {
       try {
-        const out = await this.#scripts.settle(2 + redisKeys.length, this.#zset, this.#hold, ...redisKeys, this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(actual));
+        const counted = lines.length === 0 ? [] : [redisKeys.length, cost, ...lines.map((l) => l.expiresAt)];
+        const countKeys = lines.map((l) => this.#key("c", l.key));
+        const out = await this.#scripts.settle(2 + redisKeys.length + countKeys.length, this.#zset, this.#hold, ...redisKeys, ...countKeys, this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(actual), ...counted);
         keys.forEach((k, i) => this.#mirror.setMoney(k, out[2 * i], out[2 * i + 1]));
+        lines.forEach((l, i) => this.#mirror.setCount(l.key, out[2 * keys.length + i]));
         return;
       } catch {
         // Kept for later. If it did run, its spend is counted twice: budgets err towards over-counting, never under.
       }
     }
     this.#pending.push({ kind: "settle", keys: redisKeys, lease, actual });
+    if (lines.length > 0) this.#journalCounts(lines, cost);
     this.#bound();
+  }
+
+  /** Forced counts kept for when Redis is back; the views show them meanwhile. */
+  #journalCounts(lines: readonly CountLine[], cost: number): void {
+    for (const l of lines) {
+      this.#pending.push({ kind: "count", key: this.#key("c", l.key), cost, expiresAt: l.expiresAt });
+      this.#mirror.setCount(l.key, this.#mirror.counter(l.key) + cost);
+    }
   }
 
   /** Sends what waited while Redis was down, in order; stops at the first failure and tries again later. */
@@ -373,6 +422,42 @@ export class RedisStore implements StateStore {
     }
     this.#pending.length = 0;
     this.#pending.push(...rest, ...merged.values());
+  }
+}
+
+/**
+ * take() as separate steps, for while Redis is away (each step decides on the
+ * local share, or refuses with 503): what an earlier step took is given back
+ * when a later one refuses, so it stays all or nothing.
+ */
+async function takeInSteps(store: RedisStore, t: Take): Promise<number> {
+  const { counts, slot, money } = t;
+  let counted = false;
+  let slotted = false;
+  try {
+    if (counts.length > 0) {
+      const c = await store.count(counts, 1);
+      if (c >= 0) return c;
+      counted = true;
+    }
+    if (slot !== undefined) {
+      if (!(await store.acquire(slot.key, slot.limit))) return undo(counts.length);
+      slotted = true;
+    }
+    if (money.length > 0) {
+      const r = await store.reserve(money, t.amount);
+      if (r >= 0) return undo(counts.length + 1 + r);
+    }
+    if (t.forced.length > 0) await store.count(t.forced, 1, true);
+    return -1;
+  } catch (e) {
+    await undo(-1);
+    throw e;
+  }
+  async function undo(refused: number): Promise<number> {
+    if (counted) await store.count(counts, -1, true);
+    if (slotted) await store.release(slot!.key);
+    return refused;
   }
 }
 

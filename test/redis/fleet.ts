@@ -8,6 +8,7 @@ export const KEYS = {
   K_CONC: "gwc-conc-0123456789",
   K_STREAM: "gwc-stream-0123456789",
   K_FREE: "gwc-free-0123456789",
+  K_ALL: "gwc-all-0123456789",
   GWC_ADMIN: "gwc-admin-0123456789",
 };
 /** $100 per million tokens, in nano-USD a token. */
@@ -17,10 +18,11 @@ const BODY = { messages: [{ role: "user", content: "hello there" }], max_tokens:
 /** What one request of `chat` reserves: its body's bytes as input tokens (the most a provider can bill), plus max_tokens. */
 export const RESERVATION = (JSON.stringify({ model: "m", ...BODY }).length + BODY.max_tokens) * NANO_PER_TOKEN;
 
-/** Model `m` on a fast upstream, `slow` on a slow one; keys with a budget, a rate limit of 30, a concurrency cap, a large budget, and none. */
+/** Model `m` on a fast upstream, `slow` on a slow one; keys with a budget, a rate limit of 30, a concurrency cap, a large budget, none, and all of them far from reached. */
 export function fleetConfig(o: { fast: string; slow: string; budgetUsd: number; maxConcurrent: number; state: object }) {
   return {
-    accounts: [account("fast", o.fast, 1), account("slow", o.slow, 0)],
+    // The fast account has a request limit of its own (far from reached): each request counts into it too.
+    accounts: [account("fast", o.fast, 1, { rate_limit: { request_max_limit: 1_000_000, request_reset_duration: "1h" } }), account("slow", o.slow, 0)],
     routes: [
       { model: "m", targets: [{ account: "fast" }] },
       { model: "slow", targets: [{ account: "slow", weight: 1 }] },
@@ -32,6 +34,14 @@ export function fleetConfig(o: { fast: string; slow: string; budgetUsd: number; 
       { id: "conc", key: "${K_CONC}", max_concurrent_requests: o.maxConcurrent },
       { id: "stream", key: "${K_STREAM}", budget: { daily_limit_usd: 100 } },
       { id: "free", key: "${K_FREE}" },
+      // Every kind of limit at once, none of them reached: what one request costs in Redis round trips.
+      {
+        id: "all",
+        key: "${K_ALL}",
+        budget: { daily_limit_usd: 1000 },
+        rate_limit: { request_max_limit: 100_000, request_reset_duration: "1h", token_max_limit: 100_000_000, token_reset_duration: "1h" },
+        max_concurrent_requests: 50,
+      },
     ],
     server: { admin_key: "${GWC_ADMIN}" },
     state: o.state,

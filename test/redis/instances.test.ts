@@ -3,9 +3,12 @@
 // them, leases that return when an instance is killed, and Redis going away
 // and coming back.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as SCRIPTS from "../../runtime/redis-scripts.ts";
 import { tempDir } from "../helpers.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, usageOf } from "./fleet.ts";
@@ -90,6 +93,40 @@ describe("three gateway processes on one Redis", () => {
     expect(views[0].spent).toBe(cost);
     expect(views[0].spent).toBeLessThanOrEqual(BUDGET_USD * 1e9);
     expect(views[0].reserved).toBe(0);
+  });
+
+  it("make a request with every kind of limit wait on one script: windows, concurrency slot, budgets and the account's count taken together", async () => {
+    // Warm up: each instance has loaded its scripts (EVALSHA from now on).
+    for (const g of gateways) expect((await chat(g, KEYS.K_ALL)).status).toBe(200);
+    const names = new Map(Object.entries(SCRIPTS).map(([name, lua]) => [createHash("sha1").update(lua).digest("hex"), name]));
+    const client = new Redis(redis.url);
+    const monitor = await client.monitor();
+    const seen = new Map<string, number>();
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      const name = args[0].toLowerCase() === "evalsha" ? (names.get(args[1]) ?? "?") : args[0].toLowerCase();
+      seen.set(name, (seen.get(name) ?? 0) + 1);
+    });
+    const N = 20;
+    for (let i = 0; i < N; i++) {
+      const res = await chat(gateways[i % 3], KEYS.K_ALL);
+      expect(res.status).toBe(200);
+      // The rate-limit headers are still there, from the one script's answer.
+      expect(res.headers.get("x-ratelimit-limit-requests")).toBe("100000");
+      await res.arrayBuffer();
+    }
+    // Settles and slot releases run after the answer: let the last ones land.
+    await new Promise((r) => setTimeout(r, 300));
+    monitor.disconnect();
+    client.disconnect();
+    // Before the caller's answer: one TAKE a request (not a COUNT, then an ACQUIRE, then a RESERVE, then a COUNT).
+    expect(seen.get("TAKE")).toBe(N);
+    expect(seen.get("COUNT") ?? 0).toBe(0);
+    expect(seen.get("ACQUIRE") ?? 0).toBe(0);
+    expect(seen.get("RESERVE") ?? 0).toBe(0);
+    // After it: the settlement with the token counts, and the slot's release.
+    expect(seen.get("SETTLE")).toBe(2 * N);
+    const u = await eventually(() => usage(gateways[1], "all"), (v) => v.used === N + 3 && v.reserved === 0, 3000);
+    expect(u).toMatchObject({ used: N + 3, reserved: 0 });
   });
 
   it("hold one rate limit: of 60 requests across them, exactly 30 pass", async () => {
