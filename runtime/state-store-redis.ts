@@ -124,7 +124,7 @@ export class RedisStore implements StateStore {
       const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(amount)];
       for (const l of lines) args.push(String(l.cap), String(l.expiresAt + MONEY_GRACE_MS));
       try {
-        const out = await this.#scripts.reserve(2 + keys.length, this.#zset, this.#hold, ...keys, ...args);
+        const out = await this.#call("reserve", 2 + keys.length, this.#zset, this.#hold, ...keys, ...args);
         for (let i = 0; 2 * i + 2 < out.length; i++) this.#mirror.setMoney(lines[i].key, out[2 * i + 1], out[2 * i + 2]);
         if (out[0] === -1) this.#push(signature(lines, amount), lease);
         return out[0];
@@ -152,7 +152,7 @@ export class RedisStore implements StateStore {
       if (slot !== undefined) keys.push(this.#key("k", slot.key));
       for (const l of money) keys.push(this.#key("m", l.key)), args.push(String(l.cap), String(l.expiresAt + MONEY_GRACE_MS));
       try {
-        const out = await this.#scripts.take(keys.length, ...keys, ...args);
+        const out = await this.#call("take", keys.length, ...keys, ...args);
         let o = 1;
         for (const l of counts) this.#mirror.setCount(l.key, out[o++]);
         for (const l of forced) this.#mirror.setCount(l.key, out[o++]);
@@ -193,7 +193,7 @@ export class RedisStore implements StateStore {
       const args: string[] = [String(cost), force ? "1" : "0"];
       for (const l of lines) args.push(String(l.limit), String(l.expiresAt));
       try {
-        const out = await this.#scripts.count(lines.length, ...lines.map((l) => this.#key("c", l.key)), ...args);
+        const out = await this.#call("count", lines.length, ...lines.map((l) => this.#key("c", l.key)), ...args);
         for (let i = 0; i + 1 < out.length; i++) this.#mirror.setCount(lines[i].key, out[i + 1]);
         return out[0];
       } catch {
@@ -221,7 +221,7 @@ export class RedisStore implements StateStore {
     if (this.#connected) {
       const lease = String(++this.#seq);
       try {
-        const [taken, count] = await this.#scripts.acquire(3, this.#zset, this.#hold, this.#key("k", key), this.#id, this.config.leaseTtlMs, this.#prefix, lease, limit);
+        const [taken, count] = await this.#call("acquire", 3, this.#zset, this.#hold, this.#key("k", key), this.#id, this.config.leaseTtlMs, this.#prefix, lease, limit);
         this.#mirror.setCount(sig, count);
         if (taken === 1) this.#push(sig, lease);
         return taken === 1;
@@ -262,6 +262,29 @@ export class RedisStore implements StateStore {
     this.#redis.disconnect();
   }
 
+  /** One script, timed for the store's metrics (state-store-metrics.ts) when they are on. */
+  async #call(op: keyof Scripts, numKeys: number, ...args: (string | number)[]): Promise<number[]> {
+    const observe = this.observe;
+    if (observe === undefined) return this.#scripts[op](numKeys, ...args);
+    const t0 = performance.now();
+    try {
+      const out = await this.#scripts[op](numKeys, ...args);
+      observe(op, (performance.now() - t0) / 1000, false);
+      return out;
+    } catch (e) {
+      observe(op, (performance.now() - t0) / 1000, true);
+      throw e;
+    }
+  }
+
+  /** Set by the metrics: each script's duration, and whether it failed. */
+  observe: ((op: string, seconds: number, failed: boolean) => void) | undefined;
+
+  /** Settles, releases and forced counts waiting for Redis to come back. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
   get #prefix(): string {
     return `{${this.config.prefix}}`;
   }
@@ -275,7 +298,7 @@ export class RedisStore implements StateStore {
       try {
         const counted = lines.length === 0 ? [] : [redisKeys.length, cost, ...lines.map((l) => l.expiresAt)];
         const countKeys = lines.map((l) => this.#key("c", l.key));
-        const out = await this.#scripts.settle(2 + redisKeys.length + countKeys.length, this.#zset, this.#hold, ...redisKeys, ...countKeys, this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(actual), ...counted);
+        const out = await this.#call("settle", 2 + redisKeys.length + countKeys.length, this.#zset, this.#hold, ...redisKeys, ...countKeys, this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(actual), ...counted);
         keys.forEach((k, i) => this.#mirror.setMoney(k, out[2 * i], out[2 * i + 1]));
         lines.forEach((l, i) => this.#mirror.setCount(l.key, out[2 * keys.length + i]));
         return;
@@ -304,9 +327,9 @@ export class RedisStore implements StateStore {
       while (this.#pending.length > 0 && this.#connected) {
         const p = this.#pending[0];
         if (p.kind === "settle") {
-          await this.#scripts.settle(2 + p.keys.length, this.#zset, this.#hold, ...p.keys, this.#id, this.config.leaseTtlMs, this.#prefix, p.lease, String(p.actual));
+          await this.#call("settle", 2 + p.keys.length, this.#zset, this.#hold, ...p.keys, this.#id, this.config.leaseTtlMs, this.#prefix, p.lease, String(p.actual));
         } else {
-          await this.#scripts.count(1, p.key, String(p.cost), "1", "0", String(p.expiresAt));
+          await this.#call("count", 1, p.key, String(p.cost), "1", "0", String(p.expiresAt));
         }
         this.#pending.shift();
       }
@@ -326,7 +349,7 @@ export class RedisStore implements StateStore {
   async #renew(): Promise<void> {
     if (!this.#connected) return;
     try {
-      this.#instances = Math.max(1, Number(await this.#scripts.renew(2, this.#zset, this.#hold, this.#id, this.config.leaseTtlMs, this.#prefix)));
+      this.#instances = Math.max(1, Number(await this.#call("renew", 2, this.#zset, this.#hold, this.#id, this.config.leaseTtlMs, this.#prefix)));
     } catch {
       // A renewal that fails is retried on the next tick, well inside the lease.
     }
@@ -339,7 +362,7 @@ export class RedisStore implements StateStore {
     if (money.length + counts.length === 0) return;
     try {
       const keys = [...money.map((k) => this.#key("m", k)), ...counts.map((k) => (k.startsWith("k\u0000") ? this.#key("k", k.slice(2)) : this.#key("c", k)))];
-      const out = await this.#scripts.read(keys.length, ...keys, money.length);
+      const out = await this.#call("read", keys.length, ...keys, money.length);
       money.forEach((k, i) => this.#mirror.setMoney(k, out[2 * i], out[2 * i + 1]));
       counts.forEach((k, i) => this.#mirror.setCount(k, out[2 * money.length + i]));
     } catch {

@@ -43,6 +43,8 @@ async function startInstance(): Promise<{ port: number; child: ChildProcess; log
   return g;
 }
 
+const metricsOf = async (g: { port: number }) => (await fetch(`http://127.0.0.1:${g.port}/metrics`)).text();
+
 /** Every instance's /readyz says it is connected to Redis again (reconnects back off up to 2 s). */
 async function connected(): Promise<void> {
   const states = await eventually(
@@ -127,6 +129,11 @@ describe("three gateway processes on one Redis", () => {
     expect(seen.get("SETTLE")).toBe(2 * N);
     const u = await eventually(() => usage(gateways[1], "all"), (v) => v.used === N + 3 && v.reserved === 0, 3000);
     expect(u).toMatchObject({ used: N + 3, reserved: 0 });
+    // /metrics shows the store up and each script's duration, by operation.
+    const text = await metricsOf(gateways[0]);
+    expect(text).toContain('gwc_state_store_up{store="redis"} 1');
+    expect(text).toContain("gwc_state_store_local_mode 0");
+    expect(Number(/gwc_state_store_operation_seconds_count\{operation="take"\} (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(N / 3);
   });
 
   it("hold one rate limit: of 60 requests across them, exactly 30 pass", async () => {
@@ -181,9 +188,15 @@ describe("three gateway processes on one Redis", () => {
     for (const g of gateways) expect((await fetch(`http://127.0.0.1:${g.port}/healthz`)).status).toBe(200);
     const ready = (await (await fetch(`http://127.0.0.1:${gateways[2].port}/readyz`)).json()) as { state: { connected: boolean } };
     expect(ready.state).toMatchObject({ store: "redis", connected: false, whenDown: "reject" });
+    const down = await metricsOf(gateways[2]);
+    expect(down).toContain('gwc_state_store_up{store="redis"} 0');
+
     const answered = await inFlight;
     expect(answered.status).toBe(200);
     const { usage: u } = (await answered.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
+    // Its settlement waits for Redis, and /metrics says so.
+    const waiting = await eventually(async () => Number(/gwc_state_store_pending (\d+)/.exec(await metricsOf(gateways[1]))?.[1]), (n) => n >= 1, 3000);
+    expect(waiting).toBeGreaterThanOrEqual(1);
 
     await redis.start();
     await connected();
