@@ -202,6 +202,8 @@ export interface PlanRedis {
   prefix: string;
   leaseTtlMs: number;
   whenDown: "reject" | "local";
+  /** Budget leasing (runtime/budget-leases.ts); absent when off. */
+  budgetLeasing?: { maxSliceNano: number; reportMs: number };
 }
 
 export interface Plan {

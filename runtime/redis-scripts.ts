@@ -192,6 +192,90 @@ end
 return out
 `;
 
+// Budget leasing (budget-leases.ts): an instance's slice of a money line is one
+// holding, `s:<line>` in its holdings hash, whose amount grows with each grant
+// and shrinks with each report; reaping a dead instance returns it as any other.
+
+/**
+ * Grant: KEYS[3..] money lines; per line ARGV its cap, expiry, the slice
+ * wanted and the least needed (0, 0: read only). Each line grants
+ * lease-slice.ts grantOf(headroom, want, need); all or nothing. Returns
+ * {-1 | first line without the need, then per line grant, spent, reserved}.
+ */
+export const GRANT = `${PREAMBLE}
+local out = {-1}
+local grants = {}
+for i = 3, #KEYS do
+  local a = 4 + 4 * (i - 3)
+  local v = redis.call('HMGET', KEYS[i], 's', 'r')
+  local s, r = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+  local want, need = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local g = 0
+  if want > 0 then
+    local headroom = tonumber(ARGV[a]) - s - r
+    if headroom >= want then g = want elseif headroom >= need then g = need end
+    if g == 0 and out[1] == -1 then out[1] = i - 3 end
+  end
+  grants[i] = g
+  out[#out + 1] = g
+  out[#out + 1] = s
+  out[#out + 1] = r
+end
+if out[1] ~= -1 then
+  for i = 3, #KEYS do out[3 * (i - 3) + 2] = 0 end
+  return out
+end
+for i = 3, #KEYS do
+  local g = grants[i]
+  if g > 0 then
+    local a = 4 + 4 * (i - 3)
+    out[3 * (i - 3) + 4] = redis.call('HINCRBY', KEYS[i], 'r', string.format('%d', g))
+    redis.call('PEXPIREAT', KEYS[i], ARGV[a + 1])
+    local f = 's:' .. KEYS[i]
+    local e = redis.call('HGET', KEYS[2], f)
+    local held = e and tonumber(cjson.decode(e)[2]) or 0
+    redis.call('HSET', KEYS[2], f, cjson.encode({'m', string.format('%d', held + g), {KEYS[i]}}))
+  end
+end
+return out
+`;
+
+/**
+ * Report: KEYS[3..] money lines; per line ARGV its spend, the free slice
+ * given back, and what this instance believes it still holds after that (-1:
+ * unsure, a grant is on its way). Spend is added to lines that exist; the
+ * slice drops by spend + given back (to what the instance believes, when it
+ * knows: a grant whose answer was lost comes back this way), and reserved with
+ * it. Returns per line {what it held before, spent, reserved}: held below
+ * spend + given back means its lease lapsed meanwhile.
+ */
+export const REPORT = `${PREAMBLE}
+local out = {}
+for i = 3, #KEYS do
+  local a = 4 + 3 * (i - 3)
+  local spend, give, keep = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local f = 's:' .. KEYS[i]
+  local e = redis.call('HGET', KEYS[2], f)
+  local held = e and tonumber(cjson.decode(e)[2]) or 0
+  local left = math.max(0, held - spend - give)
+  if keep >= 0 then left = math.min(left, keep) end
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    if spend > 0 then redis.call('HINCRBY', KEYS[i], 's', ARGV[a]) end
+    if held > left then redis.call('HINCRBY', KEYS[i], 'r', '-' .. string.format('%d', held - left)) end
+  end
+  if left > 0 then
+    redis.call('HSET', KEYS[2], f, cjson.encode({'m', string.format('%d', left), {KEYS[i]}}))
+  elseif e then
+    redis.call('HDEL', KEYS[2], f)
+  end
+  local v = redis.call('HMGET', KEYS[i], 's', 'r')
+  out[#out + 1] = held
+  out[#out + 1] = tonumber(v[1]) or 0
+  out[#out + 1] = tonumber(v[2]) or 0
+end
+return out
+`;
+
 /** Renew this instance's lease (and reap others'). Returns how many instances hold a lease. */
 export const RENEW = `${PREAMBLE}
 return redis.call('ZCARD', KEYS[1])

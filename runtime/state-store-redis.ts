@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { HttpError } from "./errors.ts";
 import type { PlanRedis } from "./plan.ts";
-import { ACQUIRE, COUNT, READ, RENEW, RESERVE, SETTLE, TAKE } from "./redis-scripts.ts";
+import { BudgetLeases, type Report } from "./budget-leases.ts";
+import { ACQUIRE, COUNT, GRANT, READ, RENEW, REPORT, RESERVE, SETTLE, TAKE } from "./redis-scripts.ts";
 import type { CountLine, MoneyLine, StateStore, SharedStoreHealth, Take } from "./state-store.ts";
 import { StoreMirror } from "./store-mirror.ts";
 
@@ -14,7 +15,7 @@ const REFRESH_MS = 250;
 const COMMAND_TIMEOUT_MS = 1000;
 
 type Script = (numKeys: number, ...args: (string | number)[]) => Promise<number[]>;
-type Scripts = Record<"take" | "reserve" | "settle" | "acquire" | "count" | "renew" | "read", Script>;
+type Scripts = Record<"take" | "reserve" | "settle" | "acquire" | "count" | "renew" | "read" | "grant" | "report", Script>;
 
 /** Something to send once Redis answers again: a settle, release or forced count that must not be lost. */
 type Pending = { kind: "settle"; keys: string[]; lease: string; actual: number } | { kind: "count"; key: string; cost: number; expiresAt: number };
@@ -57,6 +58,10 @@ export class RedisStore implements StateStore {
   readonly #local = new Map<string, number>();
   readonly #timers: NodeJS.Timeout[] = [];
   #flushing = false;
+  /** Budget leasing's slices, when it is on. */
+  readonly #slices: BudgetLeases | undefined;
+  /** The report under way, if one is: one at a time. */
+  #reporting: Promise<void> | undefined;
 
   constructor(
     readonly config: PlanRedis,
@@ -78,7 +83,7 @@ export class RedisStore implements StateStore {
       // script sent to a fresh connection could wait forever (no command timeout
       // applies to it); test/redis/workers.test.ts caught a request hanging.
     });
-    for (const [name, lua] of Object.entries({ take: TAKE, reserve: RESERVE, settle: SETTLE, acquire: ACQUIRE, count: COUNT, renew: RENEW, read: READ })) {
+    for (const [name, lua] of Object.entries({ take: TAKE, reserve: RESERVE, settle: SETTLE, acquire: ACQUIRE, count: COUNT, renew: RENEW, read: READ, grant: GRANT, report: REPORT })) {
       // defineCommand sends EVALSHA and falls back to EVAL when Redis has not seen the script (after a restart too).
       this.#redis.defineCommand(name, { lua });
     }
@@ -99,6 +104,13 @@ export class RedisStore implements StateStore {
     renew.unref();
     refresh.unref();
     this.#timers.push(renew, refresh);
+    const leasing = config.budgetLeasing;
+    if (leasing !== undefined) {
+      this.#slices = new BudgetLeases(leasing.maxSliceNano, 10 * leasing.reportMs);
+      const report = setInterval(() => void this.#report(), leasing.reportMs);
+      report.unref();
+      this.#timers.push(report);
+    }
   }
 
   /** Resolves once connected, or after `ms` either way (start-up does not wait on a Redis that is down). */
@@ -119,6 +131,10 @@ export class RedisStore implements StateStore {
 
   async reserve(lines: readonly MoneyLine[], amount: number): Promise<number> {
     const keys = lines.map((l) => this.#key("m", l.key));
+    if (this.#connected && this.#slices !== undefined) {
+      const leased = await this.#leased(lines, amount);
+      if (leased !== undefined) return leased;
+    }
     if (this.#connected) {
       const lease = String(++this.#seq);
       const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(amount)];
@@ -142,6 +158,22 @@ export class RedisStore implements StateStore {
    * one by one on the local share (or 503 with `reject`).
    */
   async take(t: Take): Promise<number> {
+    if (this.#connected && this.#slices !== undefined && t.money.length > 0) {
+      // Leasing: the budgets from this instance's slices; the windows and the slot (if any) in one script.
+      const leased = await this.#leased(t.money, t.amount);
+      if (leased !== undefined) {
+        if (leased >= 0) return t.counts.length + 1 + leased;
+        const back = () => void this.settle(t.money.map((l) => l.key), t.amount, 0);
+        try {
+          const rest = t.counts.length + t.forced.length > 0 || t.slot !== undefined ? await this.take({ ...t, money: [], amount: 0 }) : -1;
+          if (rest >= 0) back();
+          return rest;
+        } catch (e) {
+          back();
+          throw e;
+        }
+      }
+    }
     if (this.#connected) {
       const lease = String(++this.#seq);
       const { counts, forced, slot, money } = t;
@@ -178,6 +210,11 @@ export class RedisStore implements StateStore {
   /** Settles and adds the response's tokens to their windows in one script. */
   settleCounting(keys: readonly string[], reserved: number, actual: number, lines: readonly CountLine[], cost: number): Promise<void> {
     const lease = this.#pop(signature(keys, reserved));
+    if (lease === SLICE) {
+      // Taken from this instance's slices: settled here, reported with the next report (at once near the cap).
+      if (this.#slices!.settle(keys, reserved, actual, Date.now())) void this.#report();
+      return lines.length === 0 ? Promise.resolve() : this.count(lines, cost, true).then(() => {});
+    }
     const local = lease?.startsWith("local:") === true;
     if (local && lease!.startsWith(this.#epochTag)) this.#take(keys, actual - reserved);
     // A local lease is not in Redis: only its spend goes there.
@@ -258,6 +295,8 @@ export class RedisStore implements StateStore {
 
   async close(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
+    await this.#reporting;
+    await this.#report(true);
     await this.#flush();
     this.#redis.disconnect();
   }
@@ -343,6 +382,75 @@ export class RedisStore implements StateStore {
       // Still unreachable: the next renewal tries again.
     } finally {
       this.#flushing = false;
+    }
+  }
+
+  /**
+   * Budget leasing: takes `amount` on every line from this instance's slices,
+   * asking Redis for more (one GRANT over the lines that lack it) when they
+   * are short. -1, or the first line Redis could not give enough; undefined
+   * when Redis did not answer (the caller decides as without leasing).
+   */
+  async #leased(lines: readonly MoneyLine[], amount: number): Promise<number | undefined> {
+    const slices = this.#slices!;
+    const sig = signature(lines, amount);
+    for (let tries = 0; tries < 4; tries++) {
+      const now = Date.now();
+      if (slices.take(lines, amount, now) === -1) {
+        this.#push(sig, SLICE);
+        return -1;
+      }
+      const asks = slices.asks(lines, amount, this.#instances, (l) => {
+        const m = this.#mirror.money(l.key);
+        return l.cap - m.spent - m.reserved;
+      });
+      const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix];
+      lines.forEach((l, i) => args.push(String(l.cap), String(l.expiresAt + MONEY_GRACE_MS), String(asks[i].want), String(asks[i].need)));
+      const keys = lines.map((l) => l.key);
+      slices.granting(keys, now);
+      let out: number[];
+      try {
+        out = await this.#call("grant", 2 + lines.length, this.#zset, this.#hold, ...lines.map((l) => this.#key("m", l.key)), ...args);
+      } catch {
+        slices.failed(keys, true);
+        return undefined;
+      }
+      lines.forEach((l, i) => {
+        const [granted, spent, reserved] = [out[1 + 3 * i], out[2 + 3 * i], out[3 + 3 * i]];
+        this.#mirror.setMoney(l.key, spent, reserved);
+        slices.grant(l, granted, spent, reserved, asks[i].need || amount, this.#instances, now);
+      });
+      if (out[0] >= 0) return out[0];
+      // Granted: the next turn takes from it (unless concurrent requests took it first; then ask again).
+    }
+    // Outrun by concurrent requests four times: this one reserves in Redis as without leasing.
+    return undefined;
+  }
+
+  /** Writes the slices' spend to Redis and gives back what is free and idle (everything, when closing). One script; one at a time. */
+  #report(all = false): Promise<void> {
+    const slices = this.#slices;
+    if (slices === undefined || this.#reporting !== undefined || !this.#connected) return Promise.resolve();
+    const reports = slices.reports(Date.now(), all);
+    if (reports.length === 0) return Promise.resolve();
+    this.#reporting = this.#send(slices, reports).finally(() => (this.#reporting = undefined));
+    return this.#reporting;
+  }
+
+  async #send(slices: BudgetLeases, reports: Report[]): Promise<void> {
+    const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix];
+    for (const r of reports) args.push(String(r.spend), String(r.give), String(r.keep));
+    try {
+      const out = await this.#call("report", 2 + reports.length, this.#zset, this.#hold, ...reports.map((r) => this.#key("m", r.key)), ...args);
+      reports.forEach((r, i) => {
+        const [held, spent, reserved] = [out[3 * i], out[1 + 3 * i], out[2 + 3 * i]];
+        this.#mirror.setMoney(r.key, spent, reserved);
+        slices.reported(r, held, spent, reserved, this.#instances);
+      });
+    } catch {
+      // Not written (or written, the answer lost): the spend goes to Redis with the settles that wait for it; the next report sets the slice right.
+      for (const r of reports) if (r.spend > 0) this.#pending.push({ kind: "settle", keys: [this.#key("m", r.key)], lease: "", actual: r.spend });
+      slices.failed(reports.map((r) => r.key), false);
     }
   }
 
@@ -483,6 +591,9 @@ async function takeInSteps(store: RedisStore, t: Take): Promise<number> {
     return refused;
   }
 }
+
+/** The lease id of a reservation taken from this instance's slices (budget leasing): settled here, not in Redis. */
+const SLICE = "slice";
 
 function signature(lines: readonly (MoneyLine | string)[], amount: number): string {
   let sig = String(amount);

@@ -1,5 +1,12 @@
 // What the multi-process tests share: the config (one key per limit under
 // test), how they ask, and how they read /v1/usage.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { join, resolve } from "node:path";
+import { Redis } from "ioredis";
+import { expect } from "vitest";
+import * as SCRIPTS from "../../runtime/redis-scripts.ts";
+import { freePort } from "../helpers.ts";
 import { account } from "../runtime/harness.ts";
 
 export const KEYS = {
@@ -79,4 +86,51 @@ export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolea
     if ((v !== undefined && ok(v)) || Date.now() > deadline) return v as T;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** `gwc build` of `dir/config.json` into `dir`, as CI would. */
+export function buildGateway(dir: string): void {
+  const built = spawnSync(process.execPath, [resolve("build/gwc.mjs"), "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
+  expect(built.status, built.stderr).toBe(0);
+}
+
+export interface GatewayProcess {
+  port: number;
+  child: ChildProcess;
+  log: string;
+}
+
+/** `node gateway.mjs` from `dir`, as production runs it, on a free port; resolves once it listens. */
+export async function startGateway(dir: string, redisUrl: string): Promise<GatewayProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), OPENAI_API_KEY: "sk-x", REDIS_URL: redisUrl, ...KEYS } });
+  const g = { port, child, log: "" };
+  await new Promise<void>((ok, fail) => {
+    // The gateway's log is JSON lines on stdout (`listening`); why it could not start, on stderr.
+    const read = (d: Buffer) => {
+      g.log += d.toString();
+      if (g.log.includes("listening on")) ok();
+    };
+    child.stdout!.on("data", read);
+    child.stderr!.on("data", read);
+    child.once("exit", (code) => fail(new Error(`gateway exited ${code}: ${g.log}`)));
+  });
+  return g;
+}
+
+/** Counts the scripts Redis runs from now on, by name (TAKE, SETTLE, …), through MONITOR; `stop()` ends it. */
+export async function scriptsRun(url: string): Promise<Map<string, number> & { stop(): void }> {
+  const names = new Map(Object.entries(SCRIPTS).map(([name, lua]) => [createHash("sha1").update(lua).digest("hex"), name]));
+  const client = new Redis(url);
+  const monitor = await client.monitor();
+  const seen = new Map<string, number>() as Map<string, number> & { stop(): void };
+  monitor.on("monitor", (_time: string, args: string[]) => {
+    const name = args[0].toLowerCase() === "evalsha" ? (names.get(args[1]) ?? "?") : args[0].toLowerCase();
+    seen.set(name, (seen.get(name) ?? 0) + 1);
+  });
+  seen.stop = () => {
+    monitor.disconnect();
+    client.disconnect();
+  };
+  return seen;
 }

@@ -2,19 +2,14 @@
 // real redis-server: one budget, one rate limit, one concurrency cap across
 // them, leases that return when an instance is killed, and Redis going away
 // and coming back.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { Redis } from "ioredis";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import * as SCRIPTS from "../../runtime/redis-scripts.ts";
 import { tempDir } from "../helpers.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, usageOf } from "./fleet.ts";
-import { freePort, startRedis, type RedisProcess } from "./redis-server.ts";
+import { buildGateway, chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, scriptsRun, startGateway, usageOf, type GatewayProcess } from "./fleet.ts";
+import { startRedis, type RedisProcess } from "./redis-server.ts";
 
-const GWC = resolve("build/gwc.mjs");
 /** About 20 reservations. */
 const BUDGET_USD = 0.18;
 const chat = (g: { port: number }, key: string, model?: string, extra?: object) => chatOn(g.port, key, model, extra);
@@ -24,25 +19,9 @@ let redis: RedisProcess;
 let fast: MockUpstream;
 let slow: MockUpstream;
 let dir: string;
-const gateways: { port: number; child: ChildProcess; log: string }[] = [];
+const gateways: GatewayProcess[] = [];
 
-async function startInstance(): Promise<{ port: number; child: ChildProcess; log: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), OPENAI_API_KEY: "sk-x", REDIS_URL: redis.url, ...KEYS } });
-  const g = { port, child, log: "" };
-  await new Promise<void>((ok, fail) => {
-    // The gateway's log is JSON lines on stdout (`listening`); why it could not start, on stderr.
-    const read = (d: Buffer) => {
-      g.log += d.toString();
-      if (g.log.includes("listening on")) ok();
-    };
-    child.stdout!.on("data", read);
-    child.stderr!.on("data", read);
-    child.once("exit", (code) => fail(new Error(`gateway exited ${code}: ${g.log}`)));
-  });
-  return g;
-}
-
+const startInstance = () => startGateway(dir, redis.url);
 const metricsOf = async (g: { port: number }) => (await fetch(`http://127.0.0.1:${g.port}/metrics`)).text();
 
 /** Every instance's /readyz says it is connected to Redis again (reconnects back off up to 2 s). */
@@ -61,8 +40,7 @@ beforeAll(async () => {
   slow = await startOpenAIUpstream({ name: "slow", stream: { chunks: 400, intervalMs: 50 }, fallback: { kind: "ok", delayMs: 300 } });
   dir = tempDir();
   writeFileSync(join(dir, "config.json"), JSON.stringify(fleetConfig({ fast: fast.url, slow: slow.url, budgetUsd: BUDGET_USD, maxConcurrent: 4, state: { redis: { url: "${REDIS_URL}", prefix: "test:", lease_ttl: "2s" } } })));
-  const built = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
-  expect(built.status, built.stderr).toBe(0);
+  buildGateway(dir);
   for (let i = 0; i < 3; i++) gateways.push(await startInstance());
 });
 
@@ -100,14 +78,7 @@ describe("three gateway processes on one Redis", () => {
   it("make a request with every kind of limit wait on one script: windows, concurrency slot, budgets and the account's count taken together", async () => {
     // Warm up: each instance has loaded its scripts (EVALSHA from now on).
     for (const g of gateways) expect((await chat(g, KEYS.K_ALL)).status).toBe(200);
-    const names = new Map(Object.entries(SCRIPTS).map(([name, lua]) => [createHash("sha1").update(lua).digest("hex"), name]));
-    const client = new Redis(redis.url);
-    const monitor = await client.monitor();
-    const seen = new Map<string, number>();
-    monitor.on("monitor", (_time: string, args: string[]) => {
-      const name = args[0].toLowerCase() === "evalsha" ? (names.get(args[1]) ?? "?") : args[0].toLowerCase();
-      seen.set(name, (seen.get(name) ?? 0) + 1);
-    });
+    const seen = await scriptsRun(redis.url);
     const N = 20;
     for (let i = 0; i < N; i++) {
       const res = await chat(gateways[i % 3], KEYS.K_ALL);
@@ -118,8 +89,7 @@ describe("three gateway processes on one Redis", () => {
     }
     // Settles and slot releases run after the answer: let the last ones land.
     await new Promise((r) => setTimeout(r, 300));
-    monitor.disconnect();
-    client.disconnect();
+    seen.stop();
     // Before the caller's answer: one TAKE a request (not a COUNT, then an ACQUIRE, then a RESERVE, then a COUNT).
     expect(seen.get("TAKE")).toBe(N);
     expect(seen.get("COUNT") ?? 0).toBe(0);
