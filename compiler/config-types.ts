@@ -130,4 +130,5 @@ export interface RedisConfig {
   lease_ttl?: string;
   when_down?: "reject" | "local";
   budget_leasing?: boolean | { max_slice_usd?: number; report_interval?: string };
+  cluster?: boolean;
 }

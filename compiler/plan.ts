@@ -240,7 +240,7 @@ export function stableKey(...kindIdPairs: string[]): string {
 function redisPlan(redis: RedisConfig | undefined): { redis?: PlanRedis } {
   if (redis === undefined) return {};
   return {
-    redis: { urlEnv: parseEnvRef(redis.url)!, prefix: redis.prefix ?? "gwc:", leaseTtlMs: ms(redis.lease_ttl ?? "30s"), whenDown: redis.when_down ?? "reject", ...leasingPlan(redis.budget_leasing) },
+    redis: { urlEnv: parseEnvRef(redis.url)!, prefix: redis.prefix ?? "gwc:", leaseTtlMs: ms(redis.lease_ttl ?? "30s"), whenDown: redis.when_down ?? "reject", ...(redis.cluster === true ? { cluster: true as const } : {}), ...leasingPlan(redis.budget_leasing) },
   };
 }
 

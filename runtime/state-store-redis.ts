@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { HttpError } from "./errors.ts";
 import type { PlanRedis } from "./plan.ts";
 import { BudgetLeases, type Report } from "./budget-leases.ts";
+import { redisClient } from "./redis-client.ts";
 import { ACQUIRE, COUNT, GRANT, READ, RENEW, REPORT, RESERVE, SETTLE, TAKE } from "./redis-scripts.ts";
 import type { CountLine, MoneyLine, StateStore, SharedStoreHealth, Take } from "./state-store.ts";
 import { StoreMirror } from "./store-mirror.ts";
@@ -39,7 +40,7 @@ type Pending = { kind: "settle"; keys: string[]; lease: string; actual: number }
  * when Redis is back.
  */
 export class RedisStore implements StateStore {
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #scripts: Scripts;
   readonly #id = randomBytes(8).toString("hex");
   readonly #hold: string;
@@ -71,7 +72,7 @@ export class RedisStore implements StateStore {
     const p = `{${config.prefix}}`;
     this.#hold = `${p}h:${this.#id}`;
     this.#zset = `${p}instances`;
-    this.#redis = new Redis(url, {
+    this.#redis = redisClient(config, url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: COMMAND_TIMEOUT_MS,

@@ -1,6 +1,6 @@
 // A real redis-server for the tests: its own port and directory, AOF on
 // (appendfsync everysec, what the README asks operators for), stopped by PID.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { freePort, tempDir } from "../helpers.ts";
 
 export { freePort };
@@ -17,13 +17,13 @@ export interface RedisProcess {
   kill(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisProcess> {
+export async function startRedis(extra: string[] = []): Promise<RedisProcess> {
   const port = await freePort();
   const dir = tempDir("gwc-redis-");
   let child: ChildProcess | undefined;
   const start = () =>
     new Promise<void>((ok, fail) => {
-      const c = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"], {
+      const c = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no", ...extra], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       child = c;
@@ -43,4 +43,22 @@ export async function startRedis(): Promise<RedisProcess> {
     });
   await start();
   return { port, url: `redis://127.0.0.1:${port}`, dir, start, stop: stopWith("SIGTERM"), kill: stopWith("SIGKILL") };
+}
+
+/**
+ * A Redis Cluster of three masters (no replicas) on free ports, made with
+ * `redis-cli --cluster create` as an operator would; resolves once every
+ * slot is served (cluster_state:ok).
+ */
+export async function startRedisCluster(): Promise<RedisProcess[]> {
+  const nodes = await Promise.all([0, 1, 2].map(() => startRedis(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"])));
+  const created = spawnSync("redis-cli", ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", "0", "--cluster-yes"], { encoding: "utf8", timeout: 30_000 });
+  if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const info = nodes.map((n) => spawnSync("redis-cli", ["-p", String(n.port), "cluster", "info"], { encoding: "utf8" }).stdout);
+    if (info.every((i) => i.includes("cluster_state:ok"))) return nodes;
+    if (Date.now() > deadline) throw new Error(`the cluster is not ok after 20 s: ${info.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
