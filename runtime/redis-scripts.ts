@@ -79,15 +79,21 @@ export const TAKE = `${PREAMBLE}
 local amount = tonumber(ARGV[5])
 local nc, nf, ns = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local out = {-1}
+-- Keys that exist already have their expiry: it is set once, when a key is made.
+local new = {}
 local k, a = 3, 10
 for i = 1, nc do
-  local c = tonumber(redis.call('GET', KEYS[k]) or '0')
+  local v = redis.call('GET', KEYS[k])
+  local c = tonumber(v or '0')
+  new[k] = not v
   out[#out + 1] = c
   if out[1] == -1 and c + 1 > tonumber(ARGV[a]) then out[1] = i - 1 end
   k, a = k + 1, a + 2
 end
 for i = 1, nf do
-  out[#out + 1] = tonumber(redis.call('GET', KEYS[k]) or '0')
+  local v = redis.call('GET', KEYS[k])
+  new[k] = not v
+  out[#out + 1] = tonumber(v or '0')
   k, a = k + 1, a + 1
 end
 if ns == 1 then
@@ -98,6 +104,7 @@ if ns == 1 then
 end
 for i = 1, #KEYS - k + 1 do
   local v = redis.call('HMGET', KEYS[k + i - 1], 's', 'r')
+  new[k + i - 1] = not v[1] and not v[2]
   local s, r = tonumber(v[1]) or 0, tonumber(v[2]) or 0
   out[#out + 1] = s
   out[#out + 1] = r
@@ -108,12 +115,12 @@ k, a = 3, 10
 local o = 2
 for i = 1, nc do
   out[o] = redis.call('INCR', KEYS[k])
-  redis.call('PEXPIREAT', KEYS[k], ARGV[a + 1])
+  if new[k] then redis.call('PEXPIREAT', KEYS[k], ARGV[a + 1]) end
   k, a, o = k + 1, a + 2, o + 1
 end
 for i = 1, nf do
   out[o] = redis.call('INCR', KEYS[k])
-  redis.call('PEXPIREAT', KEYS[k], ARGV[a])
+  if new[k] then redis.call('PEXPIREAT', KEYS[k], ARGV[a]) end
   k, a, o = k + 1, a + 1, o + 1
 end
 if ns == 1 then
@@ -124,7 +131,7 @@ end
 local keys = {}
 for i = k, #KEYS do
   out[o + 1] = redis.call('HINCRBY', KEYS[i], 'r', ARGV[5])
-  redis.call('PEXPIREAT', KEYS[i], ARGV[a + 1])
+  if new[i] then redis.call('PEXPIREAT', KEYS[i], ARGV[a + 1]) end
   keys[#keys + 1] = KEYS[i]
   a, o = a + 2, o + 2
 end
@@ -149,14 +156,17 @@ end
 local out = {}
 local last = ARGV[6] and 2 + tonumber(ARGV[6]) or #KEYS
 for i = 3, last do
-  if ARGV[5] ~= '0' and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HINCRBY', KEYS[i], 's', ARGV[5]) end
   local v = redis.call('HMGET', KEYS[i], 's', 'r')
-  out[#out + 1] = tonumber(v[1]) or 0
+  local s = tonumber(v[1]) or 0
+  -- Spend lands only on a line that exists: an expired period is not brought back.
+  if ARGV[5] ~= '0' and (v[1] or v[2]) then s = redis.call('HINCRBY', KEYS[i], 's', ARGV[5]) end
+  out[#out + 1] = s
   out[#out + 1] = tonumber(v[2]) or 0
 end
 for i = last + 1, #KEYS do
-  out[#out + 1] = redis.call('INCRBY', KEYS[i], ARGV[7])
-  redis.call('PEXPIREAT', KEYS[i], ARGV[8 + i - last - 1])
+  local c = redis.call('INCRBY', KEYS[i], ARGV[7])
+  out[#out + 1] = c
+  if c == tonumber(ARGV[7]) then redis.call('PEXPIREAT', KEYS[i], ARGV[8 + i - last - 1]) end
 end
 return out
 `;

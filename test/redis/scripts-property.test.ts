@@ -234,6 +234,11 @@ describe("Redis Lua scripts", () => {
           expect(Number((await redis.get(slot)) ?? 0)).toBe(model.slots);
           expect(model.slots).toBeLessThanOrEqual(SLOTS);
         }
+        // Every counter that exists expires with its period or window (none is kept forever).
+        for (const key of [...CAPS.map((_, l) => m(l)), ...LIMITS.map((_, l) => c(l))]) {
+          const ttl = await redis.pttl(key);
+          expect(ttl === -2 || ttl > 0, `${key} has no expiry`).toBe(true);
+        }
         // Every instance lapses: all reservations and slots come back.
         for (const name of INSTANCES) await redis.zadd(zset, 0, name);
         await redis.renew(2, zset, `${p}h:reaper`, "reaper", 60_000, p);
