@@ -1263,7 +1263,7 @@ if (instances.rounds.length > 0) {
   const E = instances.summary["gov embedded"];
   const R = instances.summary["gov redis"];
   out();
-  out("Item 8, several instances: the governed gateway over Redis (one Lua script per admission, reserve, settle and token count) beside the embedded store, same rounds (per-round figures in the JSON):");
+  out("Item 8, several instances: the governed gateway over Redis (one script before the upstream, TAKE, and one after, SETTLE) beside the embedded store, same rounds (per-round figures in the JSON):");
   out(
     table(
       ["store", "latency p50", "latency p99", `throughput (${THROUGHPUT_CONNECTIONS} conns)`, "gateway CPU/req", "Redis CPU/req", "errors"],
