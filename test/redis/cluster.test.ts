@@ -8,7 +8,7 @@ import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { buildGateway, chat, costOf, eventually, fleetConfig, KEYS, RESERVATION, startGateway, usageOf, type GatewayProcess } from "./fleet.ts";
+import { buildGateway, chat, costOf, eventually, fleetConfig, KEYS, RESERVATION, startGateway, usageOf, stopAll, type GatewayProcess } from "./fleet.ts";
 import { startRedisCluster, type RedisProcess } from "./redis-server.ts";
 
 const BUDGET_USD = 0.05;
@@ -30,12 +30,7 @@ beforeAll(async () => {
   gateways.push(await startGateway(dir, nodes[0].url), await startGateway(dir, nodes[2].url));
 });
 
-afterAll(async () => {
-  for (const g of gateways) if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill("SIGKILL");
-  await fast?.close();
-  await slow?.close();
-  for (const n of nodes) await n.stop();
-});
+afterAll(() => stopAll(gateways, [fast, slow], nodes));
 
 describe("a Redis Cluster", () => {
   it("holds one budget and one rate limit across two instances, with every counter on the node that owns the prefix's slot", async () => {

@@ -134,3 +134,10 @@ export async function scriptsRun(url: string): Promise<Map<string, number> & { s
   };
   return seen;
 }
+
+/** Ends a test's processes: gateways by SIGKILL (those still running), then the mocks and the Redis servers. */
+export async function stopAll(gateways: GatewayProcess[], mocks: ({ close(): Promise<unknown> } | undefined)[], redis: ({ stop(): Promise<void> } | undefined)[]): Promise<void> {
+  for (const g of gateways) if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill("SIGKILL");
+  for (const m of mocks) await m?.close();
+  for (const r of redis) await r?.stop();
+}

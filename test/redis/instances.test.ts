@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { buildGateway, chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, scriptsRun, startGateway, usageOf, type GatewayProcess } from "./fleet.ts";
+import { buildGateway, chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, scriptsRun, startGateway, usageOf, stopAll, type GatewayProcess } from "./fleet.ts";
 import { startRedis, type RedisProcess } from "./redis-server.ts";
 
 /** About 20 reservations. */
@@ -44,12 +44,7 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) gateways.push(await startInstance());
 });
 
-afterAll(async () => {
-  for (const g of gateways) if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill("SIGKILL");
-  await fast?.close();
-  await slow?.close();
-  await redis?.stop();
-});
+afterAll(() => stopAll(gateways, [fast, slow], [redis]));
 
 describe("three gateway processes on one Redis", () => {
   it("hold one budget: 300 concurrent requests spend at most the cap, exactly what the answers' usage adds up to, and every instance shows it", async () => {

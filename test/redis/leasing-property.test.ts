@@ -6,21 +6,11 @@
 // reservation is settled and the stores close, Redis has exactly the spend
 // the settlements add up to and nothing reserved.
 import fc from "fast-check";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../../runtime/state-store-redis.ts";
-import { startRedis, type RedisProcess } from "./redis-server.ts";
+import { redisForSuite } from "./redis-server.ts";
 
-let server: RedisProcess;
-let direct: Redis;
-beforeAll(async () => {
-  server = await startRedis();
-  direct = new Redis(server.url);
-});
-afterAll(async () => {
-  direct?.disconnect();
-  await server?.stop();
-});
+const suite = redisForSuite();
 
 const CAPS = [1000, 400];
 const FAR = Date.now() + 3_600_000;
@@ -48,14 +38,14 @@ describe("budget leasing", () => {
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
         const prefix = `lp${++run}:`;
         const config = { urlEnv: "X", prefix, leaseTtlMs: 60_000, whenDown: "reject" as const, budgetLeasing: { maxSliceNano: 300, reportMs: 20 } };
-        const stores = [0, 1, 2].map(() => new RedisStore(config, server.url));
+        const stores = [0, 1, 2].map(() => new RedisStore(config, suite.server().url));
         await Promise.all(stores.map((s) => s.ready(3000)));
         const lines = CAPS.map((cap, i) => ({ key: `b${i}|daily|0`, cap, expiresAt: FAR }));
         const held: { keys: string[]; amount: number }[][] = [[], [], []];
         const spent = CAPS.map(() => 0);
         const check = async () => {
           for (let i = 0; i < CAPS.length; i++) {
-            const [s, r] = await direct.hmget(`{${prefix}}m:${lines[i].key}`, "s", "r");
+            const [s, r] = await suite.direct().hmget(`{${prefix}}m:${lines[i].key}`, "s", "r");
             expect(Number(s ?? 0) + Number(r ?? 0)).toBeLessThanOrEqual(CAPS[i]);
             expect(Number(r ?? 0)).toBeGreaterThanOrEqual(0);
           }
@@ -88,7 +78,7 @@ describe("budget leasing", () => {
           await Promise.all(stores.map((s) => s.close()));
         }
         for (let i = 0; i < CAPS.length; i++) {
-          const [s, r] = await direct.hmget(`{${prefix}}m:${lines[i].key}`, "s", "r");
+          const [s, r] = await suite.direct().hmget(`{${prefix}}m:${lines[i].key}`, "s", "r");
           expect({ line: i, spent: Number(s ?? 0), reserved: Number(r ?? 0) }).toEqual({ line: i, spent: spent[i], reserved: 0 });
         }
       }),

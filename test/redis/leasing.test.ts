@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { buildGateway, chat, costOf, eventually, fleetConfig, KEYS, RESERVATION, scriptsRun, startGateway, usageOf, type GatewayProcess } from "./fleet.ts";
+import { buildGateway, chat, costOf, eventually, fleetConfig, KEYS, RESERVATION, scriptsRun, startGateway, usageOf, stopAll, type GatewayProcess } from "./fleet.ts";
 import { startRedis, type RedisProcess } from "./redis-server.ts";
 
 /** About 36 reservations. */
@@ -36,12 +36,7 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) gateways.push(await startGateway(dir, redis.url));
 });
 
-afterAll(async () => {
-  for (const g of gateways) if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill("SIGKILL");
-  await fast?.close();
-  await slow?.close();
-  await redis?.stop();
-});
+afterAll(() => stopAll(gateways, [fast, slow], [redis]));
 
 describe("budget leasing across three gateway processes", () => {
   it("holds the cap: 300 concurrent requests spend at most it, exactly what the answers' usage adds up to, and every instance shows it", async () => {

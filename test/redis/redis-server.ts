@@ -1,6 +1,8 @@
 // A real redis-server for the tests: its own port and directory, AOF on
 // (appendfsync everysec, what the README asks operators for), stopped by PID.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import { freePort, tempDir } from "../helpers.ts";
 
 export { freePort };
@@ -61,4 +63,19 @@ export async function startRedisCluster(): Promise<RedisProcess[]> {
     if (Date.now() > deadline) throw new Error(`the cluster is not ok after 20 s: ${info.join("\n")}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** A redis-server for the whole file (started before its tests, stopped after), and a plain client to it. */
+export function redisForSuite(): { server: () => RedisProcess; direct: () => Redis } {
+  let server: RedisProcess | undefined;
+  let direct: Redis | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+    direct = new Redis(server.url);
+  });
+  afterAll(async () => {
+    direct?.disconnect();
+    await server?.stop();
+  });
+  return { server: () => server!, direct: () => direct! };
 }
