@@ -2,8 +2,8 @@
 // test), how they ask, and how they read /v1/usage.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
+import { connect } from "node:net";
 import { join, resolve } from "node:path";
-import { Redis } from "ioredis";
 import { expect } from "vitest";
 import * as SCRIPTS from "../../runtime/redis-scripts.ts";
 import { freePort } from "../helpers.ts";
@@ -118,20 +118,38 @@ export async function startGateway(dir: string, redisUrl: string): Promise<Gatew
   return g;
 }
 
-/** Counts the scripts Redis runs from now on, by name (TAKE, SETTLE, …), through MONITOR; `stop()` ends it. */
+/**
+ * Counts the scripts Redis runs from now on, by name (TAKE, SETTLE, …), from
+ * MONITOR on a plain socket (its lines: `+<time> [0 <addr>] "evalsha" "<sha>" …`); `stop()` ends it.
+ */
 export async function scriptsRun(url: string): Promise<Map<string, number> & { stop(): void }> {
   const names = new Map(Object.entries(SCRIPTS).map(([name, lua]) => [createHash("sha1").update(lua).digest("hex"), name]));
-  const client = new Redis(url);
-  const monitor = await client.monitor();
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
   const seen = new Map<string, number>() as Map<string, number> & { stop(): void };
-  monitor.on("monitor", (_time: string, args: string[]) => {
-    const name = args[0].toLowerCase() === "evalsha" ? (names.get(args[1]) ?? "?") : args[0].toLowerCase();
-    seen.set(name, (seen.get(name) ?? 0) + 1);
+  let rest = "";
+  socket.on("data", (d: Buffer) => {
+    const lines = (rest + d.toString()).split("\r\n");
+    rest = lines.pop()!;
+    for (const line of lines) {
+      const m = /^\+\d+\.\d+ \[[^\]]*\] "(\w+)"(?: "([0-9a-f]{40})")?/.exec(line);
+      if (m === null) continue;
+      const name = m[1].toLowerCase() === "evalsha" ? (names.get(m[2]) ?? "?") : m[1].toLowerCase();
+      seen.set(name, (seen.get(name) ?? 0) + 1);
+    }
   });
-  seen.stop = () => {
-    monitor.disconnect();
-    client.disconnect();
-  };
+  socket.on("error", () => {});
+  await new Promise<void>((ok) => {
+    socket.once("connect", () => socket.write("MONITOR\r\n"));
+    // MONITOR answers +OK before it streams.
+    const ready = (d: Buffer) => {
+      if (!d.toString().startsWith("+OK")) return;
+      socket.off("data", ready);
+      ok();
+    };
+    socket.on("data", ready);
+  });
+  seen.stop = () => socket.destroy();
   return seen;
 }
 
