@@ -199,6 +199,8 @@ export class RedisStore implements StateStore {
       } catch {
         // As reserve: if it ran before the answer was lost, its leases return; its counts stay counted.
         this.#pending.push({ kind: "settle", keys: [], lease, actual: 0 }, { kind: "settle", keys: [], lease: `${lease}k`, actual: 0 });
+        // One timed-out script is all a request waits for: with `reject`, 503 now rather than a second timeout.
+        this.#unavailable();
       }
     }
     return takeInSteps(this, t);
