@@ -17,6 +17,9 @@ export interface RedisProcess {
   start(): Promise<void>;
   /** SIGKILL: no shutdown save at all, only what the AOF already had. */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that holds connections open and answers nothing. */
+  pause(): void;
+  resume(): void;
 }
 
 export async function startRedis(extra: string[] = []): Promise<RedisProcess> {
@@ -44,7 +47,7 @@ export async function startRedis(extra: string[] = []): Promise<RedisProcess> {
       c.kill(signal);
     });
   await start();
-  return { port, url: `redis://127.0.0.1:${port}`, dir, start, stop: stopWith("SIGTERM"), kill: stopWith("SIGKILL") };
+  return { port, url: `redis://127.0.0.1:${port}`, dir, start, stop: stopWith("SIGTERM"), kill: stopWith("SIGKILL"), pause: () => child?.kill("SIGSTOP"), resume: () => child?.kill("SIGCONT") };
 }
 
 /**
@@ -72,6 +75,8 @@ export function redisForSuite(): { server: () => RedisProcess; direct: () => Red
   beforeAll(async () => {
     server = await startRedis();
     direct = new Redis(server.url);
+    // Tests stop and restart the server: the client reconnects, and its errors meanwhile are expected.
+    direct.on("error", () => {});
   });
   afterAll(async () => {
     direct?.disconnect();

@@ -10,6 +10,7 @@ import { RedisStore } from "../../runtime/state-store-redis.ts";
 import { MemoryStore } from "../../runtime/state-store.ts";
 import { tempDir } from "../helpers.ts";
 import { until } from "../runtime/harness.ts";
+import { eventually } from "./fleet.ts";
 import { redisForSuite } from "./redis-server.ts";
 
 const suite = redisForSuite();
@@ -78,6 +79,29 @@ describe("when_down: local", () => {
 });
 
 describe("gwc state import", () => {
+  it("with reject, answers 503 after one command timeout when Redis stops answering (connected, but silent), and serves again when it answers", async () => {
+    const store = new RedisStore({ urlEnv: "X", prefix: "silent:", leaseTtlMs: 30_000, whenDown: "reject" }, suite.server().url);
+    const take = { counts: [{ key: "vk:s|req|0", limit: 100, expiresAt: FAR }], forced: [], slot: { key: "conc|s", limit: 4 }, money: [line("vk:s|daily|0", 1000)], amount: 10 };
+    try {
+      await store.ready(3000);
+      expect(await store.take(take)).toBe(-1);
+      suite.server().pause();
+      const t0 = Date.now();
+      await expect(store.take(take)).rejects.toSatisfy((e) => e instanceof HttpError && e.code === "state_unavailable");
+      // One command timeout (1 s), not one per step of the request's admission.
+      expect(Date.now() - t0).toBeLessThan(1900);
+    } finally {
+      suite.server().resume();
+    }
+    try {
+      await until(() => store.health().connected, 10_000);
+      const back = await eventually(() => store.take(take).catch(() => -2), (r) => r === -1, 10_000);
+      expect(back).toBe(-1);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("copies the embedded snapshot's live counters into Redis once, and refuses a second time", () => {
     const dir = tempDir();
     const now = Date.now();
