@@ -297,9 +297,11 @@ export class Governance {
     const money = budgets.length > 0 ? this.#linesOf(budgets, now) : undefined;
     const own = this.#accountLine(account, now);
     if (store.take === undefined) {
-      const reserved = money === undefined ? undefined : this.reserve(budgets, amount, price!, now);
-      // At most one promise of a Reservation (see admit).
-      return whenReady(reserved, (r) => whenReady(this.countAccountRequest(account, now), () => r)) as MaybePromise<Reservation | undefined>;
+      // Admission took its part already: the reservation, then the account's count (no closures when both answer now).
+      const r = money === undefined ? undefined : this.#reserveOn(money, amount, price!);
+      if (r instanceof Promise) return r.then((x) => whenReady(own === undefined ? undefined : store.count([own], 1, true), () => x));
+      const counted = own === undefined ? undefined : store.count([own], 1, true);
+      return counted instanceof Promise ? counted.then(() => r) : r;
     }
     const pending = admission.pending;
     const slot = pending?.key !== undefined && pending.key.maxConcurrent > 0 ? { key: `conc|${pending.key.id}`, limit: pending.key.maxConcurrent } : undefined;
@@ -310,24 +312,17 @@ export class Governance {
     }
     const t: Take = { counts, forced: own === undefined ? NO_LINES : [own], slot, money: money?.lines ?? NO_LINES, amount };
     return whenReady(store.take(t), (refused) => {
-      if (refused >= 0) this.#refuse(t, refused, money, amount, now);
+      if (refused >= 0) this.#refuse(t, refused, money, amount, pending?.key, now);
       if (pending !== undefined) this.#admitted(admission, pending, slot, now);
       return money === undefined ? undefined : { keys: money.keys, amount, price: price! };
     });
   }
 
   /** Throws what refused a take (see state-store.ts Take for the numbering). */
-  #refuse(t: Take, refused: number, money: BudgetLines | undefined, amount: number, now: number): never {
+  #refuse(t: Take, refused: number, money: BudgetLines | undefined, amount: number, key: PlanVirtualKey | undefined, now: number): never {
     if (refused < t.counts.length) throw rateLimited("requests", t.counts[refused], now);
-    if (refused === t.counts.length) throw concurrencyLimited(this.#keyOfSlot(t.slot!.key), t.slot!.limit);
-    const i = refused - t.counts.length - 1;
-    const meta = money!.metas[i];
-    this.#announce(money!.keys[i], meta);
-    throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(money!.keys[i]), amount);
-  }
-
-  #keyOfSlot(slot: string): PlanVirtualKey {
-    return this.plan.virtualKeys.find((k) => `conc|${k.id}` === slot)!;
+    if (refused === t.counts.length) throw concurrencyLimited(key!, t.slot!.limit);
+    return this.#overBudget(money!, refused - t.counts.length - 1, amount);
   }
 
   /** A deferred admission went through: its slot is held until the request ends, its headers are known. */
@@ -369,15 +364,21 @@ export class Governance {
    * BudgetExceeded with `meta.budget.level === "provider"`).
    */
   reserve(budgets: readonly number[], amount: number, price: PlanPrice, now: number): MaybePromise<Reservation> {
-    const { lines, keys, metas } = this.#linesOf(budgets, now);
-    return whenReady(this.store.reserve(lines, amount), (failed) => {
-      if (failed >= 0) {
-        const meta = metas[failed];
-        this.#announce(keys[failed], meta);
-        throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]), amount);
-      }
-      return { keys, amount, price };
+    return this.#reserveOn(this.#linesOf(budgets, now), amount, price);
+  }
+
+  #reserveOn(money: BudgetLines, amount: number, price: PlanPrice): MaybePromise<Reservation> {
+    return whenReady(this.store.reserve(money.lines, amount), (failed) => {
+      if (failed >= 0) this.#overBudget(money, failed, amount);
+      return { keys: money.keys, amount, price };
     });
+  }
+
+  /** Throws the BudgetExceeded of money line `i` (announced once). */
+  #overBudget(money: BudgetLines, i: number, amount: number): never {
+    const meta = money.metas[i];
+    this.#announce(money.keys[i], meta);
+    throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(money.keys[i]), amount);
   }
 
   /** A budget line found spent: one `budget_exhausted` event per line and period, not one per refused request. */
