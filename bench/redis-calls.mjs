@@ -37,7 +37,9 @@ const cpuMs = (pid) => {
 };
 
 const store = new RedisStore({ urlEnv: "X", prefix: "calls:", leaseTtlMs: 30_000, whenDown: "reject" }, `redis://127.0.0.1:${port}`);
-await store.ready(3000);
+// Budget leasing (state.redis.budget_leasing) with its defaults: $1 slices, reports every 100 ms.
+const leased = new RedisStore({ urlEnv: "X", prefix: "leased:", leaseTtlMs: 30_000, whenDown: "reject", budgetLeasing: { maxSliceNano: 1e9, reportMs: 100 } }, `redis://127.0.0.1:${port}`);
+await Promise.all([store.ready(3000), leased.ready(3000)]);
 const FAR = Date.now() + 86_400_000;
 // The bench's governed config (lib/governance.mjs): five budget lines (org monthly, team daily + monthly, key daily + monthly), a request and a token window.
 const money = ["org|monthly", "team|daily", "team|monthly", "key|daily", "key|monthly"].map((k) => ({ key: k, cap: 1e15, expiresAt: FAR }));
@@ -58,8 +60,17 @@ const ways = {
     await store.take({ counts: [req], forced: [], slot: undefined, money, amount: AMOUNT });
     await store.settleCounting(keys, AMOUNT, 1_000_000, [tok], 30);
   },
+  // A key with budgets and no rate limit: TAKE and SETTLE per request, or leased slices.
+  "budgets only": async () => {
+    await store.take({ counts: [], forced: [], slot: undefined, money, amount: AMOUNT });
+    await store.settle(keys, AMOUNT, 1_000_000);
+  },
+  "budgets only, leased": async () => {
+    await leased.take({ counts: [], forced: [], slot: undefined, money, amount: AMOUNT });
+    await leased.settle(keys, AMOUNT, 1_000_000);
+  },
 };
-const results = { separate: [], combined: [] };
+const results = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
 for (let round = 0; round < 3; round++) {
   for (const [name, once] of round % 2 === 0 ? Object.entries(ways) : Object.entries(ways).reverse()) {
     for (let i = 0; i < 200; i++) await once();
@@ -71,13 +82,13 @@ for (let round = 0; round < 3; round++) {
     results[name].push({ wallUs: (ms * 1000) / N, cpuUs: ((cpuMs(process.pid) - c0) * 1000) / N, redisCpuUs: ((cpuMs(redis.pid) - r0) * 1000) / N });
   }
 }
-await store.close();
+await Promise.all([store.close(), leased.close()]);
 redis.kill("SIGTERM");
 rmSync(tmp, { recursive: true, force: true });
 const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`${N} requests a round, 3 rounds, medians (load average ${(await import("node:os")).loadavg().map((x) => x.toFixed(2)).join(", ")})`);
-console.log("calls      wall/request  client CPU/request  Redis CPU/request");
+console.log("calls                 wall/request  client CPU/request  Redis CPU/request");
 for (const [name, rs] of Object.entries(results)) {
-  console.log(`${name.padEnd(10)} ${median(rs.map((r) => r.wallUs)).toFixed(0).padStart(9)} µs  ${median(rs.map((r) => r.cpuUs)).toFixed(0).padStart(14)} µs  ${median(rs.map((r) => r.redisCpuUs)).toFixed(0).padStart(13)} µs`);
+  console.log(`${name.padEnd(21)} ${median(rs.map((r) => r.wallUs)).toFixed(0).padStart(9)} µs  ${median(rs.map((r) => r.cpuUs)).toFixed(0).padStart(14)} µs  ${median(rs.map((r) => r.redisCpuUs)).toFixed(0).padStart(13)} µs`);
 }
 process.exit(0);
