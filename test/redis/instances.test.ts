@@ -73,6 +73,9 @@ describe("three gateway processes on one Redis", () => {
   it("make a request with every kind of limit wait on one script: windows, concurrency slot, budgets and the account's count taken together", async () => {
     // Warm up: each instance has loaded its scripts (EVALSHA from now on).
     for (const g of gateways) expect((await chat(g, KEYS.K_ALL)).status).toBe(200);
+    // Their settlements and slot releases (sent after the answers) land before counting starts.
+    await eventually(() => usage(gateways[0], "all"), (v) => v.reserved === 0, 3000);
+    await new Promise((r) => setTimeout(r, 300));
     const seen = await scriptsRun(redis.url);
     const N = 20;
     for (let i = 0; i < N; i++) {
