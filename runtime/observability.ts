@@ -6,6 +6,7 @@ import type { Gateway, Runtime } from "./gateway.ts";
 import { accessLog, event } from "./log.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import type { RequestObserver, RequestRecord } from "./request-record.ts";
+import { registerStateStoreMetrics } from "./state-store-metrics.ts";
 
 export interface ObservabilityOptions {
   /** The gateway serving now (it changes on reload). */
@@ -28,6 +29,7 @@ export async function installObservability(runtime: Runtime, options: Observabil
     metrics.configLoaded(plan);
     runtime.metrics = metrics;
     batch.observers.push(metrics.observe);
+    registerStateStoreMetrics(metrics.registry, runtime.store);
   }
   if (plan.server.accessLog && options.logger !== undefined) batch.observers.push(accessLog());
   const env = options.env ?? process.env;
