@@ -3,7 +3,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { tempDir } from "./helpers.ts";
+import { freePort, tempDir } from "./helpers.ts";
 
 const GWC = resolve("build/gwc.mjs");
 const gwc = (...args: string[]) => spawnSync(process.execPath, [GWC, ...args], { encoding: "utf8" });
@@ -120,7 +120,8 @@ describe("gwc build", () => {
     expect(gwc("build", "examples/routes-and-fallbacks.json", "-o", dir).status).toBe(0);
     const lonely = tempDir();
     copyFileSync(join(dir, "gateway.mjs"), join(lonely, "gateway.mjs"));
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    // A free port, not a random one: a random port taken by another suite made the gateway exit 1 (listen_failed).
+    const port = await freePort();
     const keys = { OPENAI_API_KEY: "k1", OPENAI_BACKUP_API_KEY: "k2", ANTHROPIC_API_KEY: "k3", GROQ_API_KEY: "k4" };
     const child = spawn(process.execPath, [join(lonely, "gateway.mjs")], { cwd: lonely, env: { PATH: process.env.PATH, PORT: String(port), ...keys } });
     try {
