@@ -31,7 +31,16 @@
 // and of the cap, beside what the crashed instances held in Redis when they
 // died, the bound the overspend must stay within.
 
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
 const JSON_OUT = process.argv.includes("--json");
+
+// The slice sizing the runtime ships (runtime/lease-slice.ts), compiled on the fly: the simulation measures that code, not a copy.
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const built = await esbuild.build({ entryPoints: [join(root, "runtime", "lease-slice.ts")], bundle: true, write: false, format: "esm", platform: "node" });
+const { sliceSize, grantOf, nearCap, NEAR_CAP_REQUESTS } = await import(`data:text/javascript;base64,${Buffer.from(built.outputFiles[0].text).toString("base64")}`);
 
 function rng(seed) {
   // xorshift32: deterministic, enough for a simulation.
@@ -89,7 +98,8 @@ function simulate(p, seed) {
   let heldAtCrashes = 0;
   let requests = 0;
   let refused = 0;
-  const inst = Array.from({ length: p.N }, () => ({ alive: true, slice: 0, free: 0, unflushed: 0, inflight: new Set(), waiting: [], asking: false, nearCap: false, lastUse: 0, perRequestHeld: 0 }));
+  // `seen`: the headroom this instance last saw in an answer from Redis (what the runtime sizes its asks on).
+  const inst = Array.from({ length: p.N }, () => ({ alive: true, slice: 0, free: 0, unflushed: 0, inflight: new Set(), waiting: [], asking: false, nearCap: false, lastUse: 0, perRequestHeld: 0, seen: p.CAP }));
 
   /** A script: runs atomically at Redis (queued behind others), its answer arrives RTT/2 later. */
   function script(now, run, answer) {
@@ -141,21 +151,22 @@ function simulate(p, seed) {
     }
     if (me.waiting.length === 0 || me.asking) return;
     me.asking = true;
+    // A slice: a share of the headroom last seen (smaller as the cap nears), never less than what
+    // the next waiting request lacks; Redis grants it, or just the need, or nothing.
+    const need = Math.max(0, U - me.free);
+    const want = sliceSize(me.seen, need, p.N, p.MAX_SLICE);
     script(
       now,
       () => {
-        // A slice: a share of the headroom (smaller as the cap nears), never less than what the
-        // next waiting request lacks, never more than there is.
         const headroom = p.CAP - redis.spent - redis.reserved;
-        const need = Math.max(0, U - me.free);
-        const want = Math.max(need, Math.min(p.MAX_SLICE, Math.floor(headroom / (2 * p.N))));
-        const grant = headroom >= want ? want : headroom >= need ? need : 0;
+        const grant = grantOf(headroom, want, need);
         redis.reserved += grant;
-        me.nearCap = headroom - grant < p.NEAR_CAP * p.N * U;
-        return grant;
+        return { grant, headroom: headroom - grant };
       },
-      (grant) => {
+      ({ grant, headroom }) => {
         me.asking = false;
+        me.seen = headroom;
+        me.nearCap = nearCap(headroom, U, p.N);
         if (!me.alive) return;
         me.slice += grant;
         addFree(me, grant);
@@ -216,7 +227,10 @@ function simulate(p, seed) {
         redis.reserved -= spend + give;
         return p.CAP - redis.spent - redis.reserved;
       },
-      (headroom) => (me.nearCap = headroom < p.NEAR_CAP * p.N * U),
+      (headroom) => {
+        me.seen = headroom;
+        me.nearCap = nearCap(headroom, U, p.N);
+      },
     );
   }
   // Leasing: every FLUSH, report spend; give back a slice unused for IDLE, or any free slice near the cap
@@ -278,7 +292,7 @@ const BASE = {
   TTL: 500_000, // short, so a crashed instance's lease returns while the budget is still being spent
   FLUSH: 100_000, // leasing: report spend every 100 ms
   IDLE: 1e6,
-  NEAR_CAP: 4, // leasing: "near the cap" is headroom under NEAR_CAP requests per instance
+  NEAR_CAP: NEAR_CAP_REQUESTS, // leasing: "near the cap" is headroom under this many requests per instance (runtime/lease-slice.ts)
   MAX_SLICE: 100 * 10_000, // leasing: at most 100 requests' worth per slice
 };
 const SEEDS = 3;

@@ -854,8 +854,11 @@ if (ONLY.has("instances")) {
       core = layout("load");
       redisOn("load");
       for (const t of rotate(pair, r)) {
-        const w = await wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth, core });
-        Object.assign(round[t.name], { rps: w.rps, errors: round[t.name].errors + w.errorCount });
+        // CPU per request of the gateway, and of Redis (what the scripts cost it), over the throughput run.
+        const redis0 = cpuMs(redis.pid);
+        const [w, , cpu] = await withRss(t.child.pid, () => wrk(t.url, { connections: THROUGHPUT_CONNECTIONS, seconds: S.throughputSec, auth, core }));
+        const redisCpu = cpuMs(redis.pid) - redis0;
+        Object.assign(round[t.name], { rps: w.rps, errors: round[t.name].errors + w.errorCount, cpuUsPerRequest: (cpu * 1000) / w.requests, redisCpuUsPerRequest: (redisCpu * 1000) / w.requests });
       }
       instances.rounds.push(round);
     }
@@ -870,7 +873,8 @@ if (ONLY.has("instances")) {
       // A directory of its own: its state dir (and lock) must not be another running gateway's.
       const cwd = mkdtempSync(join(buildRoot, "run-"));
       const child = spawnPinned(ALL_CORES, process.execPath, [...PROCESS_FLAGS, bundle], { PORT: String(port), HOST: "127.0.0.1", OPENAI_API_KEY: "sk-bench", ...env }, cwd);
-      await waitFor(child, "stderr", env.GWC_WORKERS ? /\d+ workers serving/ : /listening on/, 15_000, "gateway");
+      // The gateway logs JSON lines on stdout.
+      await waitFor(child, "stdout", env.GWC_WORKERS ? /\d+ workers serving/ : /listening on/, 15_000, "gateway");
       return { child, url: `http://127.0.0.1:${port}` };
     };
     if (mock) pin(mock.child.pid, ALL_CORES);
@@ -1253,12 +1257,19 @@ if (profiles) {
 if (instances.rounds.length > 0) {
   const m = (name, key) => median(instances.rounds.map((r) => r[name][key]));
   const direct = summary.latency?.p50Us?.direct;
-  instances.summary = Object.fromEntries(["gov embedded", "gov redis"].map((n) => [n, { p50Us: m(n, "p50Us"), p99Us: m(n, "p99Us"), rps: m(n, "rps"), errors: instances.rounds.reduce((a, r) => a + r[n].errors, 0) }]));
+  instances.summary = Object.fromEntries(
+    ["gov embedded", "gov redis"].map((n) => [n, { p50Us: m(n, "p50Us"), p99Us: m(n, "p99Us"), rps: m(n, "rps"), cpuUsPerRequest: m(n, "cpuUsPerRequest"), redisCpuUsPerRequest: m(n, "redisCpuUsPerRequest"), errors: instances.rounds.reduce((a, r) => a + r[n].errors, 0) }]),
+  );
   const E = instances.summary["gov embedded"];
   const R = instances.summary["gov redis"];
   out();
-  out("Item 8, several instances: the governed gateway over Redis (one Lua script per admission, reserve, settle and token count) beside the embedded store, same rounds:");
-  out(table(["store", "latency p50", "latency p99", `throughput (${THROUGHPUT_CONNECTIONS} conns)`, "errors"], [E, R].map((x, i) => [i === 0 ? "embedded" : "redis", us(x.p50Us), us(x.p99Us), `${fx(x.rps, 0)} req/s`, x.errors])));
+  out("Item 8, several instances: the governed gateway over Redis (one script before the upstream, TAKE, and one after, SETTLE) beside the embedded store, same rounds (per-round figures in the JSON):");
+  out(
+    table(
+      ["store", "latency p50", "latency p99", `throughput (${THROUGHPUT_CONNECTIONS} conns)`, "gateway CPU/req", "Redis CPU/req", "errors"],
+      [E, R].map((x, i) => [i === 0 ? "embedded" : "redis", us(x.p50Us), us(x.p99Us), `${fx(x.rps, 0)} req/s`, us(x.cpuUsPerRequest), i === 0 ? "-" : us(x.redisCpuUsPerRequest), x.errors]),
+    ),
+  );
   out(`  Redis adds ${us(R.p50Us - E.p50Us)} at p50 (goal ≤ +150 µs)${direct === undefined ? "" : `; added over direct: ${us(R.p50Us - direct)}`}, and serves ${fx(R.rps / E.rps)}x the embedded store's throughput (goal ≥ 0.7x)`);
 }
 for (const w of instances.workers) {

@@ -129,4 +129,6 @@ export interface RedisConfig {
   prefix?: string;
   lease_ttl?: string;
   when_down?: "reject" | "local";
+  budget_leasing?: boolean | { max_slice_usd?: number; report_interval?: string };
+  cluster?: boolean;
 }

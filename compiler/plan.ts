@@ -240,8 +240,14 @@ export function stableKey(...kindIdPairs: string[]): string {
 function redisPlan(redis: RedisConfig | undefined): { redis?: PlanRedis } {
   if (redis === undefined) return {};
   return {
-    redis: { urlEnv: parseEnvRef(redis.url)!, prefix: redis.prefix ?? "gwc:", leaseTtlMs: ms(redis.lease_ttl ?? "30s"), whenDown: redis.when_down ?? "reject" },
+    redis: { urlEnv: parseEnvRef(redis.url)!, prefix: redis.prefix ?? "gwc:", leaseTtlMs: ms(redis.lease_ttl ?? "30s"), whenDown: redis.when_down ?? "reject", ...(redis.cluster === true ? { cluster: true as const } : {}), ...leasingPlan(redis.budget_leasing) },
   };
+}
+
+function leasingPlan(leasing: RedisConfig["budget_leasing"]): { budgetLeasing?: PlanRedis["budgetLeasing"] } {
+  if (leasing === undefined || leasing === false) return {};
+  const o = leasing === true ? {} : leasing;
+  return { budgetLeasing: { maxSliceNano: nano(o.max_slice_usd ?? 1), reportMs: ms(o.report_interval ?? "100ms") } };
 }
 
 function ms(duration: string): number {

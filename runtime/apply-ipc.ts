@@ -20,15 +20,15 @@ export interface ApplyReply {
 const TIMEOUT_MS = 60_000;
 
 /** An applier over this process's IPC channel, or undefined when it has none (not started by `gwc serve`). */
-export function ipcApplier(): ((source: string) => Promise<ApplyResult>) | undefined {
+export function ipcApplier(unref = true): ((source: string) => Promise<ApplyResult>) | undefined {
   if (process.send === undefined) return undefined;
   const pending = new Map<number, (r: ApplyResult) => void>();
   let next = 0;
   process.on("message", (m: ApplyReply) => {
     if (m?.type === "gwc:applied") pending.get(m.id)?.(m.result);
   });
-  // The channel must not keep a draining process alive.
-  process.channel?.unref();
+  // The channel must not keep a draining process alive (a worker's is node:cluster's, which needs it as it is).
+  if (unref) process.channel?.unref();
   return (source) =>
     new Promise((resolve) => {
       const id = ++next;

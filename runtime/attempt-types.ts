@@ -2,6 +2,7 @@
 // module of their own so neither imports the other.
 import type { CallerSignal } from "./caller-signal.ts";
 import type { ErrorType } from "./error-type.ts";
+import type { Admission } from "./governance.ts";
 import type { HttpError } from "./errors.ts";
 import type { AccountHealth } from "./health.ts";
 import type { ProviderPool } from "./pool.ts";
@@ -67,6 +68,8 @@ export interface RequestContext {
   signal: CallerSignal;
   /** Rate-limit headers for the caller. */
   headers: Record<string, string>;
+  /** What admission left for the first attempt to take (see Governance.take). */
+  admission: Admission;
   /** After a budget reroute: the key's own budget no longer applies. */
   rerouted: boolean;
   /** The caller's own deadline (`x-gwc-deadline-ms`), in ms from arrival; the route's caps it. */

@@ -293,7 +293,7 @@ export class Gateway {
     this.#refuseUnsupported(route, req, model);
     const admitted = this.governance.admit(vk, model, route, Date.now());
     const admission = admitted instanceof Promise ? await admitted : admitted;
-    const ctx: RequestContext = { req, model, vk, res, direct, requestId: record.id, record, signal, headers: admission.headers, rerouted: false, deadlineMs };
+    const ctx: RequestContext = { req, model, vk, res, direct, requestId: record.id, record, signal, headers: admission.headers, admission, rerouted: false, deadlineMs };
     try {
       await this.#serve(route, ctx);
     } catch (e) {
@@ -524,24 +524,22 @@ export class Gateway {
     // An account's pinned model is a chat model: on the catch-all route, an embeddings request keeps the one it named.
     const upstreamModel = req.endpoint === "embeddings" && route.model === "*" ? model : (target.model ?? model);
 
-    // Budgets: reserve the most this request can cost before any upstream work.
+    // Budgets: reserve the most this request can cost before any upstream work, with what admission left pending and the account's request count (one store call).
     const gov = this.governance;
     const now = Date.now();
     let reservation: Reservation | undefined;
     const budgets = gov.budgetsFor(ctx.vk, acct.provider, ctx.rerouted);
-    if (budgets.length > 0) {
-      const price = gov.price(upstreamModel);
-      if (price === undefined) {
-        throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
-      }
-      try {
-        const reserved = gov.reserve(budgets, estimate(price, req, this.plan.accounts[target.account].wire), price, now);
-        reservation = reserved instanceof Promise ? await reserved : reserved;
-      } catch (e) {
-        // A key's provider budget only takes that provider out of this request.
-        if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return fail({ account: acct.id, errorType: "budget_exceeded", reason: e.message }, a.resume !== undefined);
-        throw e;
-      }
+    const price = budgets.length > 0 ? gov.price(upstreamModel) : undefined;
+    if (budgets.length > 0 && price === undefined) {
+      throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
+    }
+    try {
+      const taken = gov.take(ctx.admission, budgets, price === undefined ? 0 : estimate(price, req, this.plan.accounts[target.account].wire), price, target.account, now);
+      reservation = taken instanceof Promise ? await taken : taken;
+    } catch (e) {
+      // A key's provider budget only takes that provider out of this request.
+      if (e instanceof BudgetExceeded && e.meta.budget.level === "provider") return fail({ account: acct.id, errorType: "budget_exceeded", reason: e.message }, a.resume !== undefined);
+      throw e;
     }
     const metered = reservation !== undefined || this.readUsage || gov.metered(ctx.vk, target.account);
     // Under a budget, a request with no output limit is sent with the one it was reserved for.
@@ -595,8 +593,6 @@ export class Gateway {
       throw e;
     }
     health.attempt();
-    const counted = gov.countAccountRequest(target.account, now);
-    if (counted instanceof Promise) await counted;
     let committed = a.resume !== undefined;
     let broken: Streamed["broken"];
     try {
@@ -748,13 +744,9 @@ export class Gateway {
           record.costNanoUsd = price === undefined ? record.costNanoUsd : (record.costNanoUsd ?? 0) + cost(price, usage);
         }
       }
-      if (reservation !== undefined) {
-        // Served: settle to the reported usage (the reservation stands when none came). Not served: release it.
-        const done = served ? gov.settle(reservation, usage) : gov.cancel(reservation);
-        if (done instanceof Promise) await done;
-      }
-      const tokens = usage === undefined ? undefined : gov.countTokens(ctx.vk, target.account, usage, now);
-      if (tokens instanceof Promise) await tokens;
+      // Served: settle to the reported usage (the reservation stands when none came). Not served: release it. Tokens count either way.
+      const done = gov.finish(reservation, served, usage, ctx.vk, target.account, now);
+      if (done instanceof Promise) await done;
     }
   }
 }

@@ -7,7 +7,7 @@ import type { InboundRequest, Usage } from "./providers/adapter.ts";
 import { requestBound } from "./request-bound.ts";
 import type { Plan, PlanBudget, PlanPrice, PlanRateLimit, PlanRoute, PlanVirtualKey, Wire } from "./plan.ts";
 import { StartupError } from "./secrets.ts";
-import { whenReady, type CountLine, type MaybePromise, type MoneyLine, type StateStore } from "./state-store.ts";
+import { whenReady, type CountLine, type MaybePromise, type MoneyLine, type StateStore, type Take } from "./state-store.ts";
 
 export { DEFAULT_MAX_OUTPUT_TOKENS } from "./request-bound.ts";
 
@@ -49,6 +49,7 @@ interface BudgetLines {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_LINES: never[] = [];
 const REQUEST_HEADERS = ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"] as const;
 const TOKEN_HEADERS = ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"] as const;
 
@@ -80,6 +81,12 @@ export class BudgetExceeded extends HttpError {
 export interface Admission {
   headers: Record<string, string>;
   release: () => void;
+  /**
+   * With a store that takes in one step (Redis): the window counts and the
+   * slot not taken yet. The first attempt's take() takes them with its budgets,
+   * then fills `headers`.
+   */
+  pending?: { key: PlanVirtualKey | undefined; req: WindowLine[]; tok: WindowLine[] };
 }
 
 /**
@@ -190,9 +197,11 @@ export class Governance {
     if (key?.models && !key.models.some((m) => m === "*" || m === model || m === route.id)) {
       throw new HttpError(403, "permission_error", "model_not_allowed", `This key may not use model '${model}'. Allowed: ${key.models.join(", ")}.`, {}, "model");
     }
-    if (limits.length === 0) return this.#occupy(key, NO_HEADERS);
+    const deferred = this.store.take !== undefined;
+    if (limits.length === 0) return deferred ? { headers: {}, release: () => {}, pending: { key, req: [], tok: [] } } : this.#occupy(key, NO_HEADERS);
     const { tok: tokenLines, req: requestLines } = this.#linesOfKey(vk, limits, now);
     for (const l of tokenLines) if (this.store.counter(l.key) >= l.limit) throw rateLimited("tokens", l, now);
+    if (deferred) return { headers: {}, release: () => {}, pending: { key, req: requestLines, tok: tokenLines } };
     // A promise resolved with a promise settles to its value: this is at most one promise of an Admission.
     return whenReady(requestLines.length === 0 ? -1 : this.store.count(requestLines, 1), (denied) => {
       if (denied >= 0) throw rateLimited("requests", requestLines[denied], now);
@@ -267,9 +276,68 @@ export class Governance {
   }
 
   countAccountRequest(account: number, now: number): MaybePromise<unknown> {
-    const rl = this.plan.accounts[account].rateLimit;
-    const line = rl === null ? undefined : this.#windowLine(rl, "req", now);
+    const line = this.#accountLine(account, now);
     return line === undefined ? undefined : this.store.count([line], 1, true);
+  }
+
+  #accountLine(account: number, now: number): WindowLine | undefined {
+    const rl = this.plan.accounts[account].rateLimit;
+    return rl === null ? undefined : this.#windowLine(rl, "req", now);
+  }
+
+  /**
+   * Everything an attempt takes before it goes upstream: what admission left
+   * pending (its windows and concurrency slot), the reservation on `budgets`
+   * (none when empty), and the account's request count. With a store that
+   * takes in one step, one call, all or nothing; otherwise reserve, then count.
+   * Throws what refused it (429, or BudgetExceeded as reserve does).
+   */
+  take(admission: Admission, budgets: readonly number[], amount: number, price: PlanPrice | undefined, account: number, now: number): MaybePromise<Reservation | undefined> {
+    const store = this.store;
+    const money = budgets.length > 0 ? this.#linesOf(budgets, now) : undefined;
+    const own = this.#accountLine(account, now);
+    if (store.take === undefined) {
+      // Admission took its part already: the reservation, then the account's count (no closures when both answer now).
+      const r = money === undefined ? undefined : this.#reserveOn(money, amount, price!);
+      if (r instanceof Promise) return r.then((x) => whenReady(own === undefined ? undefined : store.count([own], 1, true), () => x));
+      const counted = own === undefined ? undefined : store.count([own], 1, true);
+      return counted instanceof Promise ? counted.then(() => r) : r;
+    }
+    const pending = admission.pending;
+    const slot = pending?.key !== undefined && pending.key.maxConcurrent > 0 ? { key: `conc|${pending.key.id}`, limit: pending.key.maxConcurrent } : undefined;
+    const counts = pending?.req ?? NO_LINES;
+    if (money === undefined && own === undefined && counts.length === 0 && slot === undefined) {
+      admission.pending = undefined;
+      return undefined;
+    }
+    const t: Take = { counts, forced: own === undefined ? NO_LINES : [own], slot, money: money?.lines ?? NO_LINES, amount };
+    return whenReady(store.take(t), (refused) => {
+      if (refused >= 0) this.#refuse(t, refused, money, amount, pending?.key, now);
+      if (pending !== undefined) this.#admitted(admission, pending, slot, now);
+      return money === undefined ? undefined : { keys: money.keys, amount, price: price! };
+    });
+  }
+
+  /** Throws what refused a take (see state-store.ts Take for the numbering). */
+  #refuse(t: Take, refused: number, money: BudgetLines | undefined, amount: number, key: PlanVirtualKey | undefined, now: number): never {
+    if (refused < t.counts.length) throw rateLimited("requests", t.counts[refused], now);
+    if (refused === t.counts.length) throw concurrencyLimited(key!, t.slot!.limit);
+    return this.#overBudget(money!, refused - t.counts.length - 1, amount);
+  }
+
+  /** A deferred admission went through: its slot is held until the request ends, its headers are known. */
+  #admitted(admission: Admission, pending: NonNullable<Admission["pending"]>, slot: Take["slot"], now: number): void {
+    admission.pending = undefined;
+    const key = pending.key;
+    if (slot !== undefined && key !== undefined) {
+      this.inflight.set(key.id, (this.inflight.get(key.id) ?? 0) + 1);
+      const store = this.store;
+      admission.release = () => {
+        this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
+        void store.release!(slot.key);
+      };
+    }
+    if (pending.req.length + pending.tok.length > 0) Object.assign(admission.headers, this.#rateHeaders(pending.req, pending.tok, now));
   }
 
   price(model: string): PlanPrice | undefined {
@@ -296,15 +364,21 @@ export class Governance {
    * BudgetExceeded with `meta.budget.level === "provider"`).
    */
   reserve(budgets: readonly number[], amount: number, price: PlanPrice, now: number): MaybePromise<Reservation> {
-    const { lines, keys, metas } = this.#linesOf(budgets, now);
-    return whenReady(this.store.reserve(lines, amount), (failed) => {
-      if (failed >= 0) {
-        const meta = metas[failed];
-        this.#announce(keys[failed], meta);
-        throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(keys[failed]), amount);
-      }
-      return { keys, amount, price };
+    return this.#reserveOn(this.#linesOf(budgets, now), amount, price);
+  }
+
+  #reserveOn(money: BudgetLines, amount: number, price: PlanPrice): MaybePromise<Reservation> {
+    return whenReady(this.store.reserve(money.lines, amount), (failed) => {
+      if (failed >= 0) this.#overBudget(money, failed, amount);
+      return { keys: money.keys, amount, price };
     });
+  }
+
+  /** Throws the BudgetExceeded of money line `i` (announced once). */
+  #overBudget(money: BudgetLines, i: number, amount: number): never {
+    const meta = money.metas[i];
+    this.#announce(money.keys[i], meta);
+    throw new BudgetExceeded(meta, meta.budget.level === "virtual_key", this.store.money(money.keys[i]), amount);
   }
 
   /** A budget line found spent: one `budget_exhausted` event per line and period, not one per refused request. */
@@ -349,13 +423,33 @@ export class Governance {
     return this.store.cancel(r.keys, r.amount);
   }
 
+  /**
+   * An attempt's end: settle its reservation (served) or release it (not),
+   * and add the reported tokens to the token windows: one store call when
+   * the store can do both at once.
+   */
+  finish(r: Reservation | undefined, served: boolean, usage: Usage | undefined, vk: number, account: number, now: number): MaybePromise<unknown> {
+    const lines = usage === undefined ? NO_LINES : this.#tokenLines(vk, account, now);
+    if (r !== undefined && lines.length > 0 && this.store.settleCounting !== undefined) {
+      const actual = !served ? 0 : usage === undefined ? r.amount : cost(r.price, usage);
+      return this.store.settleCounting(r.keys, r.amount, actual, lines, usage!.input + usage!.output);
+    }
+    const done = r === undefined ? undefined : served ? this.settle(r, usage) : this.cancel(r);
+    return whenReady(done, () => (lines.length > 0 ? this.store.count(lines, usage!.input + usage!.output, true) : undefined));
+  }
+
   /** Adds a response's tokens to the token windows of the key (and its team and org) and the account. */
   countTokens(vk: number, account: number, usage: Usage, now: number): MaybePromise<unknown> {
+    const lines = this.#tokenLines(vk, account, now);
+    return lines.length > 0 ? this.store.count(lines, usage.input + usage.output, true) : undefined;
+  }
+
+  /** The token windows a response counts into: the key's (and its team's and org's) and the account's. */
+  #tokenLines(vk: number, account: number, now: number): readonly CountLine[] {
     const keyLines: readonly CountLine[] = this.#linesOfKey(vk, this.rateLimits(vk >= 0 ? this.plan.virtualKeys[vk] : undefined), now).tok;
     const rl = this.plan.accounts[account].rateLimit;
     const own = rl === null ? undefined : this.#windowLine(rl, "tok", now);
-    const lines = own === undefined ? keyLines : [...keyLines, own];
-    return lines.length > 0 ? this.store.count(lines, usage.input + usage.output, true) : undefined;
+    return own === undefined ? keyLines : [...keyLines, own];
   }
 
   /** The key's request and token lines as of `now` (see #keyLines). */

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Gateway, Runtime } from "./gateway.ts";
 import { accessLog } from "./log.ts";
 import { GatewayMetrics } from "./metrics.ts";
+import { registerStateStoreMetrics } from "./state-store-metrics.ts";
 
 export interface ObservabilityOptions {
   /** The gateway serving now (it changes on reload). */
@@ -26,6 +27,7 @@ export async function installObservability(runtime: Runtime, options: Observabil
     metrics.configLoaded(plan);
     runtime.metrics = metrics;
     runtime.observers.push(metrics.observe);
+    registerStateStoreMetrics(metrics.registry, runtime.store);
   }
   if (plan.server.accessLog && options.logger !== undefined) runtime.observers.push(accessLog());
   const env = options.env ?? process.env;

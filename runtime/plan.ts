@@ -202,6 +202,10 @@ export interface PlanRedis {
   prefix: string;
   leaseTtlMs: number;
   whenDown: "reject" | "local";
+  /** `url` is a node of a Redis Cluster; absent when not. */
+  cluster?: true;
+  /** Budget leasing (runtime/budget-leases.ts); absent when off. */
+  budgetLeasing?: { maxSliceNano: number; reportMs: number };
 }
 
 export interface Plan {

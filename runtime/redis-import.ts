@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import type { PlanRedis } from "./plan.ts";
+import { redisClient } from "./redis-client.ts";
 import { IMPORT } from "./redis-scripts.ts";
 import { StartupError } from "./secrets.ts";
 import { MONEY_GRACE_MS } from "./state-store-redis.ts";
@@ -38,7 +38,7 @@ export async function importSnapshot(dir: string, redis: PlanRedis, env: NodeJS.
   const args = [String(money.length), `${file} at ${new Date(now).toISOString()}`];
   for (const [, spent, expiresAt] of money) args.push(String(spent), String(expiresAt + MONEY_GRACE_MS));
   for (const [, count, expiresAt] of counts) args.push(String(count), String(expiresAt));
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: () => null });
+  const client = redisClient(redis, url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: () => null });
   client.on("error", () => {});
   try {
     await client.connect();

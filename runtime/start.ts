@@ -8,7 +8,7 @@ import { StartupError } from "./secrets.ts";
 import { ipcApplier } from "./apply-ipc.ts";
 import { createGatewayServer } from "./server.ts";
 import { openStore } from "./state-open.ts";
-import { isWorker, runPrimary, workerCount } from "./workers.ts";
+import { isWorker, runPrimary, workerCanApply, workerCount } from "./workers.ts";
 
 /**
  * The process cannot start or serve: a JSON event on stdout for the log
@@ -56,8 +56,8 @@ export function start(plan: Plan, bundleUrl: string, configSource: string | null
     `starting gwc ${plan.gwcVersion} with config ${version(plan)}`,
   );
   describe(gateway);
-  // A worker's IPC channel leads to the --workers primary, not to `gwc serve`.
-  runtime.applyConfig = isWorker() ? undefined : ipcApplier();
+  // A worker's IPC channel leads to the --workers primary, which relays drafts to `gwc serve` when one started it.
+  runtime.applyConfig = !isWorker() ? ipcApplier() : workerCanApply() ? ipcApplier(false) : undefined;
   const gs = createGatewayServer(runtime, gateway);
   // Only a listen failure ends the process; once listening, the server's own handler takes errors (an accept failure under EMFILE).
   const cannotListen = (e: Error) => fatal("listen_failed", `cannot listen on ${host}:${port}: ${e.message}`, { host, port });

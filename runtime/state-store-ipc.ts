@@ -1,6 +1,6 @@
 import type { Worker } from "node:cluster";
 import { HttpError } from "./errors.ts";
-import type { CountLine, MoneyLine, StateStore, SharedStoreHealth } from "./state-store.ts";
+import type { CountLine, MoneyLine, StateStore, SharedStoreHealth, Take } from "./state-store.ts";
 import { MemoryStore } from "./state-store.ts";
 import { StoreMirror } from "./store-mirror.ts";
 
@@ -15,7 +15,7 @@ import { StoreMirror } from "./store-mirror.ts";
 // The primary remembers what each worker holds (reservations, concurrency
 // slots) and returns it when that worker dies, as a Redis lease would.
 
-type Op = "reserve" | "settle" | "cancel" | "count" | "acquire" | "release" | "read";
+type Op = "take" | "reserve" | "settle" | "cancel" | "count" | "acquire" | "release" | "read";
 
 interface Request {
   gwcState: number;
@@ -58,6 +58,11 @@ export class IpcStore implements StateStore {
     this.#timer.unref();
   }
 
+  /** A request's windows, slot, budgets and account count: one message, run whole by the primary. */
+  take(t: Take): Promise<number> {
+    return this.#ask("take", [t]).then((a) => a.result as number);
+  }
+
   reserve(lines: readonly MoneyLine[], amount: number): Promise<number> {
     return this.#ask("reserve", [lines, amount]).then((a) => a.result as number);
   }
@@ -65,6 +70,10 @@ export class IpcStore implements StateStore {
   // Settling never fails the request it settles: a primary that does not answer has lost its state anyway.
   settle(keys: readonly string[], reserved: number, actual: number): Promise<void> {
     return this.#ask("settle", [keys, reserved, actual]).then(NOTHING, NOTHING);
+  }
+
+  settleCounting(keys: readonly string[], reserved: number, actual: number, lines: readonly CountLine[], cost: number): Promise<void> {
+    return this.#ask("settle", [keys, reserved, actual, lines, cost]).then(NOTHING, NOTHING);
   }
 
   cancel(keys: readonly string[], reserved: number): Promise<void> {
@@ -151,12 +160,24 @@ export class StateHost {
         moneyOf(keys);
         break;
       }
+      case "take": {
+        const [t] = m.args as [Take];
+        a.result = this.#take(held, t);
+        moneyOf(t.money.map((l) => l.key));
+        a.counts = [...t.counts, ...t.forced].map((l) => [l.key, s.counter(l.key)]);
+        if (t.slot !== undefined) a.counts.push([t.slot.key, this.#slots.get(t.slot.key) ?? 0]);
+        break;
+      }
       case "settle":
       case "cancel": {
-        const [keys, reserved, actual] = m.args as [string[], number, number | undefined];
+        const [keys, reserved, actual, lines, cost] = m.args as [string[], number, number | undefined, CountLine[] | undefined, number | undefined];
         s.settle(keys, reserved, actual ?? 0);
         hold(held, keys, reserved, -1);
         moneyOf(keys);
+        if (lines !== undefined && lines.length > 0) {
+          s.count(lines, cost!, true);
+          a.counts = lines.map((l) => [l.key, s.counter(l.key)]);
+        }
         break;
       }
       case "count": {
@@ -190,6 +211,32 @@ export class StateHost {
       }
     }
     return a;
+  }
+
+  /** A whole take on the embedded store (see state-store.ts Take): what a later step refuses undoes the earlier ones. */
+  #take(held: Map<string, { keys: readonly string[]; amount: number; n: number }>, t: Take): number {
+    const s = this.store;
+    if (t.counts.length > 0) {
+      const c = s.count(t.counts, 1);
+      if (c >= 0) return c;
+    }
+    const undo = (refused: number) => {
+      if (t.counts.length > 0) s.count(t.counts, -1, true);
+      return refused;
+    };
+    const slot = t.slot;
+    if (slot !== undefined && (this.#slots.get(slot.key) ?? 0) >= slot.limit) return undo(t.counts.length);
+    if (t.money.length > 0) {
+      const r = s.reserve(t.money, t.amount);
+      if (r >= 0) return undo(t.counts.length + 1 + r);
+      hold(held, t.money.map((l) => l.key), t.amount, 1);
+    }
+    if (slot !== undefined) {
+      this.#slots.set(slot.key, (this.#slots.get(slot.key) ?? 0) + 1);
+      hold(held, [`k\u0000${slot.key}`], 0, 1);
+    }
+    if (t.forced.length > 0) s.count(t.forced, 1, true);
+    return -1;
   }
 
   /** A worker died: its reservations and slots return, as its Redis lease would have. */

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { HttpError } from "./errors.ts";
 import type { PlanRedis } from "./plan.ts";
-import { ACQUIRE, COUNT, READ, RENEW, RESERVE, SETTLE } from "./redis-scripts.ts";
-import type { CountLine, MoneyLine, StateStore, SharedStoreHealth } from "./state-store.ts";
+import { BudgetLeases, type Report } from "./budget-leases.ts";
+import { redisClient } from "./redis-client.ts";
+import { ACQUIRE, COUNT, GRANT, READ, RENEW, REPORT, RESERVE, SETTLE, TAKE } from "./redis-scripts.ts";
+import type { CountLine, MoneyLine, StateStore, SharedStoreHealth, Take } from "./state-store.ts";
 import { StoreMirror } from "./store-mirror.ts";
 
 /** A period's money line outlives its period this long, so late settles still land. */
@@ -14,7 +16,7 @@ const REFRESH_MS = 250;
 const COMMAND_TIMEOUT_MS = 1000;
 
 type Script = (numKeys: number, ...args: (string | number)[]) => Promise<number[]>;
-type Scripts = Record<"reserve" | "settle" | "acquire" | "count" | "renew" | "read", Script>;
+type Scripts = Record<"take" | "reserve" | "settle" | "acquire" | "count" | "renew" | "read" | "grant" | "report", Script>;
 
 /** Something to send once Redis answers again: a settle, release or forced count that must not be lost. */
 type Pending = { kind: "settle"; keys: string[]; lease: string; actual: number } | { kind: "count"; key: string; cost: number; expiresAt: number };
@@ -38,7 +40,7 @@ type Pending = { kind: "settle"; keys: string[]; lease: string; actual: number }
  * when Redis is back.
  */
 export class RedisStore implements StateStore {
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #scripts: Scripts;
   readonly #id = randomBytes(8).toString("hex");
   readonly #hold: string;
@@ -57,6 +59,10 @@ export class RedisStore implements StateStore {
   readonly #local = new Map<string, number>();
   readonly #timers: NodeJS.Timeout[] = [];
   #flushing = false;
+  /** Budget leasing's slices, when it is on. */
+  readonly #slices: BudgetLeases | undefined;
+  /** The report under way, if one is: one at a time. */
+  #reporting: Promise<void> | undefined;
 
   constructor(
     readonly config: PlanRedis,
@@ -66,7 +72,7 @@ export class RedisStore implements StateStore {
     const p = `{${config.prefix}}`;
     this.#hold = `${p}h:${this.#id}`;
     this.#zset = `${p}instances`;
-    this.#redis = new Redis(url, {
+    this.#redis = redisClient(config, url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: COMMAND_TIMEOUT_MS,
@@ -78,7 +84,7 @@ export class RedisStore implements StateStore {
       // script sent to a fresh connection could wait forever (no command timeout
       // applies to it); test/redis/workers.test.ts caught a request hanging.
     });
-    for (const [name, lua] of Object.entries({ reserve: RESERVE, settle: SETTLE, acquire: ACQUIRE, count: COUNT, renew: RENEW, read: READ })) {
+    for (const [name, lua] of Object.entries({ take: TAKE, reserve: RESERVE, settle: SETTLE, acquire: ACQUIRE, count: COUNT, renew: RENEW, read: READ, grant: GRANT, report: REPORT })) {
       // defineCommand sends EVALSHA and falls back to EVAL when Redis has not seen the script (after a restart too).
       this.#redis.defineCommand(name, { lua });
     }
@@ -99,6 +105,13 @@ export class RedisStore implements StateStore {
     renew.unref();
     refresh.unref();
     this.#timers.push(renew, refresh);
+    const leasing = config.budgetLeasing;
+    if (leasing !== undefined) {
+      this.#slices = new BudgetLeases(leasing.maxSliceNano, 10 * leasing.reportMs);
+      const report = setInterval(() => void this.#report(), leasing.reportMs);
+      report.unref();
+      this.#timers.push(report);
+    }
   }
 
   /** Resolves once connected, or after `ms` either way (start-up does not wait on a Redis that is down). */
@@ -119,12 +132,16 @@ export class RedisStore implements StateStore {
 
   async reserve(lines: readonly MoneyLine[], amount: number): Promise<number> {
     const keys = lines.map((l) => this.#key("m", l.key));
+    if (this.#connected && this.#slices !== undefined) {
+      const leased = await this.#leased(lines, amount);
+      if (leased !== undefined) return leased;
+    }
     if (this.#connected) {
       const lease = String(++this.#seq);
       const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(amount)];
       for (const l of lines) args.push(String(l.cap), String(l.expiresAt + MONEY_GRACE_MS));
       try {
-        const out = await this.#scripts.reserve(2 + keys.length, this.#zset, this.#hold, ...keys, ...args);
+        const out = await this.#call("reserve", 2 + keys.length, this.#zset, this.#hold, ...keys, ...args);
         for (let i = 0; 2 * i + 2 < out.length; i++) this.#mirror.setMoney(lines[i].key, out[2 * i + 1], out[2 * i + 2]);
         if (out[0] === -1) this.#push(signature(lines, amount), lease);
         return out[0];
@@ -136,12 +153,75 @@ export class RedisStore implements StateStore {
     return this.#localReserve(lines, amount);
   }
 
+  /**
+   * The caller's whole wait on Redis: windows, concurrency slot, budgets and
+   * the account's count in one script. While Redis is away, the same steps
+   * one by one on the local share (or 503 with `reject`).
+   */
+  async take(t: Take): Promise<number> {
+    if (this.#connected && this.#slices !== undefined && t.money.length > 0) {
+      // Leasing: the budgets from this instance's slices; the windows and the slot (if any) in one script.
+      const leased = await this.#leased(t.money, t.amount);
+      if (leased !== undefined) {
+        if (leased >= 0) return t.counts.length + 1 + leased;
+        const back = () => void this.settle(t.money.map((l) => l.key), t.amount, 0);
+        try {
+          const rest = t.counts.length + t.forced.length > 0 || t.slot !== undefined ? await this.take({ ...t, money: [], amount: 0 }) : -1;
+          if (rest >= 0) back();
+          return rest;
+        } catch (e) {
+          back();
+          throw e;
+        }
+      }
+    }
+    if (this.#connected) {
+      const lease = String(++this.#seq);
+      const { counts, forced, slot, money } = t;
+      const keys: string[] = [this.#zset, this.#hold];
+      const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(t.amount), counts.length, forced.length, slot === undefined ? 0 : 1, slot?.limit ?? 0];
+      for (const l of counts) keys.push(this.#key("c", l.key)), args.push(l.limit, l.expiresAt);
+      for (const l of forced) keys.push(this.#key("c", l.key)), args.push(l.expiresAt);
+      if (slot !== undefined) keys.push(this.#key("k", slot.key));
+      for (const l of money) keys.push(this.#key("m", l.key)), args.push(String(l.cap), String(l.expiresAt + MONEY_GRACE_MS));
+      try {
+        const out = await this.#call("take", keys.length, ...keys, ...args);
+        let o = 1;
+        for (const l of counts) this.#mirror.setCount(l.key, out[o++]);
+        for (const l of forced) this.#mirror.setCount(l.key, out[o++]);
+        if (slot !== undefined) this.#mirror.setCount(`k\u0000${slot.key}`, out[o++]);
+        for (const l of money) this.#mirror.setMoney(l.key, out[o++], out[o++]);
+        if (out[0] === -1) {
+          if (slot !== undefined) this.#push(`k\u0000${slot.key}`, `${lease}k`);
+          if (money.length > 0) this.#push(signature(money, t.amount), lease);
+        }
+        return out[0];
+      } catch {
+        // As reserve: if it ran before the answer was lost, its leases return; its counts stay counted.
+        this.#pending.push({ kind: "settle", keys: [], lease, actual: 0 }, { kind: "settle", keys: [], lease: `${lease}k`, actual: 0 });
+        // One timed-out script is all a request waits for: with `reject`, 503 now rather than a second timeout.
+        this.#unavailable();
+      }
+    }
+    return takeInSteps(this, t);
+  }
+
   settle(keys: readonly string[], reserved: number, actual: number): Promise<void> {
+    return this.settleCounting(keys, reserved, actual, [], 0);
+  }
+
+  /** Settles and adds the response's tokens to their windows in one script. */
+  settleCounting(keys: readonly string[], reserved: number, actual: number, lines: readonly CountLine[], cost: number): Promise<void> {
     const lease = this.#pop(signature(keys, reserved));
+    if (lease === SLICE) {
+      // Taken from this instance's slices: settled here, reported with the next report (at once near the cap).
+      if (this.#slices!.settle(keys, reserved, actual, Date.now())) void this.#report();
+      return lines.length === 0 ? Promise.resolve() : this.count(lines, cost, true).then(() => {});
+    }
     const local = lease?.startsWith("local:") === true;
     if (local && lease!.startsWith(this.#epochTag)) this.#take(keys, actual - reserved);
     // A local lease is not in Redis: only its spend goes there.
-    return this.#settle(keys.map((k) => this.#key("m", k)), keys, lease === undefined || local ? "" : lease, actual);
+    return this.#settle(keys.map((k) => this.#key("m", k)), keys, lease === undefined || local ? "" : lease, actual, lines, cost);
   }
 
   cancel(keys: readonly string[], reserved: number): Promise<void> {
@@ -153,7 +233,7 @@ export class RedisStore implements StateStore {
       const args: string[] = [String(cost), force ? "1" : "0"];
       for (const l of lines) args.push(String(l.limit), String(l.expiresAt));
       try {
-        const out = await this.#scripts.count(lines.length, ...lines.map((l) => this.#key("c", l.key)), ...args);
+        const out = await this.#call("count", lines.length, ...lines.map((l) => this.#key("c", l.key)), ...args);
         for (let i = 0; i + 1 < out.length; i++) this.#mirror.setCount(lines[i].key, out[i + 1]);
         return out[0];
       } catch {
@@ -161,10 +241,7 @@ export class RedisStore implements StateStore {
       }
     }
     if (force) {
-      for (const l of lines) {
-        this.#pending.push({ kind: "count", key: this.#key("c", l.key), cost, expiresAt: l.expiresAt });
-        this.#mirror.setCount(l.key, this.#mirror.counter(l.key) + cost);
-      }
+      this.#journalCounts(lines, cost);
       this.#bound();
       return -1;
     }
@@ -184,7 +261,7 @@ export class RedisStore implements StateStore {
     if (this.#connected) {
       const lease = String(++this.#seq);
       try {
-        const [taken, count] = await this.#scripts.acquire(3, this.#zset, this.#hold, this.#key("k", key), this.#id, this.config.leaseTtlMs, this.#prefix, lease, limit);
+        const [taken, count] = await this.#call("acquire", 3, this.#zset, this.#hold, this.#key("k", key), this.#id, this.config.leaseTtlMs, this.#prefix, lease, limit);
         this.#mirror.setCount(sig, count);
         if (taken === 1) this.#push(sig, lease);
         return taken === 1;
@@ -221,8 +298,33 @@ export class RedisStore implements StateStore {
 
   async close(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
+    await this.#reporting;
+    await this.#report(true);
     await this.#flush();
     this.#redis.disconnect();
+  }
+
+  /** One script, timed for the store's metrics (state-store-metrics.ts) when they are on. */
+  async #call(op: keyof Scripts, numKeys: number, ...args: (string | number)[]): Promise<number[]> {
+    const observe = this.observe;
+    if (observe === undefined) return this.#scripts[op](numKeys, ...args);
+    const t0 = performance.now();
+    try {
+      const out = await this.#scripts[op](numKeys, ...args);
+      observe(op, (performance.now() - t0) / 1000, false);
+      return out;
+    } catch (e) {
+      observe(op, (performance.now() - t0) / 1000, true);
+      throw e;
+    }
+  }
+
+  /** Set by the metrics: each script's duration, and whether it failed. */
+  observe: ((op: string, seconds: number, failed: boolean) => void) | undefined;
+
+  /** Settles, releases and forced counts waiting for Redis to come back. */
+  get pending(): number {
+    return this.#pending.length;
   }
 
   get #prefix(): string {
@@ -233,18 +335,30 @@ export class RedisStore implements StateStore {
     return `{${this.config.prefix}}${kind}:${key}`;
   }
 
-  async #settle(redisKeys: string[], keys: readonly string[], lease: string, actual: number): Promise<void> {
+  async #settle(redisKeys: string[], keys: readonly string[], lease: string, actual: number, lines: readonly CountLine[] = [], cost = 0): Promise<void> {
     if (this.#connected) {
       try {
-        const out = await this.#scripts.settle(2 + redisKeys.length, this.#zset, this.#hold, ...redisKeys, this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(actual));
+        const counted = lines.length === 0 ? [] : [redisKeys.length, cost, ...lines.map((l) => l.expiresAt)];
+        const countKeys = lines.map((l) => this.#key("c", l.key));
+        const out = await this.#call("settle", 2 + redisKeys.length + countKeys.length, this.#zset, this.#hold, ...redisKeys, ...countKeys, this.#id, this.config.leaseTtlMs, this.#prefix, lease, String(actual), ...counted);
         keys.forEach((k, i) => this.#mirror.setMoney(k, out[2 * i], out[2 * i + 1]));
+        lines.forEach((l, i) => this.#mirror.setCount(l.key, out[2 * keys.length + i]));
         return;
       } catch {
         // Kept for later. If it did run, its spend is counted twice: budgets err towards over-counting, never under.
       }
     }
     this.#pending.push({ kind: "settle", keys: redisKeys, lease, actual });
+    if (lines.length > 0) this.#journalCounts(lines, cost);
     this.#bound();
+  }
+
+  /** Forced counts kept for when Redis is back; the views show them meanwhile. */
+  #journalCounts(lines: readonly CountLine[], cost: number): void {
+    for (const l of lines) {
+      this.#pending.push({ kind: "count", key: this.#key("c", l.key), cost, expiresAt: l.expiresAt });
+      this.#mirror.setCount(l.key, this.#mirror.counter(l.key) + cost);
+    }
   }
 
   /** Sends what waited while Redis was down, in order; stops at the first failure and tries again later. */
@@ -255,9 +369,9 @@ export class RedisStore implements StateStore {
       while (this.#pending.length > 0 && this.#connected) {
         const p = this.#pending[0];
         if (p.kind === "settle") {
-          await this.#scripts.settle(2 + p.keys.length, this.#zset, this.#hold, ...p.keys, this.#id, this.config.leaseTtlMs, this.#prefix, p.lease, String(p.actual));
+          await this.#call("settle", 2 + p.keys.length, this.#zset, this.#hold, ...p.keys, this.#id, this.config.leaseTtlMs, this.#prefix, p.lease, String(p.actual));
         } else {
-          await this.#scripts.count(1, p.key, String(p.cost), "1", "0", String(p.expiresAt));
+          await this.#call("count", 1, p.key, String(p.cost), "1", "0", String(p.expiresAt));
         }
         this.#pending.shift();
       }
@@ -274,10 +388,79 @@ export class RedisStore implements StateStore {
     }
   }
 
+  /**
+   * Budget leasing: takes `amount` on every line from this instance's slices,
+   * asking Redis for more (one GRANT over the lines that lack it) when they
+   * are short. -1, or the first line Redis could not give enough; undefined
+   * when Redis did not answer (the caller decides as without leasing).
+   */
+  async #leased(lines: readonly MoneyLine[], amount: number): Promise<number | undefined> {
+    const slices = this.#slices!;
+    const sig = signature(lines, amount);
+    for (let tries = 0; tries < 4; tries++) {
+      const now = Date.now();
+      if (slices.take(lines, amount, now) === -1) {
+        this.#push(sig, SLICE);
+        return -1;
+      }
+      const asks = slices.asks(lines, amount, this.#instances, (l) => {
+        const m = this.#mirror.money(l.key);
+        return l.cap - m.spent - m.reserved;
+      });
+      const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix];
+      lines.forEach((l, i) => args.push(String(l.cap), String(l.expiresAt + MONEY_GRACE_MS), String(asks[i].want), String(asks[i].need)));
+      const keys = lines.map((l) => l.key);
+      slices.granting(keys, now);
+      let out: number[];
+      try {
+        out = await this.#call("grant", 2 + lines.length, this.#zset, this.#hold, ...lines.map((l) => this.#key("m", l.key)), ...args);
+      } catch {
+        slices.failed(keys, true);
+        return undefined;
+      }
+      lines.forEach((l, i) => {
+        const [granted, spent, reserved] = [out[1 + 3 * i], out[2 + 3 * i], out[3 + 3 * i]];
+        this.#mirror.setMoney(l.key, spent, reserved);
+        slices.grant(l, granted, spent, reserved, asks[i].need || amount, this.#instances, now);
+      });
+      if (out[0] >= 0) return out[0];
+      // Granted: the next turn takes from it (unless concurrent requests took it first; then ask again).
+    }
+    // Outrun by concurrent requests four times: this one reserves in Redis as without leasing.
+    return undefined;
+  }
+
+  /** Writes the slices' spend to Redis and gives back what is free and idle (everything, when closing). One script; one at a time. */
+  #report(all = false): Promise<void> {
+    const slices = this.#slices;
+    if (slices === undefined || this.#reporting !== undefined || !this.#connected) return Promise.resolve();
+    const reports = slices.reports(Date.now(), all);
+    if (reports.length === 0) return Promise.resolve();
+    this.#reporting = this.#send(slices, reports).finally(() => (this.#reporting = undefined));
+    return this.#reporting;
+  }
+
+  async #send(slices: BudgetLeases, reports: Report[]): Promise<void> {
+    const args: (string | number)[] = [this.#id, this.config.leaseTtlMs, this.#prefix];
+    for (const r of reports) args.push(String(r.spend), String(r.give), String(r.keep));
+    try {
+      const out = await this.#call("report", 2 + reports.length, this.#zset, this.#hold, ...reports.map((r) => this.#key("m", r.key)), ...args);
+      reports.forEach((r, i) => {
+        const [held, spent, reserved] = [out[3 * i], out[1 + 3 * i], out[2 + 3 * i]];
+        this.#mirror.setMoney(r.key, spent, reserved);
+        slices.reported(r, held, spent, reserved, this.#instances);
+      });
+    } catch {
+      // Not written (or written, the answer lost): the spend goes to Redis with the settles that wait for it; the next report sets the slice right.
+      for (const r of reports) if (r.spend > 0) this.#pending.push({ kind: "settle", keys: [this.#key("m", r.key)], lease: "", actual: r.spend });
+      slices.failed(reports.map((r) => r.key), false);
+    }
+  }
+
   async #renew(): Promise<void> {
     if (!this.#connected) return;
     try {
-      this.#instances = Math.max(1, Number(await this.#scripts.renew(2, this.#zset, this.#hold, this.#id, this.config.leaseTtlMs, this.#prefix)));
+      this.#instances = Math.max(1, Number(await this.#call("renew", 2, this.#zset, this.#hold, this.#id, this.config.leaseTtlMs, this.#prefix)));
     } catch {
       // A renewal that fails is retried on the next tick, well inside the lease.
     }
@@ -290,7 +473,7 @@ export class RedisStore implements StateStore {
     if (money.length + counts.length === 0) return;
     try {
       const keys = [...money.map((k) => this.#key("m", k)), ...counts.map((k) => (k.startsWith("k\u0000") ? this.#key("k", k.slice(2)) : this.#key("c", k)))];
-      const out = await this.#scripts.read(keys.length, ...keys, money.length);
+      const out = await this.#call("read", keys.length, ...keys, money.length);
       money.forEach((k, i) => this.#mirror.setMoney(k, out[2 * i], out[2 * i + 1]));
       counts.forEach((k, i) => this.#mirror.setCount(k, out[2 * money.length + i]));
     } catch {
@@ -375,6 +558,45 @@ export class RedisStore implements StateStore {
     this.#pending.push(...rest, ...merged.values());
   }
 }
+
+/**
+ * take() as separate steps, for while Redis is away (each step decides on the
+ * local share, or refuses with 503): what an earlier step took is given back
+ * when a later one refuses, so it stays all or nothing.
+ */
+async function takeInSteps(store: RedisStore, t: Take): Promise<number> {
+  const { counts, slot, money } = t;
+  let counted = false;
+  let slotted = false;
+  try {
+    if (counts.length > 0) {
+      const c = await store.count(counts, 1);
+      if (c >= 0) return c;
+      counted = true;
+    }
+    if (slot !== undefined) {
+      if (!(await store.acquire(slot.key, slot.limit))) return undo(counts.length);
+      slotted = true;
+    }
+    if (money.length > 0) {
+      const r = await store.reserve(money, t.amount);
+      if (r >= 0) return undo(counts.length + 1 + r);
+    }
+    if (t.forced.length > 0) await store.count(t.forced, 1, true);
+    return -1;
+  } catch (e) {
+    await undo(-1);
+    throw e;
+  }
+  async function undo(refused: number): Promise<number> {
+    if (counted) await store.count(counts, -1, true);
+    if (slotted) await store.release(slot!.key);
+    return refused;
+  }
+}
+
+/** The lease id of a reservation taken from this instance's slices (budget leasing): settled here, not in Redis. */
+const SLICE = "slice";
 
 function signature(lines: readonly (MoneyLine | string)[], amount: number): string {
   let sig = String(amount);

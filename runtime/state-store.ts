@@ -51,6 +51,33 @@ export interface StateStore {
   /** Takes one of `limit` concurrency slots of `key`: true when taken. The slot returns on release, or when this process's lease ends. */
   acquire?(key: string, limit: number): MaybePromise<boolean>;
   release?(key: string): MaybePromise<void>;
+  /**
+   * A request's whole admission as one all-or-nothing step (one round trip to
+   * a remote store): -1 when everything was taken, else what refused it (see
+   * Take). Without it, governance runs count, acquire and reserve one by one.
+   */
+  take?(t: Take): MaybePromise<number>;
+  /** settle plus a forced count of `cost` on `lines` (the response's tokens), as one step. */
+  settleCounting?(keys: readonly string[], reserved: number, actual: number, lines: readonly CountLine[], cost: number): MaybePromise<void>;
+}
+
+/**
+ * What one attempt takes before it goes upstream. take() answers -1, or the
+ * first thing without room, numbered in this order:
+ *
+ *   0 … counts.length-1      a request window (counted by one)
+ *   counts.length            the concurrency slot
+ *   counts.length+1+i        money line i (reserved `amount`)
+ *
+ * `forced` counters (an account's requests) are added to whatever they hold
+ * and never refuse; nothing at all is taken when anything refuses.
+ */
+export interface Take {
+  counts: readonly CountLine[];
+  forced: readonly CountLine[];
+  slot: { key: string; limit: number } | undefined;
+  money: readonly MoneyLine[];
+  amount: number;
 }
 
 /**

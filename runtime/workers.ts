@@ -1,4 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
+import type { ApplyReply, ApplyRequest } from "./apply-ipc.ts";
 import type { Plan } from "./plan.ts";
 import { StateHost } from "./state-store-ipc.ts";
 import { MemoryStore } from "./state-store.ts";
@@ -20,9 +21,12 @@ export function runPrimary(plan: Plan, n: number, log: (line: string) => void): 
   const host = plan.state.redis === undefined ? new StateHost(new MemoryStore(plan.state.dir, plan.state.snapshotIntervalMs)) : undefined;
   let stopping = false;
   let listening = 0;
+  const relay = applyRelay();
   const fork = () => {
-    const worker: Worker = cluster.fork({ GWC_WORKER: "1" });
+    // GWC_APPLY: this process relays the dashboard's drafts to `gwc serve` (see applyRelay).
+    const worker: Worker = cluster.fork({ GWC_WORKER: "1", GWC_APPLY: relay === undefined ? "" : "1" });
     host?.attach(worker);
+    if (relay !== undefined) worker.on("message", (m: ApplyRequest) => relay(worker, m));
     worker.on("listening", () => {
       if (++listening === n) log(`${n} workers serving (state: ${host === undefined ? "Redis" : "this process, shared over IPC"})`);
     });
@@ -58,6 +62,36 @@ export function runPrimary(plan: Plan, n: number, log: (line: string) => void): 
   });
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/**
+ * The dashboard's apply (server.ui_apply) under `gwc serve --workers N`: a
+ * worker's draft goes up to `gwc serve` through this process (ids made unique
+ * here), and the answer back to that worker. `gwc serve` compiles the draft,
+ * writes the config and sends this process SIGHUP, which reloads every worker.
+ * Undefined when no `gwc serve` started this process.
+ */
+function applyRelay(): ((worker: Worker, m: ApplyRequest) => void) | undefined {
+  if (process.send === undefined) return undefined;
+  const waiting = new Map<number, { worker: Worker; id: number }>();
+  let next = 0;
+  process.on("message", (m: ApplyReply) => {
+    if (m?.type !== "gwc:applied") return;
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (w !== undefined && w.worker.isConnected()) w.worker.send({ ...m, id: w.id } satisfies ApplyReply);
+  });
+  return (worker, m) => {
+    if (m?.type !== "gwc:apply") return;
+    const id = ++next;
+    waiting.set(id, { worker, id: m.id });
+    process.send!({ ...m, id } satisfies ApplyRequest);
+  };
+}
+
+/** Whether a worker's primary relays drafts to `gwc serve` (so the dashboard can apply them). */
+export function workerCanApply(): boolean {
+  return process.env.GWC_APPLY === "1";
 }
 
 /** Whether this process is a worker of `--workers N`. */

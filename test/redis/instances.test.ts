@@ -2,16 +2,14 @@
 // real redis-server: one budget, one rate limit, one concurrency cap across
 // them, leases that return when an instance is killed, and Redis going away
 // and coming back.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.ts";
 import { startOpenAIUpstream, type MockUpstream } from "../mocks/openai-upstream.ts";
-import { chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, usageOf } from "./fleet.ts";
-import { freePort, startRedis, type RedisProcess } from "./redis-server.ts";
+import { buildGateway, chat as chatOn, costOf, eventually, fleetConfig, KEYS, RESERVATION, scriptsRun, startGateway, usageOf, stopAll, type GatewayProcess } from "./fleet.ts";
+import { startRedis, type RedisProcess } from "./redis-server.ts";
 
-const GWC = resolve("build/gwc.mjs");
 /** About 20 reservations. */
 const BUDGET_USD = 0.18;
 const chat = (g: { port: number }, key: string, model?: string, extra?: object) => chatOn(g.port, key, model, extra);
@@ -21,24 +19,10 @@ let redis: RedisProcess;
 let fast: MockUpstream;
 let slow: MockUpstream;
 let dir: string;
-const gateways: { port: number; child: ChildProcess; log: string }[] = [];
+const gateways: GatewayProcess[] = [];
 
-async function startInstance(): Promise<{ port: number; child: ChildProcess; log: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(dir, "gateway.mjs")], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), OPENAI_API_KEY: "sk-x", REDIS_URL: redis.url, ...KEYS } });
-  const g = { port, child, log: "" };
-  await new Promise<void>((ok, fail) => {
-    // The gateway's log is JSON lines on stdout (`listening`); why it could not start, on stderr.
-    const read = (d: Buffer) => {
-      g.log += d.toString();
-      if (g.log.includes("listening on")) ok();
-    };
-    child.stdout!.on("data", read);
-    child.stderr!.on("data", read);
-    child.once("exit", (code) => fail(new Error(`gateway exited ${code}: ${g.log}`)));
-  });
-  return g;
-}
+const startInstance = () => startGateway(dir, redis.url);
+const metricsOf = async (g: { port: number }) => (await fetch(`http://127.0.0.1:${g.port}/metrics`)).text();
 
 /** Every instance's /readyz says it is connected to Redis again (reconnects back off up to 2 s). */
 async function connected(): Promise<void> {
@@ -56,17 +40,11 @@ beforeAll(async () => {
   slow = await startOpenAIUpstream({ name: "slow", stream: { chunks: 400, intervalMs: 50 }, fallback: { kind: "ok", delayMs: 300 } });
   dir = tempDir();
   writeFileSync(join(dir, "config.json"), JSON.stringify(fleetConfig({ fast: fast.url, slow: slow.url, budgetUsd: BUDGET_USD, maxConcurrent: 4, state: { redis: { url: "${REDIS_URL}", prefix: "test:", lease_ttl: "2s" } } })));
-  const built = spawnSync(process.execPath, [GWC, "build", join(dir, "config.json"), "-o", dir], { encoding: "utf8" });
-  expect(built.status, built.stderr).toBe(0);
+  buildGateway(dir);
   for (let i = 0; i < 3; i++) gateways.push(await startInstance());
 });
 
-afterAll(async () => {
-  for (const g of gateways) if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill("SIGKILL");
-  await fast?.close();
-  await slow?.close();
-  await redis?.stop();
-});
+afterAll(() => stopAll(gateways, [fast, slow], [redis]));
 
 describe("three gateway processes on one Redis", () => {
   it("hold one budget: 300 concurrent requests spend at most the cap, exactly what the answers' usage adds up to, and every instance shows it", async () => {
@@ -90,6 +68,40 @@ describe("three gateway processes on one Redis", () => {
     expect(views[0].spent).toBe(cost);
     expect(views[0].spent).toBeLessThanOrEqual(BUDGET_USD * 1e9);
     expect(views[0].reserved).toBe(0);
+  });
+
+  it("make a request with every kind of limit wait on one script: windows, concurrency slot, budgets and the account's count taken together", async () => {
+    // Warm up: each instance has loaded its scripts (EVALSHA from now on).
+    for (const g of gateways) expect((await chat(g, KEYS.K_ALL)).status).toBe(200);
+    // Their settlements and slot releases (sent after the answers) land before counting starts.
+    await eventually(() => usage(gateways[0], "all"), (v) => v.reserved === 0, 3000);
+    await new Promise((r) => setTimeout(r, 300));
+    const seen = await scriptsRun(redis.url);
+    const N = 20;
+    for (let i = 0; i < N; i++) {
+      const res = await chat(gateways[i % 3], KEYS.K_ALL);
+      expect(res.status).toBe(200);
+      // The rate-limit headers are still there, from the one script's answer.
+      expect(res.headers.get("x-ratelimit-limit-requests")).toBe("100000");
+      await res.arrayBuffer();
+    }
+    // Settles and slot releases run after the answer: let the last ones land.
+    await new Promise((r) => setTimeout(r, 300));
+    seen.stop();
+    // Before the caller's answer: one TAKE a request (not a COUNT, then an ACQUIRE, then a RESERVE, then a COUNT).
+    expect(seen.get("TAKE")).toBe(N);
+    expect(seen.get("COUNT") ?? 0).toBe(0);
+    expect(seen.get("ACQUIRE") ?? 0).toBe(0);
+    expect(seen.get("RESERVE") ?? 0).toBe(0);
+    // After it: the settlement with the token counts, and the slot's release.
+    expect(seen.get("SETTLE")).toBe(2 * N);
+    const u = await eventually(() => usage(gateways[1], "all"), (v) => v.used === N + 3 && v.reserved === 0, 3000);
+    expect(u).toMatchObject({ used: N + 3, reserved: 0 });
+    // /metrics shows the store up and each script's duration, by operation.
+    const text = await metricsOf(gateways[0]);
+    expect(text).toContain('gwc_state_store_up{store="redis"} 1');
+    expect(text).toContain("gwc_state_store_local_mode 0");
+    expect(Number(/gwc_state_store_operation_seconds_count\{operation="take"\} (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(N / 3);
   });
 
   it("hold one rate limit: of 60 requests across them, exactly 30 pass", async () => {
@@ -144,9 +156,15 @@ describe("three gateway processes on one Redis", () => {
     for (const g of gateways) expect((await fetch(`http://127.0.0.1:${g.port}/healthz`)).status).toBe(200);
     const ready = (await (await fetch(`http://127.0.0.1:${gateways[2].port}/readyz`)).json()) as { state: { connected: boolean } };
     expect(ready.state).toMatchObject({ store: "redis", connected: false, whenDown: "reject" });
+    const down = await metricsOf(gateways[2]);
+    expect(down).toContain('gwc_state_store_up{store="redis"} 0');
+
     const answered = await inFlight;
     expect(answered.status).toBe(200);
     const { usage: u } = (await answered.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
+    // Its settlement waits for Redis, and /metrics says so.
+    const waiting = await eventually(async () => Number(/gwc_state_store_pending (\d+)/.exec(await metricsOf(gateways[1]))?.[1]), (n) => n >= 1, 3000);
+    expect(waiting).toBeGreaterThanOrEqual(1);
 
     await redis.start();
     await connected();

@@ -3,6 +3,7 @@
 // with it. A killed worker's reservations return and the worker is replaced.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.ts";
@@ -29,7 +30,9 @@ afterAll(async () => {
 
 async function serve(withRedis: boolean): Promise<{ port: number; child: ChildProcess; log: () => string }> {
   const dir = tempDir();
-  writeFileSync(join(dir, "config.json"), JSON.stringify(fleetConfig({ fast: fast.url, slow: slow.url, budgetUsd: BUDGET_USD, maxConcurrent: 3, state: withRedis ? { redis: { url: "${REDIS_URL}", prefix: "workers:", lease_ttl: "2s" } } : { dir: "state" } })));
+  const config = fleetConfig({ fast: fast.url, slow: slow.url, budgetUsd: BUDGET_USD, maxConcurrent: 3, state: withRedis ? { redis: { url: "${REDIS_URL}", prefix: "workers:", lease_ttl: "2s" } } : { dir: "state" } });
+  // The dashboard may apply drafts (server.ui_apply).
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, server: { ...config.server, ui_apply: true } }));
   const port = await freePort();
   const child = spawn(process.execPath, [GWC, "serve", "config.json", "--workers", "2", "--port", String(port)], {
     cwd: dir,
@@ -54,6 +57,18 @@ async function stop(child: ChildProcess): Promise<void> {
   const exited = new Promise((ok) => child.once("exit", ok));
   child.kill("SIGTERM");
   await exited;
+}
+
+/** GET /v1/models on a connection of its own, as the model ids. */
+function modelsOnNewConnection(port: number): Promise<string[]> {
+  return new Promise((ok, fail) => {
+    const req = get({ host: "127.0.0.1", port, path: "/v1/models", agent: false, headers: { authorization: `Bearer ${KEYS.K_FREE}` } }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => ok((JSON.parse(body) as { data: { id: string }[] }).data.map((m) => m.id)));
+    });
+    req.on("error", fail);
+  });
 }
 
 /** The pids of a process's children (the primary's workers), from /proc. */
@@ -105,6 +120,24 @@ describe.each([
     const conc = await Promise.all(Array.from({ length: 12 }, async () => (await chat(gw.port, KEYS.K_CONC, "slow")).status));
     expect(slow.peak).toBeLessThanOrEqual(3);
     expect(conc.filter((s) => s === 200).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("applies a dashboard draft: gwc serve compiles it and every worker serves it", async () => {
+    const admin = { authorization: `Bearer ${KEYS.GWC_ADMIN}` };
+    const current = (await (await fetch(`http://127.0.0.1:${gw.port}/admin/api/config`, { headers: admin })).json()) as { source: string; apply: string };
+    expect(current.apply).toBe("enabled");
+    const draft = JSON.parse(current.source);
+    draft.routes.push({ model: "m2", targets: [{ account: "fast" }] });
+    draft.pricing.m2 = draft.pricing.m;
+    const applied = await fetch(`http://127.0.0.1:${gw.port}/admin/api/config`, { method: "POST", headers: admin, body: JSON.stringify(draft) });
+    expect(applied.status, await applied.clone().text()).toBe(200);
+    // Each request on a new connection: node:cluster hands connections to the workers in turn, so both are asked.
+    const models = await eventually(
+      () => Promise.all(Array.from({ length: 6 }, () => modelsOnNewConnection(gw.port))),
+      (lists) => lists.every((l) => l.includes("m2")),
+      10_000,
+    );
+    for (const list of models) expect(list).toContain("m2");
   });
 
   it("returns a killed worker's reservation and replaces the worker", async () => {
