@@ -4,11 +4,17 @@
 // require() below as a CommonJS module evaluated only when it is first called.
 // Importing something else from "ioredis" fails the build: add it here.
 let loaded;
+const ioredis = () => (loaded ??= require("ioredis"));
 
-/** `new Redis(...)` builds the real client (a constructor may return another object). */
+// `new Redis(...)` and `new Cluster(...)` build the real clients (a constructor may return another object).
 export class Redis {
   constructor(...args) {
-    loaded ??= require("ioredis");
-    return new loaded.Redis(...args);
+    return new (ioredis().Redis)(...args);
+  }
+}
+
+export class Cluster {
+  constructor(...args) {
+    return new (ioredis().Cluster)(...args);
   }
 }
