@@ -30,6 +30,14 @@ export async function bundleGateway(planModule: string, header: string, configSo
     banner: { js: `${header}\nimport { createRequire as __gwcCreateRequire } from "node:module";\nconst require = __gwcCreateRequire(import.meta.url);` },
     plugins: [
       {
+        // The runtime's `undici` and `ioredis`, as the gateway needs them (compiler/shims/: why).
+        name: "gwc-shims",
+        setup(build) {
+          const shims = join(PACKAGE_ROOT, "compiler", "shims");
+          build.onResolve({ filter: /^(undici|ioredis)$/ }, (args) => (args.importer.startsWith(shims) ? undefined : { path: join(shims, `${args.path}.mjs`) }));
+        },
+      },
+      {
         name: "gwc-plan",
         setup(build) {
           build.onResolve({ filter: /^gwc:plan$/ }, () => ({ path: "plan.generated.mjs", namespace: "gwc-plan" }));
@@ -38,5 +46,17 @@ export async function bundleGateway(planModule: string, header: string, configSo
       },
     ],
   });
-  return result.outputFiles[0].text;
+  return asciiOnly(result.outputFiles[0].text);
+}
+
+/**
+ * esbuild escapes non-ASCII characters in string literals but leaves them in
+ * comments and regular expressions. One such character makes V8 hold the whole
+ * bundle's source as a two-byte string: twice its size, for the life of the
+ * process. `\uXXXX` means the same character in a comment, a regular
+ * expression (with or without the u flag, a surrogate pair stays a pair) and a
+ * string; template literals are already escaped by esbuild.
+ */
+export function asciiOnly(code: string): string {
+  return code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

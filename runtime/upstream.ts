@@ -6,7 +6,7 @@ import { errors as undiciErrors } from "undici";
 import type { ErrorType } from "./error-type.ts";
 import { EventTooLarge } from "./providers/sse.ts";
 
-export type UpstreamBody = AsyncIterable<Buffer> & { destroy(): void };
+export type UpstreamBody = Readable;
 
 export function isTimeout(e: unknown): boolean {
   return e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError;
@@ -44,20 +44,49 @@ export function decodedBody(body: Readable, headers: Record<string, string | str
   return pipeline(body, decoder(), () => {}) as unknown as Readable;
 }
 
-/** The whole body, or undefined once it passes `limit` bytes (the rest is not read). */
-export async function readLimited(body: UpstreamBody, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+/**
+ * The whole body, or undefined once it passes `limit` bytes (the rest is not
+ * read). Read by events, not `for await`: the async iterator was a tenth of
+ * what a plain JSON request allocated.
+ */
+export function readLimited(body: UpstreamBody, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      body.off("data", onData);
+      body.off("end", onEnd);
+      body.off("error", onError);
+      body.off("close", onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        stop();
+        // Destroying it makes the body emit its abort as an error: nobody is reading it any more.
+        body.on("error", ignore);
+        body.destroy();
+        resolve(undefined);
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onError = (e: Error) => {
+      stop();
+      reject(e);
+    };
+    // Closed without an end or an error (destroyed quietly): the answer was cut short.
+    const onClose = () => onError(Object.assign(new Error("the upstream body closed before its end"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    body.on("data", onData);
+    body.on("end", onEnd);
+    body.on("error", onError);
+    body.on("close", onClose);
+  });
 }
+
+const ignore = () => {};
 
 export function parseJson(text: string | Buffer): unknown {
   try {
