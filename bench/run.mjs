@@ -232,8 +232,8 @@ async function startMock(slowDelayMs = ISO.slowDelayMs) {
   return { child, fast: `http://127.0.0.1:${m[1]}`, slow: `http://127.0.0.1:${m[2]}` };
 }
 
-async function startFloor(upstream, nodeFlags = PROCESS_FLAGS) {
-  const child = spawnPinned(0, process.execPath, [...nodeFlags, join(benchDir, "lib", "floor.mjs")], { UPSTREAM: upstream, CONNECTIONS: "64" }, undefined, { mainThread: true });
+async function startFloor(upstream, nodeFlags = PROCESS_FLAGS, env = {}) {
+  const child = spawnPinned(0, process.execPath, [...nodeFlags, join(benchDir, "lib", "floor.mjs")], { UPSTREAM: upstream, CONNECTIONS: "64", ...env }, undefined, { mainThread: true });
   const m = await waitFor(child, "stdout", /\{"port":(\d+)\}/, 10_000, "floor");
   pinMainThread(child.pid, 0);
   return { child, url: `http://127.0.0.1:${m[1]}` };
@@ -805,8 +805,40 @@ if (PROFILE) {
     await stop(p.child, "SIGTERM", 15_000);
     const file = readdirSync(join(dir, who)).find((f) => f.endsWith(".cpuprofile"));
     profiles[who] = file === undefined ? { error: "no profile written" } : { file: join("bench", "results", "profiles", who, file), ...summarizeProfile(join(dir, who, file), 25) };
+    profiles[who].allocation = await allocationPerRequest(who, who === "gateway" ? plainBundle : who === "gateway+gov" ? govBundle : realBundle, auth, keys, dir);
   }
   log(`profiles done (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+/**
+ * Bytes the process allocates per request under the throughput load (lib/alloc-hook.mjs):
+ * a warm-up, then V8's sampling heap profiler over one load run, divided by its requests.
+ */
+async function allocationPerRequest(who, bundle, auth, keys, dir) {
+  const out = join(dir, `${who}.alloc.json`);
+  const flags = [...PROCESS_FLAGS, "--import", join(benchDir, "lib", "alloc-hook.mjs")];
+  const env = { GWC_ALLOC_PROFILE: out };
+  const p = who === "floor" ? await startFloor(mock.fast, flags, env) : await startGateway(bundle, who === "gateway+gov" ? { ...GOV_ENV, ...env } : env, flags);
+  try {
+    await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: 2, auth, keys });
+    p.child.kill("SIGUSR2");
+    const run = await wrk(p.url, { connections: THROUGHPUT_CONNECTIONS, seconds: QUICK ? 2 : 4, auth, keys });
+    p.child.kill("SIGUSR2");
+    for (let i = 0; i < 100 && !existsSync(out); i++) await sleep(100);
+    const profile = JSON.parse(readFileSync(out, "utf8"));
+    if (profile.error) return { error: profile.error };
+    let bytes = 0;
+    const walk = (n) => {
+      bytes += n.selfSize;
+      for (const c of n.children ?? []) walk(c);
+    };
+    walk(profile.head);
+    return { requests: run.requests, bytesPerRequest: Math.round(bytes / run.requests) };
+  } catch (e) {
+    return { error: e.message };
+  } finally {
+    await stop(p.child, "SIGTERM", 15_000);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1248,6 +1280,8 @@ if (profiles) {
       continue;
     }
     out(`profile ${who} under ${THROUGHPUT_CONNECTIONS} connections (${p.file}, ${p.samples} samples, ${p.busyPct}% busy): ${p.categories.slice(0, 6).map((c) => `${c.name} ${c.selfPct}%`).join(", ")}`);
+    const a = p.allocation;
+    out(`  allocated per request: ${a === undefined ? "not measured" : a.error ? `not measured (${a.error})` : `${fx(a.bytesPerRequest / 1024, 1)} KiB (V8 sampling heap profiler over ${a.requests} requests)`}`);
     out("  self time:");
     for (const t of p.top.slice(0, 15)) out(`  ${String(t.selfPct).padStart(5)}%  ${t.fn}`);
     out("  total time (inclusive):");
