@@ -298,7 +298,7 @@ describe("a route whose accounts are all held out by rate limits", () => {
 });
 
 describe("rate limits are not health failures (#11 item 12)", () => {
-  it("with 2% 429s (Retry-After: 1) the primary keeps its share within 5 points of its weight", async () => {
+  it("with 2% 429s (Retry-After: 1) the primary keeps its share within 10 points of its weight", async () => {
     await start({ accounts: [account("a", a.url, 1), account("b", b.url, 1)] });
     // Every 50th answer of the primary is a 429: 2%, deterministic.
     for (let i = 0; i < 600; i++) a.queue.push(i % 50 === 49 ? { kind: "status", status: 429, retryAfterSeconds: 1 } : { kind: "ok" });
@@ -315,7 +315,9 @@ describe("rate limits are not health failures (#11 item 12)", () => {
     };
     await Promise.all(Array.from({ length: 6 }, () => worker(N / 6)));
     expect(ok).toBe(N);
-    expect(Math.abs(primary / N - 0.5)).toBeLessThanOrEqual(0.05);
+    // The split alone wanders ±2 points (one σ at 600 requests), and a loaded machine stretches each
+    // 1 s exclusion over fewer requests: 10 points still tells the fix (47%) from the bug (9%).
+    expect(Math.abs(primary / N - 0.5)).toBeLessThanOrEqual(0.1);
     if (process.env.GWC_SHOW_SHARE) console.log(`primary share ${((100 * primary) / N).toFixed(1)}%`);
   });
 
