@@ -12,6 +12,7 @@ import { event } from "./log.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Endpoint } from "./providers/adapter.ts";
 import { adminApi } from "./admin-api.ts";
+import { type Linked, LiveList } from "./live-list.ts";
 import { uiCompiler, uiPage } from "./ui-page.ts";
 import { newRecord, type Operation, type RequestRecord } from "./request-record.ts";
 import { validateRequest } from "./request-validate.ts";
@@ -47,7 +48,7 @@ export interface GatewayServer {
 }
 
 /** One request in flight, for the drain: its response, how to stop it, and whether it streams. */
-interface Live {
+interface Live extends Linked<Live> {
   res: ServerResponse;
   signal: CallerSignal;
   record: RequestRecord;
@@ -64,7 +65,7 @@ const CONNECTION_CHECK_MS = 500;
  * `state.gateway` once when it starts, so a reload never disturbs it.
  */
 export function createGatewayServer(runtime: Runtime, gateway: Gateway): GatewayServer {
-  const live = new Set<Live>();
+  const live = new LiveList<Live>();
   let draining = false;
   let idle: (() => void) | undefined;
   let current = gateway;
@@ -73,7 +74,7 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
     const signal = new CallerSignal();
     const record = newRecord(requestIdOf(req), req.method ?? "GET", pathOf(req.url ?? "/"));
     if (runtime.tracing !== undefined) record.trace = runtime.tracing.begin(req.headers, record);
-    const entry: Live = { res, signal, record, surface: record.path.startsWith("/anthropic/") ? "anthropic" : "openai" };
+    const entry: Live = { res, signal, record, surface: record.path.startsWith("/anthropic/") ? "anthropic" : "openai", prev: undefined, next: undefined };
     live.add(entry);
     // A write after the response ended (a relay racing a cut) must not become an uncaught 'error'.
     res.on("error", ignore);
