@@ -529,12 +529,12 @@ export class Gateway {
     const now = Date.now();
     let reservation: Reservation | undefined;
     const budgets = gov.budgetsFor(ctx.vk, acct.provider, ctx.rerouted);
-    const price = budgets.length > 0 ? gov.price(upstreamModel) : undefined;
+    const price = gov.price(upstreamModel);
     if (budgets.length > 0 && price === undefined) {
       throw new HttpError(400, "invalid_request_error", "model_not_priced", `Model '${upstreamModel}' has no price, so budgets cannot be enforced for it. Add it under \`pricing\`.`, {}, "model");
     }
     try {
-      const taken = gov.take(ctx.admission, budgets, price === undefined ? 0 : estimate(price, req, this.plan.accounts[target.account].wire), price, target.account, now);
+      const taken = gov.take(ctx.admission, budgets, budgets.length > 0 ? estimate(price!, req, this.plan.accounts[target.account].wire) : 0, target.account, now);
       reservation = taken instanceof Promise ? await taken : taken;
     } catch (e) {
       // A key's provider budget only takes that provider out of this request.
@@ -726,6 +726,8 @@ export class Gateway {
       ctx.signal.removeListener("abort", onCaller);
       if (a.run.current === signal) a.run.current = undefined;
       acct.pool.release();
+      // What the answer cost, once: the record's cost and the budget's settlement.
+      const spent = usage !== undefined && price !== undefined ? cost(price, usage) : undefined;
       if (served) {
         const { record } = ctx;
         record.account = acct.id;
@@ -733,7 +735,6 @@ export class Gateway {
         record.responseModel = upstreamModel;
         if (usage !== undefined) {
           // A continued stream is paid for twice: both attempts' usage counts.
-          const price = gov.price(upstreamModel);
           const u = record.usage;
           record.usage = {
             inputTokens: (u?.inputTokens ?? 0) + usage.input,
@@ -741,11 +742,11 @@ export class Gateway {
             cacheReadTokens: (u?.cacheReadTokens ?? 0) + usage.cached,
             cacheWriteTokens: (u?.cacheWriteTokens ?? 0) + (usage.cacheWrite ?? 0),
           };
-          record.costNanoUsd = price === undefined ? record.costNanoUsd : (record.costNanoUsd ?? 0) + cost(price, usage);
+          if (spent !== undefined) record.costNanoUsd = (record.costNanoUsd ?? 0) + spent;
         }
       }
       // Served: settle to the reported usage (the reservation stands when none came). Not served: release it. Tokens count either way.
-      const done = gov.finish(reservation, served, usage, ctx.vk, target.account, now);
+      const done = gov.finish(reservation, served, usage, spent, ctx.vk, target.account, now);
       if (done instanceof Promise) await done;
     }
   }

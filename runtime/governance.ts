@@ -22,7 +22,6 @@ interface LineMeta {
 export interface Reservation {
   keys: readonly string[];
   amount: number;
-  price: PlanPrice;
 }
 
 /** A rate-limit window's counter line, with its limit and reset as header text. */
@@ -275,11 +274,6 @@ export class Governance {
     return (req !== undefined && this.store.counter(req.key) >= req.limit) || (tok !== undefined && this.store.counter(tok.key) >= tok.limit);
   }
 
-  countAccountRequest(account: number, now: number): MaybePromise<unknown> {
-    const line = this.#accountLine(account, now);
-    return line === undefined ? undefined : this.store.count([line], 1, true);
-  }
-
   #accountLine(account: number, now: number): WindowLine | undefined {
     const rl = this.plan.accounts[account].rateLimit;
     return rl === null ? undefined : this.#windowLine(rl, "req", now);
@@ -292,13 +286,13 @@ export class Governance {
    * takes in one step, one call, all or nothing; otherwise reserve, then count.
    * Throws what refused it (429, or BudgetExceeded as reserve does).
    */
-  take(admission: Admission, budgets: readonly number[], amount: number, price: PlanPrice | undefined, account: number, now: number): MaybePromise<Reservation | undefined> {
+  take(admission: Admission, budgets: readonly number[], amount: number, account: number, now: number): MaybePromise<Reservation | undefined> {
     const store = this.store;
     const money = budgets.length > 0 ? this.#linesOf(budgets, now) : undefined;
     const own = this.#accountLine(account, now);
     if (store.take === undefined) {
       // Admission took its part already: the reservation, then the account's count (no closures when both answer now).
-      const r = money === undefined ? undefined : this.#reserveOn(money, amount, price!);
+      const r = money === undefined ? undefined : this.#reserveOn(money, amount);
       if (r instanceof Promise) return r.then((x) => whenReady(own === undefined ? undefined : store.count([own], 1, true), () => x));
       const counted = own === undefined ? undefined : store.count([own], 1, true);
       return counted instanceof Promise ? counted.then(() => r) : r;
@@ -314,7 +308,7 @@ export class Governance {
     return whenReady(store.take(t), (refused) => {
       if (refused >= 0) this.#refuse(t, refused, money, amount, pending?.key, now);
       if (pending !== undefined) this.#admitted(admission, pending, slot, now);
-      return money === undefined ? undefined : { keys: money.keys, amount, price: price! };
+      return money === undefined ? undefined : { keys: money.keys, amount };
     });
   }
 
@@ -363,14 +357,10 @@ export class Governance {
    * budget that has no room (a key's provider budget reports as a
    * BudgetExceeded with `meta.budget.level === "provider"`).
    */
-  reserve(budgets: readonly number[], amount: number, price: PlanPrice, now: number): MaybePromise<Reservation> {
-    return this.#reserveOn(this.#linesOf(budgets, now), amount, price);
-  }
-
-  #reserveOn(money: BudgetLines, amount: number, price: PlanPrice): MaybePromise<Reservation> {
+  #reserveOn(money: BudgetLines, amount: number): MaybePromise<Reservation> {
     return whenReady(this.store.reserve(money.lines, amount), (failed) => {
       if (failed >= 0) this.#overBudget(money, failed, amount);
-      return { keys: money.keys, amount, price };
+      return { keys: money.keys, amount };
     });
   }
 
@@ -413,35 +403,24 @@ export class Governance {
     return cached;
   }
 
-  /** Settles to the cost of the reported usage; without usage, the reservation stands as spent. */
-  settle(r: Reservation, usage: Usage | undefined): MaybePromise<number> {
-    const actual = usage === undefined ? r.amount : cost(r.price, usage);
-    return whenReady(this.store.settle(r.keys, r.amount, actual), () => actual);
-  }
-
   cancel(r: Reservation): MaybePromise<void> {
     return this.store.cancel(r.keys, r.amount);
   }
 
   /**
-   * An attempt's end: settle its reservation (served) or release it (not),
-   * and add the reported tokens to the token windows: one store call when
-   * the store can do both at once.
+   * An attempt's end: settle its reservation to `spent`, what the reported
+   * usage costs (served; without usage the reservation stands as spent), or
+   * release it (not served), and add the reported tokens to the token
+   * windows: one store call when the store can do both at once.
    */
-  finish(r: Reservation | undefined, served: boolean, usage: Usage | undefined, vk: number, account: number, now: number): MaybePromise<unknown> {
+  finish(r: Reservation | undefined, served: boolean, usage: Usage | undefined, spent: number | undefined, vk: number, account: number, now: number): MaybePromise<unknown> {
     const lines = usage === undefined ? NO_LINES : this.#tokenLines(vk, account, now);
+    const actual = r === undefined || !served ? 0 : (spent ?? r.amount);
     if (r !== undefined && lines.length > 0 && this.store.settleCounting !== undefined) {
-      const actual = !served ? 0 : usage === undefined ? r.amount : cost(r.price, usage);
       return this.store.settleCounting(r.keys, r.amount, actual, lines, usage!.input + usage!.output);
     }
-    const done = r === undefined ? undefined : served ? this.settle(r, usage) : this.cancel(r);
+    const done = r === undefined ? undefined : served ? this.store.settle(r.keys, r.amount, actual) : this.cancel(r);
     return whenReady(done, () => (lines.length > 0 ? this.store.count(lines, usage!.input + usage!.output, true) : undefined));
-  }
-
-  /** Adds a response's tokens to the token windows of the key (and its team and org) and the account. */
-  countTokens(vk: number, account: number, usage: Usage, now: number): MaybePromise<unknown> {
-    const lines = this.#tokenLines(vk, account, now);
-    return lines.length > 0 ? this.store.count(lines, usage.input + usage.output, true) : undefined;
   }
 
   /** The token windows a response counts into: the key's (and its team's and org's) and the account's. */

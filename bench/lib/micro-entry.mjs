@@ -8,7 +8,10 @@
 import { buildAliasTable } from "../../compiler/alias-table.ts";
 import { compileSource } from "../../compiler/compile.ts";
 import { pickAlias } from "../../runtime/alias-pick.ts";
-import { estimate, Governance } from "../../runtime/governance.ts";
+import { cost, estimate, Governance } from "../../runtime/governance.ts";
+
+/** take() reads an admission only when the store takes in one step; the memory store does not. */
+const NO_ADMISSION = { headers: {}, release: () => {} };
 import { AccountHealth, HealthBoard } from "../../runtime/health.ts";
 import { Router } from "../../runtime/router.ts";
 import { MemoryStore } from "../../runtime/state-store.ts";
@@ -190,8 +193,9 @@ try {
       const price = gov.price("gpt-4o");
       for (let i = 0; i < iters; i++) {
         const now = Date.now();
-        const res = sync(gov.reserve(budgets, estimate(price, inbound, "openai"), price, now));
-        acc += sync(gov.settle(res, usage));
+        const res = sync(gov.take(NO_ADMISSION, budgets, estimate(price, inbound, "openai"), 0, now));
+        sync(gov.finish(res, true, usage, cost(price, usage), 0, 0, now));
+        acc += res.amount;
       }
       return acc;
     });
@@ -260,10 +264,9 @@ function decision(config, model) {
     const account = route.targets[p].account;
     const budgets = gov.budgetsFor(vk, accounts[account].provider, false);
     const price = gov.price(route.targets[p].model ?? json.model);
-    const reservation = sync(gov.reserve(budgets, estimate(price, inbound, "openai"), price, now));
-    sync(gov.countAccountRequest(account, now));
-    sync(gov.settle(reservation, usage));
-    sync(gov.countTokens(vk, account, usage, now));
+    // As Gateway.#try does: take (reservation and the account's count), then finish (settlement and tokens).
+    const reservation = sync(gov.take(admission, budgets, estimate(price, inbound, "openai"), account, now));
+    sync(gov.finish(reservation, true, usage, cost(price, usage), vk, account, now));
     admission.release();
     return p;
   };
