@@ -25,6 +25,7 @@ import { withOutputLimit } from "./request-bound.ts";
 import { RetryBudget } from "./retry-budget.ts";
 import { endWithError, relayStream, SentText, translateStream, type Resume, type Streamed } from "./stream-relay.ts";
 import { jsonObject } from "./providers/classify.ts";
+import { isObject } from "./json.ts";
 import { isOpenAIAnswer } from "./providers/openai.ts";
 import { scrubberFor } from "./scrub.ts";
 import { decodedBody, parseJson, readLimited, thrownType } from "./upstream.ts";
@@ -834,5 +835,5 @@ function soleRoute(plan: Plan, account: number, model: string | null): PlanRoute
 function isAnswer(json: unknown, req: InboundRequest): boolean {
   const openai = (req.format ?? "openai") === "openai" && (req.endpoint === "chat" || req.endpoint === "completions" || req.endpoint === "embeddings");
   if (openai) return isOpenAIAnswer(json, req.endpoint);
-  return typeof json === "object" && json !== null && !Array.isArray(json) && (json as { error?: unknown }).error == null;
+  return isObject(json) && json.error == null;
 }

@@ -16,10 +16,9 @@ import { idsOf } from "./openai.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
 import { classifyAnthropic, streamError, type Classified } from "./classify.ts";
 import { SseDecoder, type SseEvent } from "./sse.ts";
+import { isObject, type Json } from "../json.ts";
 
 export const ANTHROPIC_VERSION = "2023-06-01";
-
-type Json = Record<string, unknown>;
 
 // ---------------------------------------------------------------------------
 // Request: OpenAI chat completion parameters → Anthropic MessageCreateParams
@@ -31,8 +30,6 @@ interface AnthropicMessage {
   role: "user" | "assistant";
   content: string | Block[];
 }
-
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The text of an OpenAI content value: a string, or parts of which the text (and refusal) parts count. */
 function textOf(content: unknown): string {

@@ -8,6 +8,7 @@
 // `status` is 200 (any 2xx) for an error that came inside a successful answer:
 // a JSON body that is an error object, or an SSE error event.
 import { errorTypeOfStatus, type ErrorType } from "../error-type.ts";
+import { isObject, type Json } from "../json.ts";
 
 export type UpstreamHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
@@ -21,8 +22,6 @@ export interface Classified {
    */
   message: string;
 }
-
-type Json = Record<string, unknown>;
 
 /** The status's own meaning, for a provider's answer: 2xx carrying an error is the upstream failing, 402 is the account's quota. */
 export function statusType(status: number): ErrorType {
@@ -52,7 +51,6 @@ export function jsonObject(text: string): Json | undefined {
   }
 }
 
-export const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 export const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 
 // Messages that say "the prompt does not fit this model" in every provider's words:

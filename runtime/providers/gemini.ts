@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { badRequest } from "../errors.ts";
 import { idsOf } from "./openai.ts";
 import type { AccountContext, Adapter, Endpoint, InboundRequest, StreamTranslator, Translated, UpstreamRequest, Usage } from "./adapter.ts";
-import { classifyGoogle, isObject, streamError } from "./classify.ts";
+import { classifyGoogle, streamError } from "./classify.ts";
+import { isObject } from "../json.ts";
 import { SseDecoder, type SseEvent } from "./sse.ts";
 
 // Google's Generative Language API ("Gemini API", generativelanguage.googleapis.com)

@@ -1,5 +1,6 @@
 import type { AccountContext, Adapter, Endpoint, InboundRequest, UpstreamRequest, Usage } from "./adapter.ts";
-import { classifyOpenAI, isObject } from "./classify.ts";
+import { classifyOpenAI } from "./classify.ts";
+import { isObject } from "../json.ts";
 
 const PATHS: Partial<Record<Endpoint, string>> = {
   chat: "/chat/completions",

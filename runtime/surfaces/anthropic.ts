@@ -24,11 +24,9 @@ import type { ResponseSink } from "../gateway.ts";
 import { type ChatUsage, ChatSink, errorMessage, objectOf, withStreamUsage } from "./chat-sink.ts";
 import { badRequest } from "../errors.ts";
 import type { Carry } from "./carry.ts";
+import { isObject, type Json } from "../json.ts";
 
-type Json = Record<string, unknown>;
 type Block = { type: string; [k: string]: unknown };
-
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Fields of a Messages request that chat carries, or that are read elsewhere; anything else is refused or dropped by name. */
 export const CARRIED = new Set([
@@ -180,7 +178,6 @@ export function toChat(body: Json, carry: Carry): Json {
 }
 
 const STOP: Record<string, string> = { stop: "end_turn", length: "max_tokens", tool_calls: "tool_use", function_call: "tool_use", content_filter: "refusal" };
-
 
 /** OpenAI usage in Anthropic's terms: input_tokens excludes cache reads, which are reported apart. */
 function anthropicUsage(u: ChatUsage | null | undefined): Json {

@@ -5,8 +5,7 @@
 import type { ResponseSink } from "../gateway.ts";
 import type { InboundRequest } from "../providers/adapter.ts";
 import { Carry, DROPPED_HEADER, withDropped } from "./carry.ts";
-
-type Json = Record<string, unknown>;
+import { isObject, type Json } from "../json.ts";
 
 /** The chat form of a request (for accounts of another format), and what making it dropped. */
 export class ChatForms {
@@ -59,7 +58,7 @@ export function withStreamUsage(out: Json, stream: boolean): Json {
 export function objectOf(text: string): Json | undefined {
   try {
     const v: unknown = JSON.parse(text);
-    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
+    return isObject(v) ? v : undefined;
   } catch {
     return undefined;
   }

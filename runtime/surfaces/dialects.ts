@@ -12,8 +12,7 @@ import { usageOf as anthropicUsage } from "../providers/anthropic.ts";
 import type { ApiFormat, Endpoint, Usage } from "../providers/adapter.ts";
 import { usageOf as geminiUsage } from "../providers/gemini.ts";
 import { openaiAdapter } from "../providers/openai.ts";
-
-type Json = Record<string, unknown>;
+import { isObject, type Json } from "../json.ts";
 
 export interface Dialect {
   /** Usage of a whole JSON answer. */
@@ -28,7 +27,6 @@ export interface Dialect {
   interrupted(message: string): string;
 }
 
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 
 const FREE: Usage = { input: 0, output: 0, cached: 0 };

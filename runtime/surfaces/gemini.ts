@@ -28,10 +28,7 @@ import { randomUUID } from "node:crypto";
 import type { ResponseSink } from "../gateway.ts";
 import type { Carry } from "./carry.ts";
 import { type ChatUsage, ChatSink, errorMessage, objectOf, withStreamUsage } from "./chat-sink.ts";
-
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+import { isObject, type Json } from "../json.ts";
 
 export const TOP = new Set(["contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings", "labels", "model"]);
 const GENERATION = new Set([
@@ -157,7 +154,6 @@ export function toChat(body: Json, model: string, stream: boolean, carry: Carry)
 }
 
 const FINISH: Record<string, string> = { stop: "STOP", length: "MAX_TOKENS", content_filter: "SAFETY", tool_calls: "STOP", function_call: "STOP" };
-
 
 function usageMetadata(u: ChatUsage | undefined): Json | undefined {
   if (u === undefined) return undefined;

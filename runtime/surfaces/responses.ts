@@ -24,10 +24,7 @@ import { badRequest } from "../errors.ts";
 import type { ResponseSink } from "../gateway.ts";
 import type { Carry } from "./carry.ts";
 import { type ChatUsage, ChatSink, objectOf, withStreamUsage } from "./chat-sink.ts";
-
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+import { isObject, type Json } from "../json.ts";
 
 export const MAPPED = new Set([
   "model", "input", "instructions", "temperature", "top_p", "parallel_tool_calls", "user", "service_tier", "stream",
@@ -129,7 +126,6 @@ export function toChat(body: Json, carry: Carry): Json {
   if (text.verbosity !== undefined && text.verbosity !== null) carry.note("text.verbosity");
   return withStreamUsage(out, body.stream === true);
 }
-
 
 function responsesUsage(u: ChatUsage | undefined): Json | null {
   if (u === undefined) return null;
