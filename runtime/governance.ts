@@ -38,6 +38,9 @@ interface KeyLines {
   expiresAt: number;
 }
 
+/** A key's budget indices: [all, without the key's own (after a reroute)]. */
+type BudgetSets = [readonly number[], readonly number[]];
+
 /** The money lines a set of budgets reserves on, built once per period. */
 interface BudgetLines {
   lines: MoneyLine[];
@@ -47,6 +50,7 @@ interface BudgetLines {
   expiresAt: number;
 }
 
+const BEARER = "Bearer ";
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const NO_LINES: never[] = [];
 const REQUEST_HEADERS = ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"] as const;
@@ -112,20 +116,27 @@ export class Governance {
   readonly #byHash = new Map<string, number>();
   /** Keys already matched by hash, as presented: SHA-256 through OpenSSL cost 3–5 µs a request with cold caches. */
   readonly #known = new Map<string, number>();
+  /** The same keys' `Authorization` headers in their usual form, `Bearer <key>`. */
+  readonly #knownBearer = new Map<string, number>();
   readonly #adminHash: Buffer | null;
   readonly #prices: Map<string, PlanPrice>;
   // Per-request lookups below are keyed by plan objects (identity), never by built strings.
   readonly #reqLines = new Map<PlanRateLimit, WindowLine>();
   readonly #tokLines = new Map<PlanRateLimit, WindowLine>();
   readonly #budgetLines = new WeakMap<readonly number[], BudgetLines>();
-  /** budgetsFor's answers, per key (index + 1; 0 is no key), then provider; [all, without the key's own]. */
-  readonly #budgetSets: Map<string, [readonly number[], readonly number[]]>[] = [];
+  /**
+   * budgetsFor's answers, [all, without the key's own], per key (index + 1; 0 is no key): one
+   * array slot when they are the same for every provider (the key has no provider budgets),
+   * else per provider in #providerBudgetSets.
+   */
+  readonly #budgetSets: (BudgetSets | undefined)[];
+  readonly #providerBudgetSets = new Map<number, Map<string, BudgetSets>>();
   /**
    * Each key's current window lines (index + 1; 0 is no key), until the first of its windows ends.
    * With keys rotating per request, looking each limit's line up again (and allocating the arrays)
    * was most of admission's cost; an array slot per key is one load. The arrays are shared: never push into them.
    */
-  readonly #keyLines: (KeyLines | undefined)[] = [];
+  readonly #keyLines: (KeyLines | undefined)[];
   /** Budget lines already reported spent (see #announce). */
   readonly #announced = new Set<string>();
 
@@ -151,6 +162,9 @@ export class Governance {
     if (missing.length > 0) throw new StartupError(`environment variable${missing.length > 1 ? "s" : ""} not set: ${missing.join(", ")}`);
     this.#adminHash = admin ? Buffer.from(sha256(admin), "hex") : null;
     this.#prices = new Map(plan.prices);
+    // Filled in as keys are seen, but sized now: an array first written at a far index would hold its slots in a dictionary.
+    this.#budgetSets = new Array<BudgetSets | undefined>(plan.virtualKeys.length + 1).fill(undefined);
+    this.#keyLines = new Array<KeyLines | undefined>(plan.virtualKeys.length + 1).fill(undefined);
   }
 
   /** Whether callers need a key at all. */
@@ -166,16 +180,24 @@ export class Governance {
    */
   identify(headers: IncomingHttpHeaders): number {
     if (this.open) return -1;
+    // The usual form, exactly `Bearer <key>`, is found as sent: no regex and no new string per request.
+    const auth = headers.authorization;
+    if (auth !== undefined) {
+      const sent = this.#knownBearer.get(auth);
+      if (sent !== undefined) return sent;
+    }
     const presented = presentedKey(headers);
     if (presented === undefined) {
       throw new HttpError(401, "invalid_request_error", "missing_api_key", "Send your gateway key as `Authorization: Bearer <key>` or `x-api-key: <key>`.");
     }
-    const known = this.#known.get(presented);
-    if (known !== undefined) return known;
-    const i = this.#byHash.get(sha256(presented));
-    if (i === undefined) throw new HttpError(401, "invalid_request_error", "invalid_api_key", "The API key is not a key of this gateway.");
-    // Only keys that matched are remembered, so this holds at most one entry per virtual key.
-    this.#known.set(presented, i);
+    let i = this.#known.get(presented);
+    if (i === undefined) {
+      i = this.#byHash.get(sha256(presented));
+      if (i === undefined) throw new HttpError(401, "invalid_request_error", "invalid_api_key", "The API key is not a key of this gateway.");
+      // Only keys that matched are remembered, so each map holds at most one entry per virtual key.
+      this.#known.set(presented, i);
+    }
+    if (auth !== undefined && auth.length === BEARER.length + presented.length && auth.startsWith(BEARER)) this.#knownBearer.set(auth, i);
     return i;
   }
 
@@ -340,16 +362,22 @@ export class Governance {
 
   /** Budget indices a request of this key pays into when served by `provider`; `skipOwn` after a reroute. Built once, then shared. */
   budgetsFor(vk: number, provider: string, skipOwn: boolean): readonly number[] {
-    const byProvider = (this.#budgetSets[vk + 1] ??= new Map());
-    let sets = byProvider.get(provider);
+    const sets = this.#budgetSets[vk + 1] ?? this.#budgetSetsOf(vk, provider);
+    return sets[skipOwn ? 1 : 0];
+  }
+
+  #budgetSetsOf(vk: number, provider: string): BudgetSets {
+    const key = vk < 0 ? undefined : this.plan.virtualKeys[vk];
+    const byProvider = key !== undefined && key.providerBudgets.length > 0 ? this.#providerBudgetSets.get(vk) ?? new Map<string, BudgetSets>() : undefined;
+    let sets = byProvider?.get(provider);
     if (sets === undefined) {
-      const key = vk < 0 ? undefined : this.plan.virtualKeys[vk];
       const org = this.plan.organization.budget;
       const all = key === undefined ? (org >= 0 ? [org] : []) : [...key.budgets, ...key.providerBudgets.filter(([p]) => p === provider).map(([, b]) => b)];
       sets = [all, all.filter((b) => this.plan.budgets[b].level !== "virtual_key")];
-      byProvider.set(provider, sets);
+      if (byProvider === undefined) this.#budgetSets[vk + 1] = sets;
+      else this.#providerBudgetSets.set(vk, byProvider.set(provider, sets));
     }
-    return sets[skipOwn ? 1 : 0];
+    return sets;
   }
 
   /**
@@ -524,16 +552,33 @@ export class Governance {
 
 }
 
-/** Cost in nano-USD, rounded up: integer math in BigInt, since tokens × price can pass 2^53. */
+/**
+ * Cost in nano-USD, rounded up. Exact: in doubles while the total stays below
+ * 2^53 (every term a whole number; rounding is monotone, so a term or sum past
+ * 2^53 shows in the total), else in BigInt, since tokens × price can pass it.
+ */
 export function cost(price: PlanPrice, usage: Usage): number {
   const cached = Math.min(usage.cached, usage.input);
   const written = Math.min(usage.cacheWrite ?? 0, usage.input - cached);
-  const total =
-    BigInt(usage.input - cached - written) * BigInt(price.inputNano) +
-    BigInt(cached) * BigInt(price.cachedInputNano) +
-    BigInt(written) * BigInt(price.cacheWriteNano ?? price.inputNano) +
-    BigInt(usage.output) * BigInt(price.outputNano);
+  const plain = usage.input - cached - written;
+  const writeNano = price.cacheWriteNano ?? price.inputNano;
+  const total = plain * price.inputNano + cached * price.cachedInputNano + written * writeNano + usage.output * price.outputNano;
+  if (total <= Number.MAX_SAFE_INTEGER && whole(plain) && whole(cached) && whole(written) && whole(usage.output)) {
+    const rest = total % 1_000_000;
+    return (total - rest) / 1_000_000 + (rest > 0 ? 1 : 0);
+  }
+  return bigCost(plain, cached, written, usage.output, price, writeNano);
+}
+
+/** cost() in BigInt: exact at any size (and a RangeError for a token count that is not a whole number). */
+export function bigCost(plain: number, cached: number, written: number, output: number, price: PlanPrice, writeNano: number): number {
+  const total = BigInt(plain) * BigInt(price.inputNano) + BigInt(cached) * BigInt(price.cachedInputNano) + BigInt(written) * BigInt(writeNano) + BigInt(output) * BigInt(price.outputNano);
   return Number((total + 999_999n) / 1_000_000n);
+}
+
+/** A token count the double path takes: a whole, non-negative number (prices are, by the compiler). */
+function whole(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
 }
 
 /**
