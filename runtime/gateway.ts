@@ -2,7 +2,7 @@ import type { AccountRuntime, Edge, Failure, RequestContext, ResponseSink } from
 import { nextStep, type AttemptEntry, type Candidate, type GiveUp, type Outcome, type Step } from "./attempt-policy.ts";
 import { CallerSignal } from "./caller-signal.ts";
 import { HttpError } from "./errors.ts";
-import { BudgetExceeded, cost, estimate, Governance, type Reservation } from "./governance.ts";
+import { BudgetExceeded, cost, estimate, Governance, type InFlight, type Reservation } from "./governance.ts";
 import { AccountHealth, HealthBoard } from "./health.ts";
 import type { Plan, PlanRoute } from "./plan.ts";
 import { PoolBusyError, ProviderPool } from "./pool.ts";
@@ -53,7 +53,7 @@ export class Runtime {
   readonly health = new Map<string, AccountHealth>();
   readonly board = new HealthBoard();
   readonly retryBudgets = new Map<string, RetryBudget>();
-  readonly inflight = new Map<string, number>();
+  readonly inflight = new Map<string, InFlight>();
   /** Called once per request, when its response is over, with its record. */
   readonly observers: RequestObserver[] = [];
   /** Prometheus metrics, when `observability.metrics` is on (see observability.ts). */

@@ -18,6 +18,11 @@ interface LineMeta {
   resetsAt: number;
 }
 
+/** A key's requests in flight, by key id; the Runtime keeps them across reloads. */
+export interface InFlight {
+  count: number;
+}
+
 /** A reservation held while one attempt is in flight. */
 export interface Reservation {
   keys: readonly string[];
@@ -52,9 +57,8 @@ interface BudgetLines {
 
 const BEARER = "Bearer ";
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const NOTHING = () => {};
 const NO_LINES: never[] = [];
-const REQUEST_HEADERS = ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"] as const;
-const TOKEN_HEADERS = ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"] as const;
 
 /**
  * A budget without room; `own` when it is the key's own budget (which may
@@ -89,7 +93,7 @@ export interface Admission {
    * slot not taken yet. The first attempt's take() takes them with its budgets,
    * then fills `headers`.
    */
-  pending?: { key: PlanVirtualKey | undefined; req: WindowLine[]; tok: WindowLine[] };
+  pending?: { vk: number; key: PlanVirtualKey | undefined; req: WindowLine[]; tok: WindowLine[] };
 }
 
 /**
@@ -137,6 +141,10 @@ export class Governance {
    * was most of admission's cost; an array slot per key is one load. The arrays are shared: never push into them.
    */
   readonly #keyLines: (KeyLines | undefined)[];
+  /** Each key's in-flight count (see #inFlightOf), by key index. */
+  readonly #held: (InFlight | undefined)[];
+  /** What #tightest found: the room left on its line. */
+  #least = Infinity;
   /** Budget lines already reported spent (see #announce). */
   readonly #announced = new Set<string>();
 
@@ -144,7 +152,7 @@ export class Governance {
     readonly plan: Plan,
     readonly store: StateStore,
     /** In-flight requests per key id; shared across reloads by the Runtime. */
-    private readonly inflight: Map<string, number>,
+    private readonly inflight: Map<string, InFlight>,
     env: NodeJS.ProcessEnv,
   ) {
     const missing: string[] = [];
@@ -165,6 +173,7 @@ export class Governance {
     // Filled in as keys are seen, but sized now: an array first written at a far index would hold its slots in a dictionary.
     this.#budgetSets = new Array<BudgetSets | undefined>(plan.virtualKeys.length + 1).fill(undefined);
     this.#keyLines = new Array<KeyLines | undefined>(plan.virtualKeys.length + 1).fill(undefined);
+    this.#held = new Array<InFlight | undefined>(plan.virtualKeys.length).fill(undefined);
   }
 
   /** Whether callers need a key at all. */
@@ -219,54 +228,62 @@ export class Governance {
       throw new HttpError(403, "permission_error", "model_not_allowed", `This key may not use model '${model}'. Allowed: ${key.models.join(", ")}.`, {}, "model");
     }
     const deferred = this.store.take !== undefined;
-    if (limits.length === 0) return deferred ? { headers: {}, release: () => {}, pending: { key, req: [], tok: [] } } : this.#occupy(key, NO_HEADERS);
-    const { tok: tokenLines, req: requestLines } = this.#linesOfKey(vk, limits, now);
-    for (const l of tokenLines) if (this.store.counter(l.key) >= l.limit) throw rateLimited("tokens", l, now);
-    if (deferred) return { headers: {}, release: () => {}, pending: { key, req: requestLines, tok: tokenLines } };
-    // A promise resolved with a promise settles to its value: this is at most one promise of an Admission.
-    return whenReady(requestLines.length === 0 ? -1 : this.store.count(requestLines, 1), (denied) => {
-      if (denied >= 0) throw rateLimited("requests", requestLines[denied], now);
-      return this.#occupy(key, this.#rateHeaders(requestLines, tokenLines, now));
-    }) as MaybePromise<Admission>;
+    if (limits.length === 0) return deferred ? { headers: {}, release: NOTHING, pending: { vk, key, req: [], tok: [] } } : this.#occupy(vk, key, NO_HEADERS);
+    const lines = this.#linesOfKey(vk, limits, now);
+    // The token windows' room, read once: it refuses the request, or it is the request's header.
+    const tok = this.#tightest(lines.tok);
+    const tokLeft = this.#least;
+    if (tok !== undefined && tokLeft === 0) throw rateLimited("tokens", tok, now);
+    if (deferred) return { headers: {}, release: NOTHING, pending: { vk, key, req: lines.req, tok: lines.tok } };
+    const denied = lines.req.length === 0 ? -1 : this.store.count(lines.req, 1);
+    if (denied instanceof Promise) return denied.then((d) => this.#counted(d, vk, key, lines.req, tok, tokLeft, now));
+    return this.#counted(denied, vk, key, lines.req, tok, tokLeft, now);
+  }
+
+  /** Admission once the request windows have answered: refused, or on to the concurrency slot with its headers. */
+  #counted(denied: number, vk: number, key: PlanVirtualKey | undefined, req: readonly WindowLine[], tok: WindowLine | undefined, tokLeft: number, now: number): MaybePromise<Admission> {
+    if (denied >= 0) throw rateLimited("requests", req[denied], now);
+    const tight = this.#tightest(req);
+    return this.#occupy(vk, key, rateHeaders(tight, this.#least, tok, tokLeft, now));
   }
 
   /** Takes a concurrency slot when the key has a cap: in the store when it is shared by several processes, else here. */
-  #occupy(key: PlanVirtualKey | undefined, headers: Record<string, string>): MaybePromise<Admission> {
-    let release = () => {};
-    if (key !== undefined && key.maxConcurrent > 0) {
-      const store = this.store;
-      if (store.acquire !== undefined && store.release !== undefined) {
-        const slot = `conc|${key.id}`;
-        return whenReady(store.acquire(slot, key.maxConcurrent), (taken) => {
-          if (!taken) throw concurrencyLimited(key, key.maxConcurrent);
-          this.inflight.set(key.id, (this.inflight.get(key.id) ?? 0) + 1);
-          return {
-            headers,
-            release: () => {
-              this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
-              void store.release!(slot);
-            },
-          };
-        });
-      }
-      const current = this.inflight.get(key.id) ?? 0;
-      if (current >= key.maxConcurrent) throw concurrencyLimited(key, current);
-      this.inflight.set(key.id, current + 1);
-      release = () => this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
+  #occupy(vk: number, key: PlanVirtualKey | undefined, headers: Record<string, string>): MaybePromise<Admission> {
+    if (key === undefined || key.maxConcurrent <= 0) return { headers, release: NOTHING };
+    const held = this.#inFlightOf(vk, key);
+    const store = this.store;
+    if (store.acquire !== undefined && store.release !== undefined) {
+      const slot = `conc|${key.id}`;
+      return whenReady(store.acquire(slot, key.maxConcurrent), (taken) => {
+        if (!taken) throw concurrencyLimited(key, key.maxConcurrent);
+        held.count++;
+        return {
+          headers,
+          release: () => {
+            held.count--;
+            void store.release!(slot);
+          },
+        };
+      });
     }
-    return { headers, release };
+    if (held.count >= key.maxConcurrent) throw concurrencyLimited(key, held.count);
+    held.count++;
+    return { headers, release: () => void held.count-- };
   }
 
-  /** OpenAI-style x-ratelimit-* headers for the tightest request and token limit. */
-  #rateHeaders(requestLines: WindowLine[], tokenLines: WindowLine[], now: number): Record<string, string> {
-    const headers: Record<string, string> = {};
-    this.#setTightest(headers, requestLines, REQUEST_HEADERS, now);
-    this.#setTightest(headers, tokenLines, TOKEN_HEADERS, now);
-    return headers;
+  /** The key's in-flight count, shared with every Governance of the Runtime (reloads) by key id; found once per key. */
+  #inFlightOf(vk: number, key: PlanVirtualKey): InFlight {
+    let held = this.#held[vk];
+    if (held === undefined) {
+      held = this.inflight.get(key.id);
+      if (held === undefined) this.inflight.set(key.id, (held = { count: 0 }));
+      this.#held[vk] = held;
+    }
+    return held;
   }
 
-  /** Sets `names` (limit, remaining, reset) from the line with the least room left, if any. */
-  #setTightest(headers: Record<string, string>, lines: WindowLine[], names: readonly [string, string, string], now: number): void {
+  /** The line of `lines` with the least room left (undefined when none); that room is left in #least. */
+  #tightest(lines: readonly WindowLine[]): WindowLine | undefined {
     let best: WindowLine | undefined;
     let least = Infinity;
     for (const line of lines) {
@@ -276,10 +293,8 @@ export class Governance {
         best = line;
       }
     }
-    if (best === undefined) return;
-    headers[names[0]] = best.limitText;
-    headers[names[1]] = String(least);
-    headers[names[2]] = resetText(best, now);
+    this.#least = least;
+    return best;
   }
 
   rateLimits(key: PlanVirtualKey | undefined): PlanRateLimit[] {
@@ -346,14 +361,20 @@ export class Governance {
     admission.pending = undefined;
     const key = pending.key;
     if (slot !== undefined && key !== undefined) {
-      this.inflight.set(key.id, (this.inflight.get(key.id) ?? 0) + 1);
+      const held = this.#inFlightOf(pending.vk, key);
+      held.count++;
       const store = this.store;
       admission.release = () => {
-        this.inflight.set(key.id, (this.inflight.get(key.id) ?? 1) - 1);
+        held.count--;
         void store.release!(slot.key);
       };
     }
-    if (pending.req.length + pending.tok.length > 0) Object.assign(admission.headers, this.#rateHeaders(pending.req, pending.tok, now));
+    if (pending.req.length + pending.tok.length > 0) {
+      const req = this.#tightest(pending.req);
+      const reqLeft = this.#least;
+      const tok = this.#tightest(pending.tok);
+      Object.assign(admission.headers, rateHeaders(req, reqLeft, tok, this.#least, now));
+    }
   }
 
   price(model: string): PlanPrice | undefined {
@@ -386,10 +407,13 @@ export class Governance {
    * BudgetExceeded with `meta.budget.level === "provider"`).
    */
   #reserveOn(money: BudgetLines, amount: number): MaybePromise<Reservation> {
-    return whenReady(this.store.reserve(money.lines, amount), (failed) => {
-      if (failed >= 0) this.#overBudget(money, failed, amount);
-      return { keys: money.keys, amount };
-    });
+    const failed = this.store.reserve(money.lines, amount);
+    return failed instanceof Promise ? failed.then((f) => this.#reserved(money, f, amount)) : this.#reserved(money, failed, amount);
+  }
+
+  #reserved(money: BudgetLines, failed: number, amount: number): Reservation {
+    if (failed >= 0) this.#overBudget(money, failed, amount);
+    return { keys: money.keys, amount };
   }
 
   /** Throws the BudgetExceeded of money line `i` (announced once). */
@@ -448,7 +472,9 @@ export class Governance {
       return this.store.settleCounting(r.keys, r.amount, actual, lines, usage!.input + usage!.output);
     }
     const done = r === undefined ? undefined : served ? this.store.settle(r.keys, r.amount, actual) : this.cancel(r);
-    return whenReady(done, () => (lines.length > 0 ? this.store.count(lines, usage!.input + usage!.output, true) : undefined));
+    if (lines.length === 0) return done;
+    const tokens = usage!.input + usage!.output;
+    return done instanceof Promise ? done.then(() => this.store.count(lines, tokens, true)) : this.store.count(lines, tokens, true);
   }
 
   /** The token windows a response counts into: the key's (and its team's and org's) and the account's. */
@@ -500,7 +526,7 @@ export class Governance {
         this.limitState(rl, now).map((w) => [w.kind, { limit: w.limit, used: w.used, remaining: Math.max(0, w.limit - w.used), resets_at: new Date(w.resetsAt).toISOString() }]),
       ),
     }));
-    return { object: "usage", key: key.id, budgets, rate_limits: limits, in_flight: this.inflight.get(key.id) ?? 0 };
+    return { object: "usage", key: key.id, budgets, rate_limits: limits, in_flight: this.inflight.get(key.id)?.count ?? 0 };
   }
 
   /** A budget's capped periods now: limit, spent and reserved (nano-USD and USD), and when each resets. */
@@ -609,6 +635,27 @@ function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   if (typeof auth === "string" && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim() || undefined;
   const x = headers["x-api-key"];
   return typeof x === "string" && x !== "" ? x : undefined;
+}
+
+/**
+ * OpenAI-style x-ratelimit-* headers for the tightest request and token line
+ * (either may be absent): one object literal per shape, so every response's
+ * headers share a hidden class.
+ */
+function rateHeaders(req: WindowLine | undefined, reqLeft: number, tok: WindowLine | undefined, tokLeft: number, now: number): Record<string, string> {
+  if (req !== undefined && tok !== undefined) {
+    return {
+      "x-ratelimit-limit-requests": req.limitText,
+      "x-ratelimit-remaining-requests": String(reqLeft),
+      "x-ratelimit-reset-requests": resetText(req, now),
+      "x-ratelimit-limit-tokens": tok.limitText,
+      "x-ratelimit-remaining-tokens": String(tokLeft),
+      "x-ratelimit-reset-tokens": resetText(tok, now),
+    };
+  }
+  if (req !== undefined) return { "x-ratelimit-limit-requests": req.limitText, "x-ratelimit-remaining-requests": String(reqLeft), "x-ratelimit-reset-requests": resetText(req, now) };
+  if (tok !== undefined) return { "x-ratelimit-limit-tokens": tok.limitText, "x-ratelimit-remaining-tokens": String(tokLeft), "x-ratelimit-reset-tokens": resetText(tok, now) };
+  return {};
 }
 
 /** Seconds until the window resets, as header text; the string is made once per second of the window. */
