@@ -444,7 +444,7 @@ export class Governance {
           if (cap < 0) continue;
           const { start, end } = periodBounds(period, now);
           const key = `${budget.key}|${period}|${start}`;
-          cached.lines.push({ key, cap, expiresAt: end });
+          cached.lines.push({ key, cap, expiresAt: end, cell: undefined });
           cached.keys.push(key);
           cached.metas.push({ budget, period, resetsAt: end });
           cached.expiresAt = Math.min(cached.expiresAt, end);
@@ -570,7 +570,7 @@ export class Governance {
     let line = cache.get(rl);
     if (line === undefined || now >= line.expiresAt) {
       const start = now - (now % w.windowMs);
-      line = { key: `${rl.key}|${kind}|${start}`, limit: w.limit, limitText: String(w.limit), expiresAt: start + w.windowMs, resetSeconds: -1, resetText: "" };
+      line = { key: `${rl.key}|${kind}|${start}`, limit: w.limit, limitText: String(w.limit), expiresAt: start + w.windowMs, resetSeconds: -1, resetText: "", cell: undefined };
       cache.set(rl, line);
     }
     return line;

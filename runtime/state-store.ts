@@ -12,6 +12,8 @@ export interface MoneyLine {
   cap: number;
   /** When the counter's period ends; it may be forgotten after that. */
   expiresAt: number;
+  /** The store's own handle on this line's counter, if it keeps one (the embedded store does); opaque to callers. */
+  cell?: unknown;
 }
 
 /** One fixed-window counter: `count + cost ≤ limit`. */
@@ -19,6 +21,8 @@ export interface CountLine {
   key: string;
   limit: number;
   expiresAt: number;
+  /** As MoneyLine's. */
+  cell?: unknown;
 }
 
 /** A value now (the embedded store) or later (a remote one). */
@@ -93,15 +97,26 @@ export interface SharedStoreHealth extends StoreHealth {
   whenDown?: "reject" | "local";
 }
 
-interface Count {
-  count: number;
+/**
+ * A counter of the embedded store. Lines carry a handle on theirs (`cell`),
+ * trusted only while it is still this store's entry for that key: an entry
+ * leaves its map only when a snapshot drops it as expired, which clears its
+ * `owner`. With keys rotating, the map lookups this saves (a hash, a bucket and
+ * an entry, cold in cache) were most of the store's time per request.
+ */
+interface Cell {
+  key: string;
+  owner: MemoryStore | undefined;
   expiresAt: number;
 }
 
-interface Money {
+interface Count extends Cell {
+  count: number;
+}
+
+interface Money extends Cell {
   spent: number;
   reserved: number;
-  expiresAt: number;
 }
 
 /** How the embedded store's snapshots are going, for /readyz. */
@@ -155,6 +170,8 @@ const SLICE = 2000;
 export class MemoryStore implements StateStore {
   readonly #money = new Map<string, Money>();
   readonly #counts = new Map<string, Count>();
+  /** settle's counters per array of keys (see #moneyAt). */
+  readonly #settling = new WeakMap<readonly string[], readonly (Money | undefined)[]>();
   /** reserve's and count's entries found by the check pass, cleared slot by slot before they return (setting `length` costs a builtin call). */
   readonly #found: (Money | Count | undefined)[] = [];
   readonly #file: string | null;
@@ -194,22 +211,25 @@ export class MemoryStore implements StateStore {
     // One lookup per line: the check pass keeps what it found for the update pass (nothing runs between them).
     const found = this.#found;
     for (let i = 0; i < lines.length; i++) {
-      const m = this.#money.get(lines[i].key);
+      const m = this.#moneyOf(lines[i]);
       if ((m === undefined ? 0 : m.spent + m.reserved) + amount > lines[i].cap) return forget(found, i);
       found[i] = m;
     }
     for (let i = 0; i < lines.length; i++) {
       let m = found[i] as Money | undefined;
       found[i] = undefined;
-      if (m === undefined) this.#money.set(lines[i].key, (m = { spent: 0, reserved: 0, expiresAt: lines[i].expiresAt }));
+      if (m === undefined) {
+        const line = lines[i];
+        this.#money.set(line.key, (m = { key: line.key, owner: this, expiresAt: line.expiresAt, spent: 0, reserved: 0 }));
+        line.cell = m;
+      }
       m.reserved += amount;
     }
     return -1;
   }
 
   settle(keys: readonly string[], reserved: number, actual: number): void {
-    for (const key of keys) {
-      const m = this.#money.get(key);
+    for (const m of this.#moneyAt(keys)) {
       if (m === undefined) continue;
       m.reserved -= reserved;
       m.spent += actual;
@@ -223,17 +243,61 @@ export class MemoryStore implements StateStore {
   count(lines: readonly CountLine[], cost: number, force = false): number {
     const found = this.#found;
     for (let i = 0; i < lines.length; i++) {
-      const c = this.#counts.get(lines[i].key);
+      const c = this.#countOf(lines[i]);
       if (!force && (c?.count ?? 0) + cost > lines[i].limit) return forget(found, i);
       found[i] = c;
     }
     for (let i = 0; i < lines.length; i++) {
       const c = found[i] as Count | undefined;
       found[i] = undefined;
-      if (c === undefined) this.#counts.set(lines[i].key, { count: cost, expiresAt: lines[i].expiresAt });
-      else c.count += cost;
+      if (c !== undefined) c.count += cost;
+      else {
+        const line = lines[i];
+        const made: Count = { key: line.key, owner: this, expiresAt: line.expiresAt, count: cost };
+        this.#counts.set(line.key, made);
+        line.cell = made;
+      }
     }
     return -1;
+  }
+
+  /** The money counter of `line`: through its handle while that is current, else by key (and the handle kept). */
+  #moneyOf(line: MoneyLine): Money | undefined {
+    const held = line.cell as Money | undefined;
+    if (held !== undefined && held.owner === this && held.key === line.key) return held;
+    const m = this.#money.get(line.key);
+    if (m !== undefined) line.cell = m;
+    return m;
+  }
+
+  #countOf(line: CountLine): Count | undefined {
+    const held = line.cell as Count | undefined;
+    if (held !== undefined && held.owner === this && held.key === line.key) return held;
+    const c = this.#counts.get(line.key);
+    if (c !== undefined) line.cell = c;
+    return c;
+  }
+
+  /**
+   * The money counters of `keys` (undefined where there is none). Settlement
+   * passes the same array of keys its reservation was made on, so what was
+   * found is kept per array and used while every entry is still current.
+   */
+  #moneyAt(keys: readonly string[]): readonly (Money | undefined)[] {
+    const held = this.#settling.get(keys);
+    if (held !== undefined && this.#current(held, keys)) return held;
+    const found = keys.map((k) => this.#money.get(k));
+    this.#settling.set(keys, found);
+    return found;
+  }
+
+  #current(cells: readonly (Money | undefined)[], keys: readonly string[]): boolean {
+    if (cells.length !== keys.length) return false;
+    for (let i = 0; i < cells.length; i++) {
+      const m = cells[i];
+      if (m === undefined || m.owner !== this || m.key !== keys[i]) return false;
+    }
+    return true;
   }
 
   money(key: string): { spent: number; reserved: number } {
@@ -396,8 +460,8 @@ export class MemoryStore implements StateStore {
     // Spend caps rest on these counters, so a snapshot that is wrong anywhere stops start-up rather than resetting them.
     const data = parseSnapshot(text, file);
     const now = this.now();
-    for (const [k, spent, expiresAt] of data.money) if (expiresAt > now) this.#money.set(k, { spent, reserved: 0, expiresAt });
-    for (const [k, count, expiresAt] of data.counts) if (expiresAt > now) this.#counts.set(k, { count, expiresAt });
+    for (const [key, spent, expiresAt] of data.money) if (expiresAt > now) this.#money.set(key, { key, owner: this, expiresAt, spent, reserved: 0 });
+    for (const [key, count, expiresAt] of data.counts) if (expiresAt > now) this.#counts.set(key, { key, owner: this, expiresAt, count });
   }
 }
 
@@ -407,12 +471,13 @@ function forget(found: unknown[], n: number): number {
   return n;
 }
 
-/** `[key, value, expiresAt]` of each entry of `map`, comma-separated, deleting those that are `gone`. */
-function* live<T extends { expiresAt: number }>(map: Map<string, T>, gone: (v: T) => boolean, value: (v: T) => number): Generator<string> {
+/** `[key, value, expiresAt]` of each entry of `map`, comma-separated, deleting those that are `gone` (and so every handle on them). */
+function* live<T extends Cell>(map: Map<string, T>, gone: (v: T) => boolean, value: (v: T) => number): Generator<string> {
   let first = true;
   for (const [k, v] of map) {
     if (gone(v)) {
       map.delete(k);
+      v.owner = undefined;
       continue;
     }
     yield `${first ? "" : ","}[${JSON.stringify(k)},${number(value(v))},${number(v.expiresAt)}]`;
