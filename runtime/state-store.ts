@@ -211,7 +211,7 @@ export class MemoryStore implements StateStore {
     // One lookup per line: the check pass keeps what it found for the update pass (nothing runs between them).
     const found = this.#found;
     for (let i = 0; i < lines.length; i++) {
-      const m = this.#moneyOf(lines[i]);
+      const m = this.#cellOf(lines[i], this.#money);
       if ((m === undefined ? 0 : m.spent + m.reserved) + amount > lines[i].cap) return forget(found, i);
       found[i] = m;
     }
@@ -243,7 +243,7 @@ export class MemoryStore implements StateStore {
   count(lines: readonly CountLine[], cost: number, force = false): number {
     const found = this.#found;
     for (let i = 0; i < lines.length; i++) {
-      const c = this.#countOf(lines[i]);
+      const c = this.#cellOf(lines[i], this.#counts);
       if (!force && (c?.count ?? 0) + cost > lines[i].limit) return forget(found, i);
       found[i] = c;
     }
@@ -261,21 +261,13 @@ export class MemoryStore implements StateStore {
     return -1;
   }
 
-  /** The money counter of `line`: through its handle while that is current, else by key (and the handle kept). */
-  #moneyOf(line: MoneyLine): Money | undefined {
-    const held = line.cell as Money | undefined;
+  /** The counter of `line` in `map`: through its handle while that is current, else by key (and the handle kept). */
+  #cellOf<T extends Cell>(line: MoneyLine | CountLine, map: Map<string, T>): T | undefined {
+    const held = line.cell as T | undefined;
     if (held !== undefined && held.owner === this && held.key === line.key) return held;
-    const m = this.#money.get(line.key);
-    if (m !== undefined) line.cell = m;
-    return m;
-  }
-
-  #countOf(line: CountLine): Count | undefined {
-    const held = line.cell as Count | undefined;
-    if (held !== undefined && held.owner === this && held.key === line.key) return held;
-    const c = this.#counts.get(line.key);
-    if (c !== undefined) line.cell = c;
-    return c;
+    const found = map.get(line.key);
+    if (found !== undefined) line.cell = found;
+    return found;
   }
 
   /**
