@@ -1,3 +1,4 @@
+import { ServerResponse } from "node:http";
 import type { AccountRuntime, Edge, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
 import { nextStep, type AttemptEntry, type Candidate, type GiveUp, type Outcome, type Step } from "./attempt-policy.ts";
 import { CallerSignal } from "./caller-signal.ts";
@@ -629,7 +630,7 @@ export class Gateway {
           // In the caller's own format (relayed, or OpenAI's from an OpenAI-format upstream) the answer goes as it came.
           const asIs = relayed || adapter.response === undefined;
           const out = asIs ? edge.scrub.bytes(bytes) : JSON.stringify({ error: { message, type: openaiErrorType(status), code: classified.errorType, param: null } });
-          res.writeHead(status, { "content-type": asIs ? String(answerHeaders["content-type"] ?? "application/json") : "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers });
+          res.writeHead(status, withLength(res, out, { "content-type": asIs ? String(answerHeaders["content-type"] ?? "application/json") : "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers }));
           res.end(out);
           return undefined;
         }
@@ -667,7 +668,7 @@ export class Gateway {
         health.success();
         served = true;
         committed = true;
-        res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers });
+        res.writeHead(status, withLength(res, out, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers }));
         res.end(out);
         if (ctx.record.requestBody !== null) ctx.record.responseBody = out.toString();
         // The one parse of the answer, read again for its usage (in the caller's API when relayed).
@@ -761,6 +762,16 @@ export class Gateway {
       if (done instanceof Promise) await done;
     }
   }
+}
+
+/**
+ * A whole answer's headers with its content-length, when they go to Node's own
+ * response: no chunked framing, and the caller knows the size. A sink that
+ * rewrites the body (another API's shape) frames it itself.
+ */
+function withLength(res: ResponseSink, body: Buffer | string, head: Record<string, string>): Record<string, string> {
+  if (res instanceof ServerResponse) head["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.length);
+  return head;
 }
 
 /** Failures whose upstream answer tells the caller what to change, relayed when no account could do better. */
