@@ -1,3 +1,4 @@
+import { ServerResponse } from "node:http";
 import type { AccountRuntime, Edge, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
 import { nextStep, type AttemptEntry, type Candidate, type GiveUp, type Outcome, type Step } from "./attempt-policy.ts";
 import { CallerSignal } from "./caller-signal.ts";
@@ -24,11 +25,11 @@ import { MemoryStore, type StateStore } from "./state-store.ts";
 import { withOutputLimit } from "./request-bound.ts";
 import { RetryBudget } from "./retry-budget.ts";
 import { endWithError, relayStream, SentText, translateStream, type Resume, type Streamed } from "./stream-relay.ts";
-import { jsonObject } from "./providers/classify.ts";
+import { jsonObject, type UpstreamHeaders } from "./providers/classify.ts";
 import { isObject } from "./json.ts";
 import { isOpenAIAnswer } from "./providers/openai.ts";
 import { scrubberFor } from "./scrub.ts";
-import { decodedBody, parseJson, readLimited, thrownType } from "./upstream.ts";
+import { decodedBody, fetchWhole, parseJson, readLimited, thrownType } from "./upstream.ts";
 import { Watchdog } from "./watchdog.ts";
 
 export type { AccountRuntime, Failure, RequestContext, ResponseSink } from "./attempt-types.ts";
@@ -598,24 +599,20 @@ export class Gateway {
     let broken: Streamed["broken"];
     try {
       const method = upstream.method ?? "POST";
-      const r = await acct.pool.dispatcher.request({ method, path: upstream.path, headers: upstream.headers, body: method === "POST" ? upstream.body : undefined, signal });
-      const status = r.statusCode;
-      attempt.status = status;
-      if (!req.stream) watchdog.stop();
       const { edge } = acct;
-      const body = decodedBody(r.body, r.headers);
-      if (body === undefined) {
-        await r.body.dump();
+      const limit = edge.maxUpstreamBodyBytes;
+      const exchange = { method, path: upstream.path, headers: upstream.headers, body: method === "POST" ? upstream.body : undefined };
+      const unreadable = (status: number, encoding: unknown) => {
         health.failure();
-        return fail({ account: acct.id, status, errorType: "server_error", reason: `${status}: the answer came in an encoding the gateway cannot read (${edge.scrub.say(String(r.headers["content-encoding"]))})` });
-      }
-      if (status >= 400 || (status !== 200 && req.stream)) {
-        const bytes = await readLimited(body, edge.maxUpstreamBodyBytes);
-        if (bytes === undefined) {
-          health.failure();
-          return fail({ account: acct.id, status, errorType: "server_error", reason: `${status}: the answer is larger than ${edge.maxUpstreamBodyBytes} bytes (server.max_upstream_body_bytes)` });
-        }
-        const c = adapter.classify(status, r.headers, bytes.toString());
+        return fail({ account: acct.id, status, errorType: "server_error", reason: `${status}: the answer came in an encoding the gateway cannot read (${edge.scrub.say(String(encoding))})` });
+      };
+      const tooLarge = (status: number) => {
+        health.failure();
+        return fail({ account: acct.id, status, errorType: "server_error", reason: `${status}: the answer is larger than ${limit} bytes (server.max_upstream_body_bytes)` });
+      };
+      // A failure status, classified: relayed as it came when nothing can do better, else the policy's next step.
+      const refused = (status: number, answerHeaders: UpstreamHeaders, bytes: Buffer) => {
+        const c = adapter.classify(status, answerHeaders, bytes.toString());
         // The upstream's text may quote our key: an auth failure's text is never passed on.
         const message = edge.scrub.say(c.message);
         const classified = { ...c, reason: c.errorType === "auth" ? `${status}: the provider rejected the gateway's credentials for this account` : `${status}: ${message}` };
@@ -633,18 +630,20 @@ export class Gateway {
           // In the caller's own format (relayed, or OpenAI's from an OpenAI-format upstream) the answer goes as it came.
           const asIs = relayed || adapter.response === undefined;
           const out = asIs ? edge.scrub.bytes(bytes) : JSON.stringify({ error: { message, type: openaiErrorType(status), code: classified.errorType, param: null } });
-          res.writeHead(status, { "content-type": asIs ? String(r.headers["content-type"] ?? "application/json") : "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers });
+          res.writeHead(status, withLength(res, out, { "content-type": asIs ? String(answerHeaders["content-type"] ?? "application/json") : "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers }));
           res.end(out);
           return undefined;
         }
         return { failure, step };
-      }
+      };
       if (!req.stream) {
-        const bytes = await readLimited(body, edge.maxUpstreamBodyBytes);
-        if (bytes === undefined) {
-          health.failure();
-          return fail({ account: acct.id, status, errorType: "server_error", reason: `${status}: the answer is larger than ${edge.maxUpstreamBodyBytes} bytes (server.max_upstream_body_bytes)` });
-        }
+        // Not streamed: read whole, without a body stream (fetchWhole). Its first-token clock stops once the headers are in.
+        const answer = await fetchWhole(acct.pool.dispatcher, exchange, signal, limit, () => watchdog.stop());
+        const { status, bytes } = answer;
+        attempt.status = status;
+        if (answer.unreadable === true) return unreadable(status, answer.headers["content-encoding"]);
+        if (bytes === undefined) return tooLarge(status);
+        if (status >= 400) return refused(status, answer.headers, bytes);
         // A 2xx is an answer only if it reads as one: HTML, broken JSON or another shape is this account failing.
         const json = parseJson(bytes);
         let out: Buffer | undefined;
@@ -661,7 +660,7 @@ export class Gateway {
         if (out === undefined) {
           // An error object under a 200 says what it is; anything else is the upstream failing.
           const text = bytes.toString();
-          const c = adapter.classify(status, r.headers, text);
+          const c = adapter.classify(status, answer.headers, text);
           const said = jsonObject(text)?.error != null;
           health.failure();
           return fail({ account: acct.id, status, errorType: c.errorType, retryAfterMs: c.retryAfterMs, reason: `${status}: ${said ? edge.scrub.say(c.message) : `the answer is not a ${acct.provider} response`}` });
@@ -669,12 +668,24 @@ export class Gateway {
         health.success();
         served = true;
         committed = true;
-        res.writeHead(status, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers });
+        res.writeHead(status, withLength(res, out, { "content-type": "application/json", "x-request-id": requestId, "x-gwc-account": acct.id, ...headers }));
         res.end(out);
         if (ctx.record.requestBody !== null) ctx.record.responseBody = out.toString();
         // The one parse of the answer, read again for its usage (in the caller's API when relayed).
         if (metered) usage = relayed || adapter.response === undefined ? dialect.usage(json) : adapter.usage(json);
         return undefined;
+      }
+      const r = await acct.pool.dispatcher.request({ ...exchange, signal });
+      const status = r.statusCode;
+      attempt.status = status;
+      const body = decodedBody(r.body, r.headers);
+      if (body === undefined) {
+        await r.body.dump();
+        return unreadable(status, r.headers["content-encoding"]);
+      }
+      if (status !== 200) {
+        const bytes = await readLimited(body, limit);
+        return bytes === undefined ? tooLarge(status) : refused(status, r.headers, bytes);
       }
       const opts = {
         watchdog,
@@ -751,6 +762,16 @@ export class Gateway {
       if (done instanceof Promise) await done;
     }
   }
+}
+
+/**
+ * A whole answer's headers with its content-length, when they go to Node's own
+ * response: no chunked framing, and the caller knows the size. A sink that
+ * rewrites the body (another API's shape) frames it itself.
+ */
+function withLength(res: ResponseSink, body: Buffer | string, head: Record<string, string>): Record<string, string> {
+  if (res instanceof ServerResponse) head["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.length);
+  return head;
 }
 
 /** Failures whose upstream answer tells the caller what to change, relayed when no account could do better. */

@@ -34,7 +34,7 @@ export type Behavior =
    */
   | { kind: "ok"; delayMs?: number; tool?: { name: string; input: Record<string, unknown> }; encoding?: "gzip" | "br" | "deflate" | "zstd" }
   /** An upstream that lies: this status (200 by default) with a body that is not the protocol (HTML, broken JSON, another shape). */
-  | { kind: "lie"; status?: number; contentType?: string; headers?: Record<string, string>; body: string }
+  | { kind: "lie"; status?: number; contentType?: string; headers?: Record<string, string>; body: string | Buffer }
   /** The real stream's first `chunks` content events, then `text` as sent (garbage, an unterminated event), then the end. */
   | { kind: "stream-then"; chunks: number; text: string }
   /** After `afterEvents` events of the real stream (its role chunk first), one event that never ends: `bytes` of data with no line end (default 50 MB), then a close. */

@@ -4,6 +4,7 @@
 // event that never ends, an answer larger than the bound. Before the first byte
 // the caller never sees them (failover); after it, the stream ends with an
 // error event; and the caller pays only what the provider reported.
+import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startOpenAIUpstream, type Behavior, type MockUpstream } from "../mocks/openai-upstream.ts";
 import { account, startGateway, type RunningGateway } from "./harness.ts";
@@ -187,6 +188,18 @@ describe("bounded events and bodies", () => {
   it("a JSON answer larger than server.max_upstream_body_bytes is the account failing", async () => {
     await gateway({ max_upstream_body_bytes: 4096 }, true);
     bad.queue.push({ kind: "lie", contentType: "application/json", body: JSON.stringify({ choices: [{ message: { content: "x".repeat(10_000) } }] }) });
+    const res = await post(false);
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.text).error.message).toContain("larger than 4096 bytes");
+    expect(await spent()).toBe(0);
+  });
+
+  it("a compressed JSON answer that decodes past the bound (a gzip bomb) is the account failing, decoded no further", async () => {
+    await gateway({ max_upstream_body_bytes: 4096 }, true);
+    const huge = JSON.stringify({ choices: [{ message: { content: "x".repeat(1_000_000) } }] });
+    const bomb = gzipSync(huge);
+    expect(bomb.length).toBeLessThan(4096);
+    bad.queue.push({ kind: "lie", contentType: "application/json", headers: { "content-encoding": "gzip" }, body: bomb });
     const res = await post(false);
     expect(res.status).toBe(502);
     expect(JSON.parse(res.text).error.message).toContain("larger than 4096 bytes");

@@ -39,6 +39,9 @@ describe("through the official openai client", () => {
     expect(data.usage?.total_tokens).toBeGreaterThan(0);
     expect(response.headers.get("x-gwc-account")).toBe("primary");
     expect(response.headers.get("x-request-id")).toMatch(/.+/);
+    // A whole answer says its size (no chunked framing).
+    expect(Number(response.headers.get("content-length"))).toBe(Buffer.byteLength(JSON.stringify(data)));
+    expect(response.headers.get("transfer-encoding")).toBeNull();
     // The upstream saw the provider key, not the caller's.
     expect(primary.requests.at(-1)!.headers.authorization).toBe("Bearer sk-test-openai");
   });

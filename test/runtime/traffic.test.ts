@@ -51,7 +51,7 @@ afterAll(async () => {
 });
 
 describe("the article's 70/30 split, served", () => {
-  it("10,000 requests land within 3 standard deviations of 70/30", async () => {
+  it("10,000 requests land within 4 standard deviations of 70/30", async () => {
     // The article's config, with base URLs pointing at the mocks.
     const gw = await startGateway({
       accounts: [account("openai-primary", a.url, 70), account("anthropic-secondary", b.url, 30)],
@@ -63,7 +63,8 @@ describe("the article's 70/30 split, served", () => {
       expect(results.every((r) => r.status === 200)).toBe(true);
       const primary = results.filter((r) => r.account === "openai-primary").length;
       const sd = Math.sqrt(n * 0.7 * 0.3);
-      expect(Math.abs(primary - 0.7 * n)).toBeLessThanOrEqual(3 * sd);
+      // 4 standard deviations (183 requests): a fair split fails once in 16,000 runs (3 failed once in 370), 68/32 is 200 off.
+      expect(Math.abs(primary - 0.7 * n)).toBeLessThanOrEqual(4 * sd);
     } finally {
       await gw.close();
     }
