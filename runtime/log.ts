@@ -26,6 +26,22 @@ export interface LogOptions {
 
 let logger: Logger | undefined;
 let destination: ReturnType<typeof pino.destination> | undefined;
+/** Each line written out before `put` returns (tests): no chunk, no timer. */
+let syncWrites = false;
+
+/**
+ * Lines are encoded as they come into a chunk of bytes, which goes to the destination whole
+ * when the next line might not fit, every 100 ms, and at exit: one write a ~64 KiB chunk
+ * (each write is a trip through libuv's thread pool), and no Buffer, no copy and no
+ * sonic-boom bookkeeping per line (a Buffer.from per line, sonic-boom's push and its
+ * Buffer.concat of the batch cost ~0.5 µs a line more; bench/README.md, third session).
+ *
+ *   chunk  [ line line line ... line |   free   ]
+ *           0                        used       CHUNK_BYTES
+ */
+const CHUNK_BYTES = 65536;
+let chunk: Buffer | undefined;
+let used = 0;
 
 /** Creates the process's logger (once; later calls only change its level). */
 export function configureLog(options: LogOptions): Logger {
@@ -40,13 +56,14 @@ export function configureLog(options: LogOptions): Logger {
     mkdir: typeof options.dest === "string",
     // Bytes, not text: in text mode sonic-boom measures its whole pending text again on every
     // write (Buffer.byteLength of the growing string) and encodes each batch twice, 3–4 µs a line
-    // (bench/README.md, item 8); in buffer mode a line is a push and a batch one Buffer.concat.
+    // (bench/README.md, item 8). It gets whole chunks (above) and writes each at once; chunks that
+    // arrive while a write is under way are merged into the next one, up to 256 KiB.
     contentMode: "buffer",
-    // Lines gather up to 64 KiB (or 100 ms) before one write: each write is a trip through libuv's
-    // thread pool, so fewer, larger writes cost less per line (about 16 lines a write at 4 KiB).
-    ...(sync ? {} : { minLength: 65536, maxWrite: 262144, periodicFlush: 100 }),
+    maxWrite: 262144,
   });
   destination = dest;
+  syncWrites = sync;
+  if (!sync) setInterval(handOver, 100).unref();
   logger = pino(
     {
       level: options.level,
@@ -62,31 +79,66 @@ export function configureLog(options: LogOptions): Logger {
   return logger;
 }
 
-let lastMs = 0;
+let lastMs = NaN;
 let lastTime = "";
+let lastSecond = NaN;
+/** `,"time":"2026-12-03T10:46:32.` for `lastSecond`. */
+let secondPrefix = "";
 /** pino's isoTime, made once per millisecond: under load many lines share one. */
 function isoTime(): string {
   return timeAt(Date.now());
 }
 
-/** The `time` field for an epoch time in ms (cached per millisecond, as above). */
-function timeAt(ms: number): string {
+/**
+ * The `time` field for an epoch time in ms: `,"time":"<ISO 8601>"`, as pino's isoTime writes it.
+ * A batch's lines are stamped with their own ends (arrival + duration), which are not in order:
+ * consecutive lines alternate between neighbouring milliseconds. So the date is made once per
+ * second and a millisecond only appends its three digits (a Date and its ISO text cost ~0.4 µs).
+ */
+export function timeAt(ms: number): string {
   const whole = Math.floor(ms);
   if (whole !== lastMs) {
+    const second = Math.floor(whole / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      // Without the "000Z" of a whole second (any year's form: 2026, +010000).
+      secondPrefix = `,"time":"${new Date(second * 1000).toISOString().slice(0, -4)}`;
+    }
+    const milli = whole - second * 1000;
     lastMs = whole;
-    lastTime = `,"time":"${new Date(whole).toISOString()}"`;
+    lastTime = `${secondPrefix}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z"`;
   }
   return lastTime;
 }
 
 /** Every line goes out here: pino's and the access log's, in order. The destination takes bytes (its types know only its text mode). */
 function put(text: string): void {
-  destination?.write(Buffer.from(text) as unknown as string);
+  if (destination === undefined) return;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
+  const most = text.length * 3;
+  if (!syncWrites && most <= CHUNK_BYTES) {
+    if (used + most > CHUNK_BYTES) handOver();
+    chunk ??= Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    used += chunk.write(text, used);
+    return;
+  }
+  // Written now (tests), or a line larger than a chunk (logged bodies): after what is pending.
+  handOver();
+  destination.write(Buffer.from(text) as unknown as string);
+}
+
+/** The pending chunk to the destination (which keeps it until written: the next line starts a new one). */
+function handOver(): void {
+  if (used === 0) return;
+  destination?.write(chunk!.subarray(0, used) as unknown as string);
+  chunk = undefined;
+  used = 0;
 }
 
 /** Writes whatever is buffered, synchronously (before exit). */
 export function flushLog(): void {
   try {
+    handOver();
     destination?.flushSync();
   } catch {
     // Nothing was pending, or the descriptor is gone: there is nowhere left to say so.

@@ -79,22 +79,29 @@ export function createGatewayServer(runtime: Runtime, gateway: Gateway): Gateway
     // A write after the response ended (a relay racing a cut) must not become an uncaught 'error'.
     res.on("error", ignore);
     if (draining) res.shouldKeepAlive = false;
-    res.once("close", () => {
+    // "close" comes once: a plain listener (once() wraps it).
+    res.on("close", () => {
       if (!res.writableFinished) {
         signal.abort();
         record.errorType ??= "cancelled";
       }
       finish(runtime, record, res.statusCode);
     });
-    handle(runtime, current, req, res, signal, draining, record, unready)
-      .catch(() => res.destroy())
-      .finally(() => {
-        // Counted until the handler is done, not the socket: a budget settles after the response ends.
-        live.delete(entry);
-        if (draining) setImmediate(() => server.closeIdleConnections());
-        if (live.size === 0) idle?.();
-      });
+    void serve(entry, req);
   });
+  /** One request, counted until its handler is done, not its socket: a budget settles after the response ends. */
+  const serve = async (entry: Live, req: IncomingMessage): Promise<void> => {
+    const { res } = entry;
+    try {
+      await handle(runtime, current, req, res, entry.signal, draining, entry.record, unready);
+    } catch {
+      res.destroy();
+    } finally {
+      live.delete(entry);
+      if (draining) setImmediate(() => server.closeIdleConnections());
+      if (live.size === 0) idle?.();
+    }
+  };
   // `Expect: 100-continue`: an oversized body is refused before its sender sends it.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
     const limit = current.plan.server.maxBodyBytes;

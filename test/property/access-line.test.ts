@@ -4,7 +4,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ERROR_TYPES } from "../../runtime/error-type.ts";
-import { accessJson, accessLine } from "../../runtime/log.ts";
+import { accessJson, accessLine, timeAt } from "../../runtime/log.ts";
 import { newRecord } from "../../runtime/request-record.ts";
 
 // Control characters and lone surrogates too: the line quotes text itself when nothing needs escaping.
@@ -37,6 +37,17 @@ describe("access line (property)", () => {
         expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(accessLine(rec))));
         // Written as UTF-8 it reads back the same: a lone surrogate is escaped, never replaced by U+FFFD.
         expect(Buffer.from(line, "utf8").toString("utf8")).toBe(line);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("stamps a line's time as pino's isoTime writes it, whatever order the times come in", () => {
+    // A batch's ends alternate between neighbouring milliseconds and seconds: the cached second must never leak into another.
+    const ms = fc.oneof(fc.integer({ min: 0, max: 8.64e15 }), fc.double({ min: 0, max: 8.64e15, noNaN: true }), fc.integer({ min: 1_764_759_990_000, max: 1_764_759_994_000 }));
+    fc.assert(
+      fc.property(fc.array(ms, { minLength: 1, maxLength: 20 }), (times) => {
+        for (const t of times) expect(timeAt(t)).toBe(`,"time":"${new Date(Math.floor(t)).toISOString()}"`);
       }),
       { numRuns: 300 },
     );
