@@ -1,3 +1,4 @@
+import type { AddressInfo } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import type { Plan } from "./plan.ts";
 import { nextPlan } from "./reload.ts";
@@ -69,7 +70,9 @@ export function start(plan: Plan, bundleUrl: string, configSource: string | null
       () =>
         gs.server.listen(port, host, () => {
           gs.server.off("error", cannotListen);
-          event("listening", { host, port }, `listening on http://${host}:${port} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`);
+          // The port bound (PORT=0 asks the system for a free one).
+          const bound = (gs.server.address() as AddressInfo).port;
+          event("listening", { host, port: bound }, `listening on http://${host}:${bound} (${plan.routes.length} routes, ${plan.accounts.length} accounts)`);
         }),
       (e: unknown) => fatal("start_failed", `cannot start tracing: ${(e as Error)?.message ?? e}`),
     );

@@ -93,23 +93,25 @@ function waitFor(child: ChildProcess, out: () => string, text: string, ms = 10_0
 describe("node gateway.mjs with observability", () => {
   it("writes only JSON lines to stdout, exports spans over OTLP, continues the caller's trace upstream, and leaks no secret", async () => {
     const dir = build();
-    const port = 21000 + Math.floor(Math.random() * 20000);
+    // PORT=0: the system picks a free port and the listening event says which (a random pick once met a port in use).
     const child = spawn(process.execPath, [join(dir, "gateway.mjs")], {
       cwd: dir,
-      env: { PATH: process.env.PATH, PORT: String(port), ...SECRETS, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`, OTEL_BSP_SCHEDULE_DELAY: "50" },
+      env: { PATH: process.env.PATH, PORT: "0", ...SECRETS, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`, OTEL_BSP_SCHEDULE_DELAY: "50" },
     });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((ok) => child.on("exit", ok));
-    const url = `http://127.0.0.1:${port}`;
+    let url = "";
     const post = (key: string, body: object, headers: Record<string, string> = {}) =>
       fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
     const chat = { model: "gpt-4o", messages: [{ role: "user", content: PROMPT }] };
     let metricsText = "";
     try {
       await waitFor(child, () => stdout, '"event":"listening"');
+      const listening = stdout.split("\n").find((l) => l.includes('"event":"listening"'))!;
+      url = `http://127.0.0.1:${(JSON.parse(listening) as { port: number }).port}`;
       const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
       const callerSpan = "00f067aa0ba902b7";
       const ok = await post(SECRETS.KEY_ALICE, chat, { traceparent: `00-${traceId}-${callerSpan}-01` });
