@@ -20,7 +20,8 @@ afterAll(async () => {
   await b.close();
 });
 
-const port = () => 21000 + Math.floor(Math.random() * 20000);
+// Below Linux's ephemeral range (32768-60999), where ports other tests bind to port 0 and client sockets land.
+const port = () => 21000 + Math.floor(Math.random() * 11000);
 
 /** Resolves with stdout so far once the gateway logs its `listening` event (stdout holds JSON lines only). */
 function started(child: ChildProcess): Promise<string> {
