@@ -21,12 +21,21 @@ export function thrownType(e: unknown): ErrorType {
   return typeof code === "string" && code.startsWith("Z_") ? "server_error" : "connection_error";
 }
 
-const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
-  gzip: createGunzip,
-  "x-gzip": createGunzip,
-  br: createBrotliDecompress,
-  deflate: createInflate,
+type Decode = (buf: InputType, options: ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;
+
+/** Each encoding the gateway reads: as a stream (answers relayed as they come) and whole (fetchWhole). */
+const DECODERS: Record<string, { stream: () => NodeJS.ReadWriteStream; whole: Decode }> = {
+  gzip: { stream: createGunzip, whole: gunzip },
+  "x-gzip": { stream: createGunzip, whole: gunzip },
+  br: { stream: createBrotliDecompress, whole: brotliDecompress as Decode },
+  deflate: { stream: createInflate, whole: inflate },
 };
+
+/** An answer's content-encoding, lower case; "" when it has none. */
+function encodingOf(headers: Readonly<Record<string, string | string[] | undefined>>): string {
+  const header = headers["content-encoding"];
+  return (Array.isArray(header) ? header.join(",") : (header ?? "")).trim().toLowerCase();
+}
 
 /**
  * The body with its `content-encoding` undone. Every upstream request asks
@@ -35,9 +44,9 @@ const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
  * their header. Undefined for an encoding the gateway cannot read.
  */
 export function decodedBody(body: Readable, headers: Record<string, string | string[] | undefined>): UpstreamBody | undefined {
-  const encoding = headerText(headers["content-encoding"]).trim().toLowerCase();
+  const encoding = encodingOf(headers);
   if (encoding === "" || encoding === "identity") return body;
-  const decoder = DECODERS[encoding];
+  const decoder = DECODERS[encoding]?.stream;
   if (decoder === undefined) return undefined;
   // pipeline carries a broken upstream or corrupt data to the decoder's reader as an error,
   // and destroying the decoder destroys the upstream body with it.
@@ -51,9 +60,6 @@ export interface WholeAnswer {
   bytes: Buffer | undefined;
   unreadable?: boolean;
 }
-
-type Decode = (buf: InputType, options: ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;
-const DECODE: Record<string, Decode> = { gzip: gunzip, "x-gzip": gunzip, br: brotliDecompress as Decode, deflate: inflate };
 
 /**
  * One upstream exchange read whole, for answers that are not streamed:
@@ -111,9 +117,9 @@ export function fetchWhole(dispatcher: Dispatcher, options: Dispatcher.DispatchO
       },
       onComplete() {
         const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-        const encoding = headerText(headers["content-encoding"]).trim().toLowerCase();
+        const encoding = encodingOf(headers);
         if (encoding === "" || encoding === "identity") return done(bytes);
-        const decode = DECODE[encoding];
+        const decode = DECODERS[encoding]?.whole;
         if (decode === undefined) return done(undefined, true);
         decode(bytes, { maxOutputLength: limit }, (e, decoded) => {
           if (e === null) done(decoded);
@@ -142,9 +148,6 @@ function parseRawHeaders(raw: Buffer[] | string[] | null): Record<string, string
   return headers;
 }
 
-function headerText(header: string | string[] | undefined): string {
-  return Array.isArray(header) ? header.join(",") : (header ?? "");
-}
 
 /**
  * The whole body, or undefined once it passes `limit` bytes (the rest is not
